@@ -1,0 +1,133 @@
+// redis — a non-blocking Redis client for Asio, over hiredis's async API.
+//
+// Contract:
+//  * `Connection` owns one hiredis async context driven by Asio (no thread of
+//    its own, never blocks the io thread). Commands issued while connected are
+//    pipelined: many callers share round trips, replies come back in order.
+//  * Every method is thread-safe; handlers run on the connection's strand.
+//  * Each command has a deadline (Options::command_timeout, or a per-call
+//    override for blocking commands such as XREADGROUP BLOCK). hiredis has no
+//    timeouts of its own: on expiry the connection is dropped, every pending
+//    command fails with Errc::timeout, and the connection reconnects.
+//  * Transport failures arrive as a non-zero error_code (category redis::category()).
+//    A Redis error reply (OOM, MISCONF, NOSCRIPT, WRONGTYPE…) is NOT a transport
+//    failure: it arrives with ec == {} and Reply::type == Type::error.
+//  * While disconnected, commands fail at once with Errc::not_connected; the
+//    connection keeps reconnecting with capped backoff until close().
+//  * Hostnames are resolved with Asio before hiredis connects by address
+//    (hiredis 0.14 would call a blocking getaddrinfo).
+//  * `SyncConnection` is a blocking client for threads that are not io
+//    threads: the CLI, start-up checks, tests.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/system/error_code.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/core.hpp"
+
+namespace isync::redis {
+
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  int db = 0;
+  std::string password;  // secret: never logged
+};
+
+// redis://[[user]:password@]host[:port][/db]
+Result<Endpoint> parse_url(std::string_view url);
+
+// A reply, deep-copied out of hiredis so it can outlive the callback.
+struct Reply {
+  enum class Type { nil, string, status, error, integer, array };
+  Type type = Type::nil;
+  std::string str;  // string, status and error text
+  long long integer = 0;
+  std::vector<Reply> elements;
+
+  bool is_error() const { return type == Type::error; }
+  bool is_nil() const { return type == Type::nil; }
+};
+
+enum class Errc {
+  not_connected = 1,  // no live connection (command not sent)
+  io,                 // connection lost after the command may have been sent
+  timeout,            // deadline passed; the connection was dropped
+  protocol,           // hiredis reported a protocol error
+  closed,             // close() was called
+};
+const boost::system::error_category& category();
+boost::system::error_code make_error_code(Errc e);
+
+struct Options {
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds command_timeout{5000};
+  std::chrono::milliseconds reconnect_min{100};   // first reconnect delay
+  std::chrono::milliseconds reconnect_max{5000};  // cap of the doubling delay
+  std::string client_name;                        // CLIENT SETNAME, for ops
+};
+
+using Handler = std::function<void(boost::system::error_code, Reply)>;
+
+// A Lua script and its SHA1. Connection::eval sends EVALSHA and, on NOSCRIPT,
+// SCRIPT LOAD + EVALSHA once more.
+struct Script {
+  explicit Script(std::string body);
+  std::string body;
+  std::string sha;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  static std::shared_ptr<Connection> create(boost::asio::any_io_executor ex, Endpoint endpoint,
+                                            Options options, Log* log = nullptr);
+  virtual ~Connection() = default;
+
+  // Starts connecting; reconnects with backoff after every loss until close().
+  virtual void start() = 0;
+  // Fails pending commands with Errc::closed and stops reconnecting.
+  virtual void close() = 0;
+  virtual bool connected() const = 0;
+
+  // `timeout` zero = Options::command_timeout.
+  virtual void command(std::vector<std::string> argv, Handler handler,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds{0}) = 0;
+  virtual void eval(const Script& script, std::vector<std::string> keys,
+                    std::vector<std::string> args, Handler handler) = 0;
+
+  // Called on the strand each time the link goes up (true) or down (false).
+  virtual void on_state_change(std::function<void(bool up)> listener) = 0;
+};
+
+// Blocking client. REQUIRES: never used on an io thread.
+class SyncConnection {
+ public:
+  static Result<SyncConnection> connect(const Endpoint& endpoint,
+                                        std::chrono::milliseconds timeout);
+  SyncConnection(SyncConnection&&) noexcept;
+  SyncConnection& operator=(SyncConnection&&) noexcept;
+  ~SyncConnection();
+
+  // A Redis error reply is returned as a Reply of Type::error; transport
+  // failures as an Error with code "redis_io".
+  Result<Reply> command(const std::vector<std::string>& argv);
+
+ private:
+  struct Impl;
+  explicit SyncConnection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace isync::redis
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<isync::redis::Errc> : std::true_type {};
+}  // namespace boost::system

@@ -1,0 +1,58 @@
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "core/core.hpp"
+
+using namespace isync;
+
+TEST_CASE("ulids are 26 Crockford characters and strictly increase within a millisecond") {
+  std::string prev;
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    auto id = make_ulid(1700000000000);
+    CHECK(id.size() == 26);
+    CHECK(id.find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ") == std::string::npos);
+    CHECK(id > prev);
+    prev = id;
+    seen.insert(id);
+  }
+  CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("ulids sort by time across milliseconds") {
+  auto a = make_ulid(1800000000000);
+  auto b = make_ulid(1800000000001);
+  CHECK(a < b);
+  CHECK(a.substr(0, 10) != b.substr(0, 10));
+}
+
+TEST_CASE("tenant ids are lower-case letters, digits, _ and -, 1 to 64 long") {
+  CHECK(valid_tenant_id("acme"));
+  CHECK(valid_tenant_id("a_b-9"));
+  CHECK_FALSE(valid_tenant_id(""));
+  CHECK_FALSE(valid_tenant_id("Acme"));
+  CHECK_FALSE(valid_tenant_id("ac{me}"));
+  CHECK_FALSE(valid_tenant_id(std::string(65, 'a')));
+  CHECK(valid_tenant_id(std::string(64, 'a')));
+}
+
+TEST_CASE("constant-time comparison is plain equality") {
+  CHECK(constant_time_equal("secret", "secret"));
+  CHECK_FALSE(constant_time_equal("secret", "secreT"));
+  CHECK_FALSE(constant_time_equal("secret", "secrets"));
+}
+
+TEST_CASE("sha256 of the empty string") {
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST_CASE("log lines are JSON objects with escaped fields") {
+  std::string captured;
+  Log log(Level::info, [&](std::string_view line) { captured = line; });
+  log.info("event applied", LogLine().str("tenant", "acme").num("attempt", 2).str("q", "a\"b\n"));
+  CHECK(captured ==
+        R"({"level":"info","msg":"event applied","tenant":"acme","attempt":2,"q":"a\"b\n"})");
+  log.write(Level::debug, "hidden");
+  CHECK(captured.find("hidden") == std::string::npos);
+}

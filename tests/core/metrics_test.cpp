@@ -1,0 +1,32 @@
+#include <doctest/doctest.h>
+
+#include "core/core.hpp"
+
+using namespace isync;
+
+TEST_CASE("metrics render in Prometheus text format with labels") {
+  Metrics m;
+  m.counter("isync_http_requests_total", "Requests", {{"route", "events"}, {"status", "202"}})
+      .inc(3);
+  m.gauge("isync_queue_depth", "Depth", {{"tenant", "acme"}}).set(7);
+  auto& h = m.histogram("isync_enqueue_seconds", "Latency", {}, {0.001, 0.01});
+  h.observe(0.0005);
+  h.observe(0.005);
+  h.observe(1);
+  auto text = m.render();
+  CHECK(text.find("# TYPE isync_http_requests_total counter") != std::string::npos);
+  CHECK(text.find(R"(isync_http_requests_total{route="events",status="202"} 3)") !=
+        std::string::npos);
+  CHECK(text.find(R"(isync_queue_depth{tenant="acme"} 7)") != std::string::npos);
+  CHECK(text.find(R"(isync_enqueue_seconds_bucket{le="0.001"} 1)") != std::string::npos);
+  CHECK(text.find(R"(isync_enqueue_seconds_bucket{le="0.01"} 2)") != std::string::npos);
+  CHECK(text.find(R"(isync_enqueue_seconds_bucket{le="+Inf"} 3)") != std::string::npos);
+  CHECK(text.find("isync_enqueue_seconds_count 3") != std::string::npos);
+}
+
+TEST_CASE("scrape hooks run before rendering") {
+  Metrics m;
+  auto& g = m.gauge("isync_x", "x");
+  m.on_scrape([&] { g.set(42); });
+  CHECK(m.render().find("isync_x 42") != std::string::npos);
+}
