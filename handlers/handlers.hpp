@@ -1,0 +1,101 @@
+// handlers — the receivables mirror: applies Intacct smart events to records
+// kept in Redis, and reads them back for the admin API (PRODUCT.md §2, §3, §6).
+//
+// Contract:
+//  * MirrorHandler applies CUSTOMER / ARINVOICE / ARPYMT smart events by the
+//    ordering rules of PRODUCT.md §2 in ONE Lua script that also acks the
+//    stream entry (queue::kAckLua), so a crash either leaves the entry pending
+//    with no effect, or the effect and the ack together. Decisions:
+//      applied    — newer add/set: snapshot merged field by field
+//      tombstoned — delete with version >= stored: `deleted`, fields kept,
+//                   expires after tombstone_retention
+//      removed    — ARINVOICE in state Draft: the mirrored record is dropped
+//      ignored    — older, or same version and same content, or a thin event
+//                   the mirror already holds (version >= incoming)
+//      reread     — same version, different content: parked (Intacct decides)
+//      thin       — no snapshot (or ARINVOICE without STATE) and newer than
+//                   the mirror: parked until the Intacct client exists
+//    Parked events are not acked by the mirror script; the queue parks them.
+//    A Redis transport failure is a transient retry ("redis_unavailable").
+//  * Versions only move forward. A removed draft leaves a hidden marker
+//    (the record hash with draft=1 and its version, no fields), so an older
+//    non-draft event arriving late cannot resurrect the invoice; readers treat
+//    the marker as not found. The marker expires after tombstone_retention.
+//  * Every applied/tombstoned/removed change prepends an audit entry
+//    {"event_id","at","source","action","version","changed":[…]} to
+//    audit:<OBJECT>:<recordno> (newest first; at most audit_max_entries,
+//    none older than audit_max_age), and keeps the lookup set
+//    id:<OBJECT>:<value> (CUSTOMERID / RECORDID / DOCNUMBER) in step.
+//  * MirrorReader answers in one round trip (a read-only script). Errors:
+//    Error{"not_found"} naming the record and tenant, Error{"unavailable"}
+//    when Redis cannot be reached, Error{"invalid_field"} for an unknown
+//    collection.
+//  * Both classes are thread-safe; callbacks run on the connection's strand
+//    and never throw.
+//
+// Metrics: isync_mirror_changes_total{tenant,object,decision} (counter),
+//          isync_mirror_apply_seconds{object} (histogram).
+// Logs: one JSON line per event outcome ("mirror event": event_id, tenant,
+//       object, key, outcome, attempt, duration_ms).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/core.hpp"
+#include "queue/queue.hpp"
+#include "redis/redis.hpp"
+
+namespace isync::handlers {
+
+struct MirrorOptions {
+  // Newest audit entries kept per record (count). Default 100.
+  int audit_max_entries = 100;
+  // Audit entries older than this are dropped when a record changes. Default 90 days.
+  std::chrono::seconds audit_max_age{90LL * 24 * 3600};
+  // How long a tombstone (and a removed draft's marker) is kept. Default 30 days.
+  std::chrono::seconds tombstone_retention{30LL * 24 * 3600};
+  // How long a done event's document is kept (passed to queue::ack_inputs). Default 7 days.
+  std::chrono::seconds done_retention{7LL * 24 * 3600};
+};
+
+// Collection name of the admin API → Intacct object; empty when unknown.
+// "customers" → CUSTOMER, "invoices" → ARINVOICE, "payments" → ARPYMT.
+std::string object_of_collection(const std::string& collection);
+
+// Field that the id lookup uses for `object` (CUSTOMERID / RECORDID /
+// DOCNUMBER); empty when unknown.
+std::string id_field_of_object(const std::string& object);
+
+class MirrorHandler : public queue::Handler {
+ public:
+  MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOptions options, Metrics& metrics,
+                Clock& clock, Log& log);
+  void handle(const queue::Delivery& d, std::function<void(queue::Outcome)> done) override;
+
+ private:
+  std::shared_ptr<redis::Connection> conn_;
+  MirrorOptions options_;
+  Metrics& metrics_;
+  Clock& clock_;
+  Log& log_;
+};
+
+class MirrorReader {
+ public:
+  explicit MirrorReader(std::shared_ptr<redis::Connection> conn);
+  // collection: "customers" | "invoices" | "payments". Calls back with the JSON text of one
+  // record as PRODUCT.md §6 shows, or Error{"not_found"} / Error{"unavailable"}.
+  void get(const std::string& tenant, const std::string& collection, const std::string& recordno,
+           std::function<void(Result<std::string>)> done);
+  // ?by=id&id=X → JSON text {"records":[…]} (empty array when none); Error{"unavailable"}.
+  void find_by_id(const std::string& tenant, const std::string& collection, const std::string& id,
+                  std::function<void(Result<std::string>)> done);
+
+ private:
+  std::shared_ptr<redis::Connection> conn_;
+};
+
+}  // namespace isync::handlers
