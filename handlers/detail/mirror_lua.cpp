@@ -1,0 +1,225 @@
+#include "handlers/detail/mirror_lua.hpp"
+
+#include <string>
+
+#include "queue/queue.hpp"
+
+namespace isync::handlers::detail {
+namespace {
+
+// The decision part of the apply script. The queue's ack lines are wrapped in
+// a function (prepended below) so that whatever they return, the script can
+// still report its decision.
+constexpr const char* kApplyBody = R"lua(
+local rec, audit = KEYS[3], KEYS[4]
+local action, vtext, wm = ARGV[4], ARGV[5], ARGV[6]
+local v = tonumber(vtext)
+local event_id, source = ARGV[7], ARGV[8]
+local now_iso, cutoff_iso = ARGV[9], ARGV[10]
+local audit_max, tomb_ttl = tonumber(ARGV[11]), tonumber(ARGV[12])
+local id_field, id_prefix, recordno = ARGV[13], ARGV[14], ARGV[15]
+local kind = ARGV[16]
+local snap = cjson.decode(ARGV[17])
+
+local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv')
+local exists = cur[1] ~= false
+local sv = exists and tonumber(cur[1]) or nil
+local deleted = cur[2] == '1'
+local draft = cur[3] == '1'
+local fields = (exists and cur[4]) and cjson.decode(cur[4]) or {}
+local fv = (exists and cur[5]) and cjson.decode(cur[5]) or {}
+local live = exists and not deleted and not draft
+
+local function sorted_keys(t)
+  local ks = {}
+  for k in pairs(t) do ks[#ks + 1] = k end
+  table.sort(ks)
+  return ks
+end
+
+-- cjson would encode an empty table as {} either way, but its key order is
+-- the hash order; sorted keys keep stored documents stable.
+local function encode_object(t)
+  local parts = {}
+  for i, k in ipairs(sorted_keys(t)) do parts[i] = cjson.encode(k) .. ':' .. cjson.encode(t[k]) end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+local function write(del, drft, f, fvs)
+  redis.call('HSET', rec, 'v', vtext, 'wm', wm, 'del', del, 'draft', drft, 'ev', event_id,
+             'f', encode_object(f), 'fv', encode_object(fvs))
+end
+
+local function append_audit(result, changed)
+  local names = {}
+  for i, n in ipairs(changed) do names[i] = cjson.encode(n) end
+  local entry = '{"event_id":' .. cjson.encode(event_id) .. ',"at":' .. cjson.encode(now_iso) ..
+      ',"source":' .. cjson.encode(source) .. ',"action":' .. cjson.encode(action) ..
+      ',"result":' .. cjson.encode(result) .. ',"version":' .. vtext ..
+      ',"changed":[' .. table.concat(names, ',') .. ']}'
+  redis.call('LPUSH', audit, entry)
+  redis.call('LTRIM', audit, 0, audit_max - 1)
+  -- Newest first, and "at" is fixed-width ISO-8601 UTC, so the old ones are
+  -- a suffix and compare as text.
+  while true do
+    local tail = redis.call('LINDEX', audit, -1)
+    if not tail then break end
+    local ok, doc = pcall(cjson.decode, tail)
+    if ok and type(doc) == 'table' and type(doc.at) == 'string' and doc.at < cutoff_iso then
+      redis.call('RPOP', audit)
+    else
+      break
+    end
+  end
+end
+
+local function reindex(old_id, new_id)
+  if id_field == '' then return end
+  if old_id == '' then old_id = nil end
+  if new_id == '' then new_id = nil end
+  if old_id and old_id ~= new_id then redis.call('SREM', id_prefix .. old_id, recordno) end
+  if new_id then redis.call('SADD', id_prefix .. new_id, recordno) end
+end
+
+local function keep()
+  redis.call('PERSIST', rec)
+  redis.call('PERSIST', audit)
+end
+
+local function expire()
+  redis.call('EXPIRE', rec, tomb_ttl)
+  redis.call('EXPIRE', audit, tomb_ttl)
+end
+
+local function done(decision, n)
+  isync_ack()
+  return {decision, n}
+end
+
+local old_id = fields[id_field]
+
+if kind == 'delete' then
+  if exists and (v < sv or (deleted and v == sv)) then return done('ignored', 0) end
+  write('1', '0', fields, fv)
+  append_audit('tombstoned', {})
+  expire()
+  reindex(old_id, old_id)
+  return done('tombstoned', 0)
+end
+
+if kind == 'thin' then
+  if exists and sv >= v then return done('ignored', 0) end
+  return {'thin', 0}
+end
+
+if kind == 'draft' then
+  if not exists then
+    write('0', '1', {}, {})
+    redis.call('EXPIRE', rec, tomb_ttl)
+    return done('ignored', 0)
+  end
+  if v < sv then return done('ignored', 0) end
+  if draft then
+    if v > sv then
+      write('0', '1', {}, {})
+      redis.call('EXPIRE', rec, tomb_ttl)
+    end
+    return done('ignored', 0)
+  end
+  -- A tombstone wins a tie; a live record at the same second in another
+  -- state is a conflict only Intacct can settle.
+  if v == sv then
+    if deleted then return done('ignored', 0) end
+    return {'reread', 0}
+  end
+  local removed = sorted_keys(fields)
+  reindex(old_id, nil)
+  redis.call('DEL', rec)
+  write('0', '1', {}, {})
+  append_audit('removed', removed)
+  expire()
+  return done('removed', #removed)
+end
+
+-- kind == 'snapshot'
+if exists and v < sv then return done('ignored', 0) end
+if exists and v == sv and not live then return done('ignored', 0) end
+if draft then
+  fields, fv = {}, {}
+  redis.call('DEL', rec)
+end
+
+if exists and v == sv then
+  for k, val in pairs(snap) do
+    if fields[k] ~= nil and fields[k] ~= val and (tonumber(fv[k]) or 0) >= v then
+      return {'reread', 0}
+    end
+  end
+end
+
+local changed = {}
+local fv_moved = false
+for _, k in ipairs(sorted_keys(snap)) do
+  local val = snap[k]
+  if fields[k] ~= val then changed[#changed + 1] = k end
+  if fv[k] ~= vtext then fv_moved = true end
+  fields[k] = val
+  fv[k] = vtext
+end
+
+if exists and v == sv and #changed == 0 then
+  -- Same second, same values: nothing changes but which version each field
+  -- is known at.
+  if fv_moved then redis.call('HSET', rec, 'fv', encode_object(fv)) end
+  return done('ignored', 0)
+end
+
+write('0', '0', fields, fv)
+keep()
+append_audit('applied', changed)
+reindex(old_id, fields[id_field])
+return done('applied', #changed)
+)lua";
+
+constexpr const char* kReadBody = R"lua(
+local r = redis.call('HMGET', KEYS[1], 'v', 'wm', 'del', 'draft', 'f')
+if not r[1] or r[4] == '1' then return {} end
+local a = redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+return {r[1], r[2] or '', r[3] or '0', r[5] or '{}', a}
+)lua";
+
+constexpr const char* kFindBody = R"lua(
+local ids = redis.call('SMEMBERS', KEYS[1])
+table.sort(ids, function(a, b) return (tonumber(a) or 0) < (tonumber(b) or 0) end)
+local limit, alimit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local out = {}
+for _, recno in ipairs(ids) do
+  if #out >= limit then break end
+  local r = redis.call('HMGET', ARGV[1] .. recno, 'v', 'wm', 'del', 'draft', 'f')
+  if r[1] and r[4] ~= '1' then
+    out[#out + 1] = {recno, r[1], r[2] or '', r[3] or '0', r[5] or '{}',
+                     redis.call('LRANGE', ARGV[2] .. recno, 0, alimit - 1)}
+  end
+end
+return out
+)lua";
+
+}  // namespace
+
+const redis::Script& apply_script() {
+  static const redis::Script script(std::string("local function isync_ack()\n") + queue::kAckLua +
+                                    "\nend\n" + kApplyBody);
+  return script;
+}
+
+const redis::Script& read_script() {
+  static const redis::Script script(kReadBody);
+  return script;
+}
+
+const redis::Script& find_script() {
+  static const redis::Script script(kFindBody);
+  return script;
+}
+
+}  // namespace isync::handlers::detail

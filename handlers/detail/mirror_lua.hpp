@@ -1,0 +1,55 @@
+// The mirror's Lua scripts. Internal to handlers/.
+//
+// Record hash rec:<OBJECT>:<recordno> (every value a string):
+//   v      version (WHENMODIFIED, UTC epoch seconds)
+//   wm     WHENMODIFIED as received
+//   del    "1" for a tombstone
+//   draft  "1" for the hidden marker of a removed (or never mirrored) draft
+//          invoice: it keeps the version so that an older event cannot bring
+//          the invoice back; readers treat it as not found
+//   ev     id of the last event that changed the record
+//   f      fields as one JSON object (Intacct names -> values)
+//   fv     per-field version as one JSON object: the version of the event
+//          that last set each field. "Equal version, different content" is a
+//          field set at that same version with another value; a field only
+//          known from an older version is merged, so partial snapshots of one
+//          second merge in any order.
+#pragma once
+
+#include "redis/redis.hpp"
+
+namespace isync::handlers::detail {
+
+// Apply + ack. KEYS: 1 stream, 2 event doc (queue::ack_inputs), 3 record,
+// 4 audit. ARGV: 1-3 ack inputs, then the kApplyArg* positions below.
+// Returns {decision, changed field count}; decision is one of applied,
+// tombstoned, removed, ignored (all acked), reread, thin (not acked).
+const redis::Script& apply_script();
+
+enum ApplyArg : int {
+  kArgAction = 4,        // add | set | delete
+  kArgVersion = 5,       // integer text
+  kArgWhenmodified = 6,  // as received
+  kArgEventId = 7,
+  kArgSource = 8,
+  kArgNowIso = 9,           // audit "at"
+  kArgAuditCutoffIso = 10,  // entries with an older "at" are dropped
+  kArgAuditMax = 11,
+  kArgTombstoneTtl = 12,  // seconds
+  kArgIdField = 13,       // CUSTOMERID | RECORDID | DOCNUMBER
+  kArgIdPrefix = 14,      // queue::key(tenant, "id:<OBJECT>:")
+  kArgRecordno = 15,
+  kArgKind = 16,      // snapshot | thin | draft | delete
+  kArgSnapshot = 17,  // JSON object of the snapshot fields ("{}" when thin)
+};
+
+// Read one record. KEYS: 1 record, 2 audit. ARGV: 1 audit entries limit.
+// Returns {} when absent (or a draft marker), else {v, wm, del, f, {audit…}}.
+const redis::Script& read_script();
+
+// Read the records of an id set. KEYS: 1 id set. ARGV: 1 record key prefix,
+// 2 audit key prefix, 3 record limit, 4 audit entries limit. Returns a list of
+// {recordno, v, wm, del, f, {audit…}} in RECORDNO order.
+const redis::Script& find_script();
+
+}  // namespace isync::handlers::detail
