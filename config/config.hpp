@@ -1,0 +1,181 @@
+// config — the service's settings: one TOML file (PRODUCT.md §7), environment
+// overrides, and secret references.
+//
+// Contract:
+//  * `load(path, env)` reads the file (empty path = built-in defaults only),
+//    applies `INTACCT_SYNC_<SECTION>_<KEY>` overrides from `env` to every scalar
+//    key of the non-array sections, validates every value, resolves every
+//    secret reference, and returns a complete Config — or the first error.
+//  * Strict: an unknown key, a value of the wrong type, a duration or size that
+//    does not parse, an invalid or duplicate tenant id is an Error whose message
+//    names the key (e.g. `queue.retry_base`, `tenant[0].token`) and, unless the
+//    key is a secret, the value. An override naming a known section but an
+//    unknown key (INTACCT_SYNC_QUEUE_WOKERS) is an error too.
+//  * Secrets (admin.token, intacct.sender_password, tenant token, read_token,
+//    user_password, stripe_secrets, redis.url) are references:
+//      env:NAME   the environment variable NAME
+//      file:PATH  the file's content, one trailing newline stripped
+//      enc:B64    AES-256-GCM: base64(12-byte nonce | ciphertext | 16-byte tag)
+//                 under the 32-byte key base64-encoded in INTACCT_SYNC_MASTER_KEY
+//    or a literal, which is accepted with a warning in Config::warnings. A value
+//    given by an environment override is taken as a value, not a literal in a
+//    file. A missing variable or file is an error naming the key and the
+//    reference — never a secret value.
+//  * `Secret` prints as `***`; only `reveal()` gives the value.
+//  * Thread rules: a Config is a plain value; load() has no global state.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/core.hpp"
+
+namespace isync::config {
+
+// A resolved secret. Printing it shows `***`, so a Secret can sit in any
+// struct that is logged or rendered without leaking.
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  const std::string& reveal() const { return value_; }
+  bool empty() const { return value_.empty(); }
+  friend std::ostream& operator<<(std::ostream& os, const Secret&) { return os << "***"; }
+
+ private:
+  std::string value_;
+};
+
+// host:port, or [v6]:port.
+struct Listen {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string text() const;  // as it was given
+};
+
+struct ServerConfig {
+  // Loopback by default so a bare start exposes nothing; production binds
+  // 0.0.0.0 behind the TLS-terminating proxy.
+  Listen public_listen{"127.0.0.1", 8080};
+  Listen admin_listen{"127.0.0.1", 8081};
+  std::size_t body_limit = 1024 * 1024;  // bytes ("1MiB")
+  std::size_t header_limit = 16 * 1024;  // bytes ("16KiB")
+  std::chrono::milliseconds read_timeout{10'000};
+  std::chrono::milliseconds drain_timeout{25'000};
+  int max_connections = 10000;
+  int threads = 0;                              // 0 = hardware concurrency
+  std::chrono::milliseconds retry_after{1000};  // Retry-After on 503
+  bool noop_route = false;                      // POST /v1/noop/{tenant}/events (benchmarks)
+  std::vector<std::string> trusted_proxies;     // CIDRs whose X-Forwarded-For is believed
+};
+
+struct RedisConfig {
+  Secret url{"redis://127.0.0.1:6379/0"};                // a password may be inside
+  std::string display_url = "redis://127.0.0.1:6379/0";  // password replaced by ***
+  std::chrono::milliseconds command_timeout{5000};
+};
+
+struct QueueConfig {
+  int workers = 4;
+  std::chrono::milliseconds visibility_timeout{60'000};
+  std::chrono::milliseconds retry_base{2000};
+  std::chrono::milliseconds retry_cap{3'600'000};
+  std::chrono::milliseconds give_up_after{24LL * 3'600'000};
+  std::chrono::milliseconds dedup_window{72LL * 3'600'000};
+  std::chrono::milliseconds dead_letter_retention{30LL * 86'400'000};
+  std::chrono::milliseconds done_retention{7LL * 86'400'000};
+  int max_deliveries = 20;
+};
+
+struct MirrorConfig {
+  int audit_max_entries = 100;
+  std::chrono::milliseconds audit_max_age{90LL * 86'400'000};
+  std::chrono::milliseconds tombstone_retention{30LL * 86'400'000};
+};
+
+struct IntacctConfig {
+  std::string endpoint = "https://api.intacct.com/ia/xml/xmlgw.phtml";
+  std::string sender_id;
+  Secret sender_password;
+};
+
+struct AdminConfig {
+  Secret token;  // empty = admin API disabled (every admin request is 401)
+};
+
+struct LogConfig {
+  Level level = Level::info;
+};
+
+struct TenantConfig {
+  std::string id;
+  Secret token;                          // required: authenticates the tenant's smart events
+  Secret read_token;                     // optional: mirror reads of this tenant only
+  std::vector<std::string> allow_cidrs;  // empty = any source
+  // Intacct and payments (kept for later issues).
+  std::string company_id;
+  std::string user_id;
+  Secret user_password;
+  std::string entity_id;
+  std::string timezone = "UTC";
+  std::vector<Secret> stripe_secrets;
+  std::string payment_method = "Credit Card";
+  std::string undeposited_account;
+  std::string match_customers_by = "id";  // id | name
+  std::string overpayment = "reject";     // reject | advance
+  std::string reconcile_at = "02:30";     // HH:MM, tenant time
+  std::string initial_window = "6 months";
+  int concurrency = 2;
+  std::int64_t monthly_call_budget = 100000;
+};
+
+struct Config {
+  ServerConfig server;
+  RedisConfig redis;
+  QueueConfig queue;
+  MirrorConfig mirror;
+  IntacctConfig intacct;
+  AdminConfig admin;
+  LogConfig log;
+  std::vector<TenantConfig> tenants;
+  // Accepted but worth telling the operator (e.g. a literal secret). Never
+  // contains a secret value.
+  std::vector<std::string> warnings;
+
+  const TenantConfig* tenant(std::string_view id) const;
+};
+
+// Error code of every load failure.
+inline constexpr std::string_view kErrorCode = "config";
+
+Result<Config> load(const std::string& path, const std::map<std::string, std::string>& env);
+// As load(), from TOML text; `source` names it in parse errors.
+Result<Config> load_text(std::string_view toml, std::string_view source,
+                         const std::map<std::string, std::string>& env);
+
+// The process environment as a map (for load()).
+std::map<std::string, std::string> process_environment();
+
+// The effective configuration as TOML, secrets shown as "***".
+std::string render(const Config& config);
+
+// "500ms", "10s", "5m", "1h", "30d": a whole number and a unit, nothing else.
+Result<std::chrono::milliseconds> parse_duration(std::string_view text);
+// "512B", "16KiB", "1MiB", "1GiB".
+Result<std::size_t> parse_size(std::string_view text);
+// "host:port" or "[v6]:port"; port 0 is allowed (the OS picks one).
+Result<Listen> parse_listen(std::string_view text);
+
+// enc: helper. Encrypts `plaintext` under the base64 master key and returns
+// "enc:…" ready for the config file.
+Result<std::string> encrypt_secret(std::string_view plaintext, std::string_view master_key_b64);
+// A fresh random master key, base64 (for INTACCT_SYNC_MASTER_KEY).
+std::string generate_master_key();
+
+}  // namespace isync::config
