@@ -1,0 +1,79 @@
+#include "ingest/detail/router.hpp"
+
+#include <array>
+
+namespace isync::ingest::detail {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::size_t kMaxSegments = 6;
+
+// Splits "/a/b/c" into segments; false for a path that is not absolute, has
+// an empty segment or more than kMaxSegments (none of ours do).
+bool split_path(std::string_view path, std::array<std::string_view, kMaxSegments>& out,
+                std::size_t& n) {
+  n = 0;
+  if (path.empty() || path.front() != '/') return false;
+  path.remove_prefix(1);
+  while (true) {
+    auto slash = path.find('/');
+    auto seg = path.substr(0, slash);
+    if (seg.empty() || n == kMaxSegments) return false;
+    out[n++] = seg;
+    if (slash == std::string_view::npos) return true;
+    path.remove_prefix(slash + 1);
+  }
+}
+
+RouteMatch make(RouteId id, std::string_view route, http::verb method, http::verb wanted,
+                std::string_view allow) {
+  RouteMatch m;
+  m.id = id;
+  m.route = route;
+  m.method_allowed = method == wanted;
+  m.allow = allow;
+  return m;
+}
+
+}  // namespace
+
+RouteMatch match_public(http::verb method, std::string_view path, bool noop_route) {
+  if (path == "/healthz") return make(RouteId::healthz, "/healthz", method, http::verb::get, "GET");
+  if (path == "/readyz") return make(RouteId::readyz, "/readyz", method, http::verb::get, "GET");
+  std::array<std::string_view, kMaxSegments> seg{};
+  std::size_t n = 0;
+  if (!split_path(path, seg, n) || n != 4 || seg[0] != "v1" || seg[3] != "events") return {};
+  RouteMatch m;
+  if (seg[1] == "intacct") {
+    m = make(RouteId::events, "/v1/intacct/{tenant}/events", method, http::verb::post, "POST");
+  } else if (seg[1] == "noop" && noop_route) {
+    m = make(RouteId::noop, "/v1/noop/{tenant}/events", method, http::verb::post, "POST");
+  } else {
+    return {};
+  }
+  m.tenant = std::string(seg[2]);
+  return m;
+}
+
+RouteMatch match_admin(http::verb method, std::string_view path) {
+  if (path == "/metrics") return make(RouteId::metrics, "/metrics", method, http::verb::get, "GET");
+  std::array<std::string_view, kMaxSegments> seg{};
+  std::size_t n = 0;
+  if (!split_path(path, seg, n) || (n != 4 && n != 5) || seg[0] != "v1" || seg[1] != "tenants") {
+    return {};
+  }
+  if (seg[3] != "customers" && seg[3] != "invoices" && seg[3] != "payments") return {};
+  RouteMatch m = n == 5
+                     ? make(RouteId::mirror_record, "/v1/tenants/{tenant}/{collection}/{recordno}",
+                            method, http::verb::get, "GET")
+                     : make(RouteId::mirror_find, "/v1/tenants/{tenant}/{collection}", method,
+                            http::verb::get, "GET");
+  m.tenant = std::string(seg[2]);
+  m.collection = std::string(seg[3]);
+  if (n == 5) m.recordno = std::string(seg[4]);
+  return m;
+}
+
+}  // namespace isync::ingest::detail

@@ -1,0 +1,40 @@
+// Route tables of the two listeners. Matching looks at the method and the
+// path only (no query), so 404 and 405 are decided before anything else.
+#pragma once
+
+// <ostream> first: Boost 1.81's string_view header uses std::ostream without
+// including it, and beast/http/verb.hpp reaches it directly.
+#include <ostream>
+// clang-format off
+#include <boost/beast/http/verb.hpp>
+// clang-format on
+#include <string>
+#include <string_view>
+
+namespace isync::ingest::detail {
+
+enum class RouteId {
+  none,           // no such path: 404
+  events,         // POST /v1/intacct/{tenant}/events
+  noop,           // POST /v1/noop/{tenant}/events (benchmark only)
+  healthz,        // GET /healthz
+  readyz,         // GET /readyz
+  metrics,        // GET /metrics (admin)
+  mirror_record,  // GET /v1/tenants/{tenant}/{collection}/{recordno} (admin)
+  mirror_find,    // GET /v1/tenants/{tenant}/{collection}?by=id&id=X (admin)
+};
+
+struct RouteMatch {
+  RouteId id = RouteId::none;
+  std::string_view route = "unmatched";  // template, the metrics label
+  bool method_allowed = false;
+  std::string_view allow;  // the Allow header when !method_allowed
+  std::string tenant;      // raw path segment, not yet validated
+  std::string collection;  // customers | invoices | payments
+  std::string recordno;    // raw path segment
+};
+
+RouteMatch match_public(boost::beast::http::verb method, std::string_view path, bool noop_route);
+RouteMatch match_admin(boost::beast::http::verb method, std::string_view path);
+
+}  // namespace isync::ingest::detail

@@ -1,0 +1,86 @@
+// One HTTP/1.1 connection: read a header, route and authenticate on it, read
+// the body only when the request passed those checks, answer, repeat while
+// keep-alive holds. All of a session's work runs on its own strand; exactly
+// one read or one write is in flight at a time.
+#pragma once
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ingest/detail/router.hpp"
+#include "ingest/detail/server_state.hpp"
+
+namespace isync::ingest::detail {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  // REQUIRES: `socket` uses a strand of its own as executor; state->admit()
+  // returned true for it (the session releases the slot when destroyed).
+  Session(boost::asio::ip::tcp::socket socket, std::shared_ptr<ServerState> state,
+          ListenerKind listener);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start();
+  // Server stopping: an idle connection is closed now; a request being
+  // handled is answered with `Connection: close`.
+  void drain();
+  // Drain deadline passed: close whatever is left.
+  void force_close();
+
+ private:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  void do_read_header();
+  void on_read_header(boost::beast::error_code ec);
+  void route_request();
+  void do_read_body();
+  void on_read_body(boost::beast::error_code ec);
+  void handle_events_body();
+  void on_accepted(Result<queue::AcceptResult> result);
+  void handle_metrics();
+  void handle_mirror();
+
+  bool tenant_authorized(const Request& req, std::string_view query) const;
+  bool admin_authorized(const Request& req, bool allow_read_token) const;
+
+  void respond(unsigned status, std::string body,
+               std::string_view content_type = "application/json");
+  void respond_error(unsigned status, std::string_view code, std::string_view message);
+  void on_write(boost::beast::error_code ec);
+  void linger_close();
+  void do_discard();
+  void close();
+
+  static constexpr std::size_t kMaxLinger = 4 * 1024 * 1024;  // bytes dropped before closing
+
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::shared_ptr<ServerState> state_;
+  ListenerKind listener_;
+  boost::asio::ip::address peer_;
+
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  boost::beast::http::response<boost::beast::http::string_body> res_;
+  RouteMatch route_;
+  std::chrono::steady_clock::time_point started_;
+  bool busy_ = false;         // a request has been read and is not answered yet
+  bool close_after_ = false;  // answer, then close (unread body, framing error)
+  bool closed_ = false;
+  std::string retry_after_;  // set for 503 answers
+  std::string allow_;        // set for 405 answers
+  std::array<char, 4096> discard_{};
+  std::size_t lingered_ = 0;
+};
+
+}  // namespace isync::ingest::detail

@@ -1,0 +1,313 @@
+#include "ingest/detail/smart_event.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include <algorithm>
+#include <limits>
+#include <pugixml.hpp>
+#include <set>
+
+namespace isync::ingest::detail {
+
+namespace {
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = ascii_lower(c);
+  return out;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = ascii_upper(c);
+  return out;
+}
+
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Values and names quoted in messages are cut so one bad field cannot make a
+// megabyte error body.
+std::string quoted(std::string_view s) {
+  constexpr std::size_t kShown = 64;
+  std::string out = "\"";
+  out += s.substr(0, kShown);
+  if (s.size() > kShown) out += "...";
+  out += '"';
+  return out;
+}
+
+Error malformed(std::string message) { return make_error("malformed_body", std::move(message)); }
+Error invalid(std::string message) { return make_error("invalid_field", std::move(message)); }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Shared caps, checked while decoding so an oversized body stops early.
+Result<void> check_count(const Fields& fields) {
+  if (fields.size() >= kMaxFields) {
+    return malformed("the body has more than " + std::to_string(kMaxFields) + " fields");
+  }
+  return {};
+}
+
+Result<void> check_name(std::string_view name) {
+  if (name.empty()) return malformed("a field has an empty name");
+  if (name.size() > kMaxNameLength) {
+    return malformed("field name " + quoted(name) + " is longer than " +
+                     std::to_string(kMaxNameLength) + " characters");
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) {
+      return invalid("field name " + quoted(name) +
+                     " may hold only letters, digits, '_', '.' and '-'");
+    }
+  }
+  return {};
+}
+
+Result<std::string> parse_recordno(std::string_view raw) {
+  std::string_view s = trim(raw);
+  auto bad = [&] {
+    return invalid("field \"recordno\" must be a positive integer, not " + quoted(raw));
+  };
+  if (s.empty()) return bad();
+  for (char c : s) {
+    if (c < '0' || c > '9') return bad();
+  }
+  while (s.size() > 1 && s.front() == '0') s.remove_prefix(1);
+  if (s == "0") return bad();
+  static const std::string kMax = std::to_string(std::numeric_limits<std::int64_t>::max());
+  if (s.size() > kMax.size() || (s.size() == kMax.size() && s > std::string_view(kMax))) {
+    return invalid("field \"recordno\" " + quoted(raw) + " is too large for a record number");
+  }
+  return Result<std::string>(boost::system::in_place_value, s);
+}
+
+}  // namespace
+
+std::optional<BodyEncoding> body_encoding(std::string_view content_type) {
+  auto semi = content_type.find(';');
+  std::string media = lower(trim(content_type.substr(0, semi)));
+  if (media == "application/x-www-form-urlencoded") return BodyEncoding::form;
+  if (media == "application/json") return BodyEncoding::json;
+  if (media == "application/xml" || media == "text/xml") return BodyEncoding::xml;
+  return std::nullopt;
+}
+
+std::optional<std::string> form_unescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int hi = hex_value(s[i + 1]);
+      int lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+Result<Fields> decode_form(std::string_view body) {
+  Fields fields;
+  std::size_t pos = 0;
+  while (pos <= body.size()) {
+    std::size_t end = body.find_first_of("&\r\n", pos);
+    if (end == std::string_view::npos) end = body.size();
+    std::string_view pair = body.substr(pos, end - pos);
+    pos = end + 1;
+    // Blank lines and empty pairs ("a=1&&b=2", a trailing newline) carry nothing.
+    if (trim(pair).empty()) continue;
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos) {
+      return malformed("pair " + quoted(pair) + " has no '='");
+    }
+    auto name = form_unescape(pair.substr(0, eq));
+    if (!name) return malformed("field name " + quoted(pair.substr(0, eq)) + " has a bad %-escape");
+    auto value = form_unescape(pair.substr(eq + 1));
+    if (!value) return malformed("field " + quoted(*name) + " has a bad %-escape in its value");
+    if (auto r = check_count(fields); !r) return r.error();
+    fields.emplace_back(std::move(*name), std::move(*value));
+  }
+  return fields;
+}
+
+Result<Fields> decode_json(std::string_view body) {
+  // A terminated copy: RapidJSON's in-memory stream reads up to a NUL, and an
+  // embedded NUL then shows up below as trailing bytes.
+  std::string text(body);
+  rapidjson::Document doc;
+  rapidjson::StringStream in(text.c_str());
+  // Iterative: a deeply nested body must not exhaust the stack. Numbers as
+  // strings: snapshot values are kept exactly as written.
+  constexpr unsigned kFlags = rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag |
+                              rapidjson::kParseNumbersAsStringsFlag |
+                              rapidjson::kParseValidateEncodingFlag;
+  doc.ParseStream<kFlags>(in);
+  if (doc.HasParseError()) {
+    return malformed(std::string("the JSON body does not parse: ") +
+                     rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
+                     std::to_string(doc.GetErrorOffset()));
+  }
+  for (std::size_t i = in.Tell(); i < text.size(); ++i) {
+    if (!is_blank(text[i])) {
+      return malformed("the JSON body has trailing bytes after the object, at offset " +
+                       std::to_string(i));
+    }
+  }
+  if (!doc.IsObject()) return malformed("the JSON body must be one object");
+  Fields fields;
+  for (const auto& m : doc.GetObject()) {
+    std::string name(m.name.GetString(), m.name.GetStringLength());
+    if (!m.value.IsString()) {
+      return invalid("field " + quoted(name) + " must be a string or a number");
+    }
+    if (auto r = check_count(fields); !r) return r.error();
+    fields.emplace_back(std::move(name),
+                        std::string(m.value.GetString(), m.value.GetStringLength()));
+  }
+  return fields;
+}
+
+Result<Fields> decode_xml(std::string_view body) {
+  pugi::xml_document doc;
+  // parse_doctype keeps a DOCTYPE node so it can be refused; pugixml never
+  // expands custom entities, and refusing any DTD rules out entity tricks.
+  constexpr unsigned kFlags = pugi::parse_default | pugi::parse_doctype;
+  auto res = doc.load_buffer(body.data(), body.size(), kFlags);
+  if (!res) {
+    return malformed(std::string("the XML body does not parse: ") + res.description() +
+                     " at offset " + std::to_string(res.offset));
+  }
+  pugi::xml_node root;
+  for (auto node : doc.children()) {
+    switch (node.type()) {
+      case pugi::node_doctype:
+        return malformed("the XML body has a DOCTYPE; DTDs are not accepted");
+      case pugi::node_element:
+        if (root) return malformed("the XML body has content after the <event> element");
+        root = node;
+        break;
+      case pugi::node_declaration:
+        if (root) return malformed("the XML body has content after the <event> element");
+        break;
+      default:
+        return malformed("the XML body has content outside the <event> element");
+    }
+  }
+  if (!root || lower(root.name()) != "event") {
+    return malformed("the XML body must have <event> as its root element");
+  }
+  Fields fields;
+  for (auto child : root.children()) {
+    if (child.type() == pugi::node_pcdata || child.type() == pugi::node_cdata) {
+      if (!trim(child.value()).empty()) {
+        return malformed("<event> has text outside its field elements");
+      }
+      continue;
+    }
+    if (child.type() != pugi::node_element) continue;
+    std::string name = child.name();
+    std::string value;
+    for (auto part : child.children()) {
+      if (part.type() == pugi::node_pcdata || part.type() == pugi::node_cdata) {
+        value += part.value();
+      } else if (part.type() == pugi::node_element) {
+        return invalid("field " + quoted(name) + " must be flat text, not nested elements");
+      }
+    }
+    if (auto r = check_count(fields); !r) return r.error();
+    fields.emplace_back(std::move(name), std::move(value));
+  }
+  return fields;
+}
+
+Result<SmartEvent> parse_smart_event(std::string_view content_type, std::string_view body) {
+  auto encoding = body_encoding(content_type);
+  if (!encoding) {
+    return make_error("unsupported_media_type",
+                      "Content-Type " + quoted(content_type) +
+                          " is not accepted; send application/x-www-form-urlencoded, "
+                          "application/json or application/xml");
+  }
+  Result<Fields> decoded = *encoding == BodyEncoding::form   ? decode_form(body)
+                           : *encoding == BodyEncoding::json ? decode_json(body)
+                                                             : decode_xml(body);
+  if (!decoded) return decoded.error();
+
+  std::set<std::string> seen;
+  for (const auto& [name, value] : *decoded) {
+    if (auto r = check_name(name); !r) return r.error();
+    if (!seen.insert(lower(name)).second) {
+      return malformed("field " + quoted(name) + " appears more than once");
+    }
+  }
+
+  SmartEvent ev;
+  std::optional<std::string> object, action, recordno, whenmodified;
+  for (auto& [name, value] : *decoded) {
+    std::string key = lower(name);
+    if (key == "object") {
+      object = std::move(value);
+    } else if (key == "action") {
+      action = std::move(value);
+    } else if (key == "recordno") {
+      recordno = std::move(value);
+    } else if (key == "whenmodified") {
+      whenmodified = std::move(value);
+    } else {
+      ev.snapshot.emplace_back(upper(name), std::move(value));
+    }
+  }
+
+  if (!object) return invalid("field \"object\" is required");
+  ev.object = upper(trim(*object));
+  if (ev.object != "CUSTOMER" && ev.object != "ARINVOICE" && ev.object != "ARPYMT") {
+    return invalid("field \"object\" must be CUSTOMER, ARINVOICE or ARPYMT, not " +
+                   quoted(*object));
+  }
+  if (!action) return invalid("field \"action\" is required");
+  ev.action = lower(trim(*action));
+  if (ev.action != "add" && ev.action != "set" && ev.action != "delete") {
+    return invalid("field \"action\" must be add, set or delete, not " + quoted(*action));
+  }
+  if (!recordno) return invalid("field \"recordno\" is required");
+  auto key = parse_recordno(*recordno);
+  if (!key) return key.error();
+  ev.recordno = std::move(*key);
+  if (!whenmodified) return invalid("field \"whenmodified\" is required");
+  ev.whenmodified = std::string(trim(*whenmodified));
+  auto version = parse_whenmodified(ev.whenmodified);
+  if (!version) {
+    return invalid("field \"whenmodified\" " + quoted(ev.whenmodified) +
+                   " is not a date: expected MM/DD/YYYY HH:MM:SS, MM/DD/YYYY or ISO-8601");
+  }
+  ev.version = *version;
+  std::sort(ev.snapshot.begin(), ev.snapshot.end());
+  return ev;
+}
+
+}  // namespace isync::ingest::detail

@@ -1,0 +1,123 @@
+// ingest — the service's HTTP front: Intacct smart-event webhooks in, probes,
+// and the admin surface (PRODUCT.md §1 and §6).
+//
+// Contract:
+//  * Server runs two listeners on the caller's io_context: the public one
+//    (POST /v1/intacct/{tenant}/events, GET /healthz, GET /readyz) and the
+//    admin one (GET /metrics, mirror reads under /v1/tenants/{t}/...). The
+//    caller decides how many threads run the io_context; every connection has
+//    its own strand, and nothing here blocks an io thread.
+//  * A webhook is answered 202 {"event_id","duplicate"} only from the
+//    callback of queue::Producer::accept, i.e. after Redis acknowledged the
+//    write. Every rejection ({"error":{"code","message"}}) is decided before
+//    anything is written to Redis, in the order of PRODUCT.md §1: 404
+//    not_found, 405 method_not_allowed (+Allow), 401 unauthorized (unknown
+//    tenant, bad token and a source address outside the tenant's CIDRs give
+//    byte-identical answers), 415 unsupported_media_type, 413
+//    payload_too_large, 400 malformed_body, 400 invalid_field, 503 unavailable
+//    (+Retry-After). Routing and authentication happen on the header alone,
+//    before the body is read.
+//  * Caps: header_limit and body_limit on every request, read_timeout before
+//    every read (a client that stalls mid-request is disconnected),
+//    max_connections (connections beyond it are closed at once).
+//  * Secrets (tokens) are never logged, and neither are query strings or
+//    Authorization headers. Metrics carry the route template, never the path.
+//  * Errors at this boundary are values: start() returns an Error for a bad
+//    listen address or CIDR; no exception leaves a handler.
+//  * Metrics: isync_http_requests_total{listener,route,status} (counter) and
+//    isync_http_request_seconds{listener,route} (histogram, from header read
+//    to response written).
+//  * Lifetime: construct, start(), later stop(drained). The Server must
+//    outlive the io_context's run() or the completion of stop(). Producers,
+//    the mirror reader, metrics, clock and log must outlive the Server.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/core.hpp"
+#include "queue/queue.hpp"
+
+namespace isync::handlers {
+class MirrorReader;
+}
+
+namespace isync::ingest {
+
+struct Tenant {
+  std::string id;                        // [a-z0-9_-]{1,64}
+  std::string token;                     // secret: webhook token (resolved, never logged)
+  std::string read_token;                // secret: mirror reads only; empty = none
+  std::vector<std::string> allow_cidrs;  // webhook sources, e.g. "203.0.113.0/24"; empty = any
+};
+
+struct Options {
+  std::string public_address = "127.0.0.1";  // public listener address (v4 or v6 literal)
+  std::uint16_t public_port = 8080;          // 0 = any free port (see Server::public_port)
+  std::string admin_address = "127.0.0.1";   // admin listener address
+  std::uint16_t admin_port = 8081;           // 0 = any free port (see Server::admin_port)
+
+  std::size_t body_limit = 1024 * 1024;            // bytes per request body; more is 413
+  std::size_t header_limit = 16 * 1024;            // bytes of request line + headers; more is 431
+  std::chrono::milliseconds read_timeout{10000};   // deadline for each read (idle keep-alive too)
+  std::chrono::milliseconds write_timeout{10000};  // deadline for each response write
+  std::chrono::milliseconds drain_timeout{25000};  // stop(): longest wait for in-flight requests
+  std::size_t max_connections = 10000;             // open connections across both listeners
+  std::chrono::seconds retry_after{1};             // Retry-After on 503 answers
+  std::chrono::seconds dedup_window{72 * 3600};    // how long a redelivery is recognised
+
+  std::vector<Tenant> tenants;  // webhook tenants; any other tenant id is 401
+  std::string admin_token;      // secret: Bearer token of the admin listener; empty = admin closed
+  // Peers (CIDRs) whose X-Forwarded-For is believed when checking a tenant's
+  // allow_cidrs: the client is the right-most address that is not a trusted proxy.
+  std::vector<std::string> trusted_proxies;
+
+  // Benchmark only: POST /v1/noop/{tenant}/events runs the same checks and
+  // body parsing as the events route, then answers 202 without touching Redis.
+  bool noop_route = false;
+
+  // Called before each /metrics render (e.g. to refresh queue gauges); must
+  // call `done` exactly once, from any thread. Empty = render at once.
+  std::function<void(std::function<void()> done)> before_metrics;
+};
+
+class Server {
+ public:
+  // `ex`: the io_context's executor (each connection gets a strand on it).
+  // `producers`: one or more, used round-robin (e.g. one per io thread, each
+  // with its own redis::Connection); accepts of concurrent requests share
+  // round trips through their connection's pipeline. REQUIRES: non-empty.
+  // `mirror` may be null: mirror reads then answer 503.
+  Server(boost::asio::any_io_executor ex, Options options,
+         std::vector<std::shared_ptr<queue::Producer>> producers,
+         std::shared_ptr<handlers::MirrorReader> mirror, Metrics& metrics, Clock& clock, Log& log);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting on both listeners.
+  Result<void> start();
+  // Bound ports (valid after a successful start()).
+  std::uint16_t public_port() const;
+  std::uint16_t admin_port() const;
+
+  // Graceful shutdown: closes the listeners, closes idle keep-alive
+  // connections, answers requests already read with `Connection: close`, and
+  // calls `drained` (on the io_context) once every in-flight request has been
+  // answered — its Redis ack received — or drain_timeout has passed, whichever
+  // is first; connections still open then are closed. /readyz answers 503
+  // from the moment stop() is called.
+  void stop(std::function<void()> drained);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace isync::ingest
