@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Runs intacct-sync locally: installs what is missing, builds, starts a local
+# redis-server with AOF (appendfsync always, noeviction, data under var/redis),
+# writes a demo config (tenant "demo"), and runs the service in the foreground.
+#   ./deploy/run.sh        start (Ctrl-C stops the service; Redis keeps running)
+#   ./deploy/run.sh stop   stop the local Redis
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source deploy/common.sh
+
+VAR=var
+REDIS_PID=$VAR/redis.pid
+REDIS_PORT_FILE=$VAR/redis.port
+
+redis_ours_running() {
+  [[ -f $REDIS_PID && -f $REDIS_PORT_FILE ]] || return 1
+  local pid
+  pid=$(cat "$REDIS_PID")
+  kill -0 "$pid" 2>/dev/null && grep -q redis-server "/proc/$pid/comm" 2>/dev/null
+}
+
+stop_redis() {
+  if redis_ours_running; then
+    local pid
+    pid=$(cat "$REDIS_PID")
+    isync_log "stopping the local redis-server (pid $pid)"
+    kill -TERM "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  else
+    isync_log "the local redis-server is not running"
+  fi
+}
+
+start_redis() {
+  mkdir -p "$VAR/redis"
+  if redis_ours_running; then
+    REDIS_PORT=$(cat "$REDIS_PORT_FILE")
+    isync_log "local redis-server already running on 127.0.0.1:$REDIS_PORT"
+    return 0
+  fi
+  REDIS_PORT=$(isync_free_port_from 6379)
+  isync_log "starting redis-server on 127.0.0.1:$REDIS_PORT (AOF, appendfsync always, data in $VAR/redis)"
+  redis-server deploy/redis.conf --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/$VAR/redis" \
+    --daemonize yes --pidfile "$PWD/$REDIS_PID" --logfile "$PWD/$VAR/redis.log"
+  echo "$REDIS_PORT" >"$REDIS_PORT_FILE"
+  for _ in $(seq 1 100); do
+    if redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then return 0; fi
+    sleep 0.1
+  done
+  echo "redis-server did not answer on port $REDIS_PORT; see $VAR/redis.log" >&2
+  exit 1
+}
+
+# A random token in <file> (mode 600), kept across runs.
+ensure_token() {
+  local file=$1
+  if [[ ! -s $file ]]; then
+    (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$file")
+  fi
+  chmod 600 "$file"
+}
+
+write_demo_config() {
+  ensure_token "$VAR/demo-token"
+  ensure_token "$VAR/admin-token"
+  PUBLIC_PORT=$(isync_free_port_from 8080)
+  ADMIN_PORT=$(isync_free_port_from $((PUBLIC_PORT + 1)))
+  cat >"$VAR/demo.toml" <<CONF
+# Written by deploy/run.sh on each start; edit deploy/run.sh, not this file.
+[server]
+public_listen = "127.0.0.1:$PUBLIC_PORT"
+admin_listen = "127.0.0.1:$ADMIN_PORT"
+
+[redis]
+url = "redis://127.0.0.1:$REDIS_PORT/0"
+
+[admin]
+token = "file:$PWD/$VAR/admin-token"
+
+[[tenant]]
+id = "demo"
+token = "file:$PWD/$VAR/demo-token"
+CONF
+}
+
+print_usage() {
+  cat <<TXT
+
+intacct-sync is starting (Redis: 127.0.0.1:$REDIS_PORT, data in $VAR/redis).
+
+Send a smart event (the form-encoded body Intacct's HTTP post sends):
+
+  curl -i -X POST "http://127.0.0.1:$PUBLIC_PORT/v1/intacct/demo/events" \\
+    -H "Authorization: Bearer \$(cat $VAR/demo-token)" \\
+    -H "Content-Type: application/x-www-form-urlencoded" \\
+    --data-binary \$'object=ARINVOICE\naction=set\nrecordno=42\nwhenmodified=06/01/2024 10:00:00\nRECORDID=INV-0042\nSTATE=Posted\nTOTALDUE=125.00'
+
+Read the mirror back (admin listener):
+
+  curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" \\
+    "http://127.0.0.1:$ADMIN_PORT/v1/tenants/demo/invoices/42"
+
+Metrics: curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" http://127.0.0.1:$ADMIN_PORT/metrics
+
+Stop: Ctrl-C stops the service (Redis keeps running); ./deploy/run.sh stop stops Redis.
+
+TXT
+}
+
+if [[ ${1:-} == stop ]]; then
+  stop_redis
+  exit 0
+fi
+
+isync_install_deps
+isync_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -- intacct-sync
+start_redis
+write_demo_config
+print_usage
+exec build/app/intacct-sync serve --config "$VAR/demo.toml"

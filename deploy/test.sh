@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds with -Werror into build/
+# and runs the suite, then builds with ASan+UBSan into build-asan/ and runs it
+# again. Exits non-zero when anything fails.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source deploy/common.sh
+
+start=$(date +%s)
+isync_install_deps || exit 1
+
+results=()
+status=0
+
+run_suite() {
+  local name=$1 dir=$2
+  shift 2
+  if ! isync_build "$dir" "$@" -DISYNC_WERROR=ON; then
+    results+=("$name: BUILD FAILED")
+    status=1
+    return
+  fi
+  isync_log "testing $dir"
+  if (cd "$dir" && ctest --output-on-failure -j 2); then
+    results+=("$name: passed")
+  else
+    results+=("$name: TESTS FAILED")
+    status=1
+  fi
+}
+
+run_suite "release" build
+run_suite "asan+ubsan" build-asan -DISYNC_SANITIZE=ON
+
+echo
+for r in "${results[@]}"; do echo "  $r"; done
+elapsed=$(($(date +%s) - start))
+if ((status == 0)); then
+  echo "ALL TESTS PASSED (release and asan+ubsan) in ${elapsed}s"
+else
+  echo "FAILED (see above) after ${elapsed}s"
+fi
+exit "$status"
