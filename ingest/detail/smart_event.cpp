@@ -196,7 +196,9 @@ Result<Fields> decode_xml(std::string_view body) {
   pugi::xml_document doc;
   // parse_doctype keeps a DOCTYPE node so it can be refused; pugixml never
   // expands custom entities, and refusing any DTD rules out entity tricks.
-  constexpr unsigned kFlags = pugi::parse_default | pugi::parse_doctype;
+  // parse_fragment keeps text outside the root as nodes (a whole-document
+  // parse drops it silently), so trailing bytes can be refused.
+  constexpr unsigned kFlags = pugi::parse_default | pugi::parse_doctype | pugi::parse_fragment;
   auto res = doc.load_buffer(body.data(), body.size(), kFlags);
   if (!res) {
     return malformed(std::string("the XML body does not parse: ") + res.description() +
@@ -214,6 +216,10 @@ Result<Fields> decode_xml(std::string_view body) {
       case pugi::node_declaration:
         if (root) return malformed("the XML body has content after the <event> element");
         break;
+      case pugi::node_pcdata:
+        if (trim(node.value()).empty()) break;
+        if (root) return malformed("the XML body has content after the <event> element");
+        return malformed("the XML body has content outside the <event> element");
       default:
         return malformed("the XML body has content outside the <event> element");
     }
