@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cassert>
 #include <cctype>
 #include <chrono>
 #include <string>
@@ -141,7 +142,9 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
   queue::ack_inputs(d, keys, args, options_.done_retention);
   keys.push_back(queue::key(d.tenant, "rec:" + e.object + ":" + e.key));
   keys.push_back(queue::key(d.tenant, "audit:" + e.object + ":" + e.key));
-  // ack_inputs fills ARGV[1..3]; the positions below are fixed by the script.
+  // ack_inputs fills KEYS[1..2] and ARGV[1..3]; the positions below are fixed
+  // by the script.
+  assert(keys.size() == 4 && args.size() == 3);
   args.resize(detail::kArgSnapshot);
   const std::int64_t now_ms = clock_.now_ms();
   const std::string kind = kind_of(e);

@@ -2,6 +2,7 @@
 
 #include "tests/handlers/mirror_fixture.hpp"
 
+namespace queue = isync::queue;
 using isync::queue::Outcome;
 using isync::testing::make_event;
 using isync::testing::MirrorFixture;
