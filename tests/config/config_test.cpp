@@ -13,7 +13,7 @@ namespace {
 
 std::string load_error(const std::string& toml, const Env& env = {}) {
   auto r = load_text(toml, "test.toml", env);
-  REQUIRE_FALSE(r);
+  REQUIRE_FALSE(r.has_value());
   CHECK(r.error().code == "config");
   return r.error().message;
 }
@@ -28,7 +28,7 @@ Config load_ok(const std::string& toml, const Env& env = {}) {
 
 TEST_CASE("an empty path gives the documented defaults") {
   auto r = load("", {});
-  REQUIRE(r);
+  REQUIRE(r.has_value());
   const Config& c = *r;
   CHECK(c.server.public_listen.text() == "127.0.0.1:8080");
   CHECK(c.server.admin_listen.text() == "127.0.0.1:8081");
@@ -266,6 +266,6 @@ stripe_secrets = ["env:T"]
   CHECK(text.find("drain_timeout = \"25s\"") != std::string::npos);
   // What render prints loads back to the same values (secrets aside).
   auto again = load_text(render(load_ok("[queue]\nworkers = 6\n")), "rendered", {});
-  REQUIRE(again);
+  REQUIRE(again.has_value());
   CHECK(again->queue.workers == 6);
 }

@@ -74,14 +74,14 @@ const std::string kKey(32, '\x5a');
 
 TEST_CASE("env: references read the named variable") {
   auto c = load_text(admin_toml("env:ADMIN_T"), "t", {{"ADMIN_T", "a-token"}});
-  REQUIRE(c);
+  REQUIRE(c.has_value());
   CHECK(c->admin.token.reveal() == "a-token");
   CHECK(c->warnings.empty());
 }
 
 TEST_CASE("a missing env: variable is an error naming the key and the reference") {
   auto c = load_text(admin_toml("env:NOPE"), "t", {});
-  REQUIRE_FALSE(c);
+  REQUIRE_FALSE(c.has_value());
   CHECK(c.error().message ==
         "admin.token: environment variable NOPE (from \"env:NOPE\") is not set");
 }
@@ -89,13 +89,13 @@ TEST_CASE("a missing env: variable is an error naming the key and the reference"
 TEST_CASE("file: references read the file with one trailing newline stripped") {
   TempFile f("file-token\n");
   auto c = load_text(admin_toml("file:" + f.path()), "t", {});
-  REQUIRE(c);
+  REQUIRE(c.has_value());
   CHECK(c->admin.token.reveal() == "file-token");
 }
 
 TEST_CASE("a missing file: is an error naming the key, the reference and the cause") {
   auto c = load_text("[[tenant]]\nid = \"a\"\ntoken = \"file:/nonexistent/t\"\n", "t", {});
-  REQUIRE_FALSE(c);
+  REQUIRE_FALSE(c.has_value());
   CHECK(c.error().message ==
         "tenant[0].token: cannot read file \"/nonexistent/t\" (from \"file:/nonexistent/t\"): No "
         "such file or directory");
@@ -104,13 +104,13 @@ TEST_CASE("a missing file: is an error naming the key, the reference and the cau
 TEST_CASE("enc: references decrypt AES-256-GCM under INTACCT_SYNC_MASTER_KEY") {
   const Env env{{"INTACCT_SYNC_MASTER_KEY", b64(kKey)}};
   auto c = load_text(admin_toml(encrypt("enc-token-value", kKey)), "t", env);
-  REQUIRE(c);
+  REQUIRE(c.has_value());
   CHECK(c->admin.token.reveal() == "enc-token-value");
 
   auto made = encrypt_secret("round-trip", b64(kKey));
-  REQUIRE(made);
+  REQUIRE(made.has_value());
   auto c2 = load_text(admin_toml(*made), "t", env);
-  REQUIRE(c2);
+  REQUIRE(c2.has_value());
   CHECK(c2->admin.token.reveal() == "round-trip");
 }
 
@@ -118,7 +118,7 @@ TEST_CASE("enc: with a wrong key, an altered value or no master key fails withou
   const std::string ref = encrypt("do-not-leak-me", kKey);
   auto wrong =
       load_text(admin_toml(ref), "t", {{"INTACCT_SYNC_MASTER_KEY", b64(std::string(32, '\x01'))}});
-  REQUIRE_FALSE(wrong);
+  REQUIRE_FALSE(wrong.has_value());
   CHECK(wrong.error().message ==
         "admin.token: cannot decrypt the enc: value: decryption failed (wrong master key, or the "
         "value was altered)");
@@ -126,17 +126,17 @@ TEST_CASE("enc: with a wrong key, an altered value or no master key fails withou
   std::string altered = ref;
   altered[10] = altered[10] == 'A' ? 'B' : 'A';
   auto bad = load_text(admin_toml(altered), "t", {{"INTACCT_SYNC_MASTER_KEY", b64(kKey)}});
-  REQUIRE_FALSE(bad);
+  REQUIRE_FALSE(bad.has_value());
   CHECK(bad.error().message.find("do-not-leak-me") == std::string::npos);
 
   auto none = load_text(admin_toml(ref), "t", {});
-  REQUIRE_FALSE(none);
+  REQUIRE_FALSE(none.has_value());
   CHECK(none.error().message ==
         "admin.token: cannot decrypt the enc: value: INTACCT_SYNC_MASTER_KEY is not set (it holds "
         "the base64 master key)");
 
   auto short_key = load_text(admin_toml(ref), "t", {{"INTACCT_SYNC_MASTER_KEY", b64("short")}});
-  REQUIRE_FALSE(short_key);
+  REQUIRE_FALSE(short_key.has_value());
   CHECK(short_key.error().message ==
         "admin.token: cannot decrypt the enc: value: INTACCT_SYNC_MASTER_KEY is not a "
         "base64-encoded 32-byte key");
@@ -144,7 +144,7 @@ TEST_CASE("enc: with a wrong key, an altered value or no master key fails withou
 
 TEST_CASE("a literal secret is accepted with a warning that does not contain it") {
   auto c = load_text(admin_toml("literal-admin-secret"), "t", {});
-  REQUIRE(c);
+  REQUIRE(c.has_value());
   CHECK(c->admin.token.reveal() == "literal-admin-secret");
   REQUIRE(c->warnings.size() == 1);
   CHECK(c->warnings[0] ==
@@ -154,10 +154,10 @@ TEST_CASE("a literal secret is accepted with a warning that does not contain it"
 
 TEST_CASE("a redis url warns only when it holds a literal password") {
   auto plain = load_text("[redis]\nurl = \"redis://127.0.0.1:6379/0\"\n", "t", {});
-  REQUIRE(plain);
+  REQUIRE(plain.has_value());
   CHECK(plain->warnings.empty());
   auto with_pw = load_text("[redis]\nurl = \"redis://:hunter2@127.0.0.1:6379/0\"\n", "t", {});
-  REQUIRE(with_pw);
+  REQUIRE(with_pw.has_value());
   CHECK(with_pw->warnings.size() == 1);
   CHECK(with_pw->redis.display_url == "redis://:***@127.0.0.1:6379/0");
   CHECK(with_pw->redis.url.reveal() == "redis://:hunter2@127.0.0.1:6379/0");
@@ -166,11 +166,11 @@ TEST_CASE("a redis url warns only when it holds a literal password") {
 TEST_CASE("secret values never appear in error messages") {
   // A bad redis url with a password in it.
   auto r = load_text("[redis]\nurl = \"rediss://:hunter2@host:6379\"\n", "t", {});
-  REQUIRE_FALSE(r);
+  REQUIRE_FALSE(r.has_value());
   CHECK(r.error().message == "redis.url: expected redis://[[user]:password@]host[:port][/db]");
   // A secret of the wrong type.
   auto t = load_text("[admin]\ntoken = 12345\n", "t", {});
-  REQUIRE_FALSE(t);
+  REQUIRE_FALSE(t.has_value());
   CHECK(t.error().message ==
         "admin.token: expected a string (a secret reference: env:NAME, file:PATH or enc:…)");
 }

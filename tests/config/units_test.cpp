@@ -19,7 +19,7 @@ TEST_CASE("a duration that is not a whole number and a known unit is rejected, n
                           "99999999999999999999d"}) {
     CAPTURE(bad);
     auto r = parse_duration(bad);
-    REQUIRE_FALSE(r);
+    REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == "config");
     CHECK(r.error().message == "invalid duration \"" + std::string(bad) +
                                    "\": expected a whole number and a unit (ms, s, m, h, d), "
@@ -38,7 +38,7 @@ TEST_CASE("a size with an ambiguous or unknown unit is rejected") {
   for (const char* bad : {"1MB", "1mb", "1K", "1024", "KiB", "1.5MiB", "-1B"}) {
     CAPTURE(bad);
     auto r = parse_size(bad);
-    REQUIRE_FALSE(r);
+    REQUIRE_FALSE(r.has_value());
     CHECK(r.error().message == "invalid size \"" + std::string(bad) +
                                    "\": expected a whole number and a unit (B, KiB, MiB, GiB), "
                                    "e.g. \"1MiB\"");
@@ -47,16 +47,16 @@ TEST_CASE("a size with an ambiguous or unknown unit is rejected") {
 
 TEST_CASE("listen addresses are host:port or [v6]:port") {
   auto a = parse_listen("127.0.0.1:8080");
-  REQUIRE(a);
+  REQUIRE(a.has_value());
   CHECK(a->host == "127.0.0.1");
   CHECK(a->port == 8080);
   auto b = parse_listen("[::1]:0");
-  REQUIRE(b);
+  REQUIRE(b.has_value());
   CHECK(b->host == "::1");
   CHECK(b->port == 0);
   CHECK(b->text() == "[::1]:0");
   for (const char* bad : {"127.0.0.1", ":80", "host:", "host:65536", "::1:80", "[::1]80", "h:8x"}) {
     CAPTURE(bad);
-    CHECK_FALSE(parse_listen(bad));
+    CHECK_FALSE(parse_listen(bad).has_value());
   }
 }

@@ -1,0 +1,302 @@
+#include "app/service.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <condition_variable>
+#include <csignal>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "handlers/handlers.hpp"
+#include "ingest/ingest.hpp"
+#include "queue/queue.hpp"
+#include "redis/redis.hpp"
+
+namespace isync::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Margin past drain_timeout for the workers to report and the connections to
+// close, before the io threads are stopped regardless.
+constexpr std::chrono::seconds kShutdownMargin{5};
+
+std::string config_value(redis::SyncConnection& conn, const std::string& name) {
+  auto reply = conn.command({"CONFIG", "GET", name});
+  if (!reply || reply->type != redis::Reply::Type::array || reply->elements.size() < 2) return {};
+  return reply->elements[1].str;
+}
+
+// PRODUCT.md §2: refuse to start on a Redis that could lose accepted events.
+int check_redis(const redis::Endpoint& endpoint, const config::Config& cfg, Log& log) {
+  auto conn = redis::SyncConnection::connect(endpoint, cfg.redis.command_timeout);
+  if (!conn) {
+    log.error("cannot reach Redis; is it running?",
+              LogLine().str("redis", cfg.redis.display_url).str("error", conn.error().message));
+    return kExitUnavailable;
+  }
+  auto ping = conn->command({"PING"});
+  if (!ping || ping->is_error()) {
+    log.error("Redis does not answer PING (wrong password or database?)",
+              LogLine()
+                  .str("redis", cfg.redis.display_url)
+                  .str("error", ping ? ping->str : ping.error().message));
+    return kExitUnavailable;
+  }
+  const auto appendonly = config_value(*conn, "appendonly");
+  if (appendonly != "yes") {
+    log.error("refusing to start: Redis has appendonly=" + (appendonly.empty() ? "?" : appendonly) +
+                  "; accepted events would not survive a restart. Set `appendonly yes` (and "
+                  "`appendfsync always`) in redis.conf",
+              LogLine().str("redis", cfg.redis.display_url));
+    return kExitRefused;
+  }
+  const auto policy = config_value(*conn, "maxmemory-policy");
+  if (policy != "noeviction") {
+    log.error("refusing to start: Redis has maxmemory-policy=" + (policy.empty() ? "?" : policy) +
+                  "; evictions would silently drop queued events. Set `maxmemory-policy "
+                  "noeviction` in redis.conf",
+              LogLine().str("redis", cfg.redis.display_url));
+    return kExitRefused;
+  }
+  const auto fsync = config_value(*conn, "appendfsync");
+  if (fsync != "always") {
+    log.warn("Redis has appendfsync=" + fsync +
+                 ": events answered 202 in the last second before a power loss can be lost; "
+                 "the default setup uses `appendfsync always`",
+             LogLine().str("redis", cfg.redis.display_url));
+  }
+  return kExitOk;
+}
+
+ingest::Options ingest_options(const config::Config& cfg) {
+  ingest::Options o;
+  o.public_address = cfg.server.public_listen.host;
+  o.public_port = cfg.server.public_listen.port;
+  o.admin_address = cfg.server.admin_listen.host;
+  o.admin_port = cfg.server.admin_listen.port;
+  o.body_limit = cfg.server.body_limit;
+  o.header_limit = cfg.server.header_limit;
+  o.read_timeout = cfg.server.read_timeout;
+  o.write_timeout = cfg.server.read_timeout;
+  o.drain_timeout = cfg.server.drain_timeout;
+  o.max_connections = static_cast<std::size_t>(cfg.server.max_connections);
+  // Retry-After is whole seconds; round up so a client never retries early.
+  o.retry_after = std::chrono::ceil<std::chrono::seconds>(cfg.server.retry_after);
+  o.dedup_window = std::chrono::ceil<std::chrono::seconds>(cfg.queue.dedup_window);
+  for (const auto& t : cfg.tenants) {
+    o.tenants.push_back({t.id, t.token.reveal(), t.read_token.reveal(), t.allow_cidrs});
+  }
+  o.admin_token = cfg.admin.token.reveal();
+  o.trusted_proxies = cfg.server.trusted_proxies;
+  o.noop_route = cfg.server.noop_route;
+  return o;
+}
+
+queue::WorkerOptions worker_options(const config::Config& cfg) {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  queue::WorkerOptions o;
+  o.workers = cfg.queue.workers;
+  o.visibility_timeout = cfg.queue.visibility_timeout;
+  o.retry_base = cfg.queue.retry_base;
+  o.retry_cap = cfg.queue.retry_cap;
+  o.give_up_after = cfg.queue.give_up_after;
+  o.done_retention = duration_cast<seconds>(cfg.queue.done_retention);
+  o.dead_retention = duration_cast<seconds>(cfg.queue.dead_letter_retention);
+  o.max_deliveries = cfg.queue.max_deliveries;
+  return o;
+}
+
+handlers::MirrorOptions mirror_options(const config::Config& cfg) {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  handlers::MirrorOptions o;
+  o.audit_max_entries = cfg.mirror.audit_max_entries;
+  o.audit_max_age = duration_cast<seconds>(cfg.mirror.audit_max_age);
+  o.tombstone_retention = duration_cast<seconds>(cfg.mirror.tombstone_retention);
+  o.done_retention = duration_cast<seconds>(cfg.queue.done_retention);
+  return o;
+}
+
+// Refreshes the per-tenant queue gauges; calls `done` once every tenant's
+// figures arrived (or failed: the gauges then keep their last values).
+void refresh_queue_gauges(redis::Connection& conn, const std::vector<std::string>& tenants,
+                          Metrics& metrics, std::function<void()> done) {
+  if (tenants.empty()) {
+    done();
+    return;
+  }
+  struct Pending {
+    std::mutex mu;
+    std::size_t left;
+    std::function<void()> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = tenants.size();
+  pending->done = std::move(done);
+  for (const auto& tenant : tenants) {
+    queue::read_stats(conn, tenant, [&metrics, tenant, pending](Result<queue::TenantStats> r) {
+      if (r) {
+        const Labels l{{"tenant", tenant}};
+        metrics.gauge("isync_queue_depth", "Entries in the tenant's stream", l)
+            .set(static_cast<double>(r->depth));
+        metrics.gauge("isync_queue_pending", "Delivered, not yet acked", l)
+            .set(static_cast<double>(r->pending));
+        metrics.gauge("isync_queue_retrying", "Events waiting for a retry", l)
+            .set(static_cast<double>(r->retrying));
+        metrics.gauge("isync_queue_parked", "Events parked without using attempts", l)
+            .set(static_cast<double>(r->parked));
+        metrics.gauge("isync_queue_dead", "Dead letters", l).set(static_cast<double>(r->dead));
+      }
+      std::function<void()> finish;
+      {
+        std::lock_guard lock(pending->mu);
+        if (--pending->left == 0) finish = std::move(pending->done);
+      }
+      if (finish) finish();
+    });
+  }
+}
+
+// Stops the io_context if the orderly shutdown has not finished by then, so
+// a wedged stage can never keep the process alive past its stop timeout.
+class Watchdog {
+ public:
+  explicit Watchdog(asio::io_context& ioc) : ioc_(ioc) {}
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      finished_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void arm(std::chrono::milliseconds limit, Log& log) {
+    std::lock_guard lock(mu_);
+    if (thread_.joinable()) return;
+    thread_ = std::thread([this, limit, &log] {
+      std::unique_lock lock2(mu_);
+      if (!cv_.wait_for(lock2, limit, [this] { return finished_; })) {
+        log.error("shutdown did not finish in time; stopping the io threads");
+        ioc_.stop();
+      }
+    });
+  }
+
+ private:
+  asio::io_context& ioc_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool finished_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int serve(const config::Config& cfg, Log& log) {
+  auto endpoint = redis::parse_url(cfg.redis.url.reveal());
+  if (!endpoint) {
+    // The parse error may quote the URL; show only the redacted form.
+    log.error("redis.url is not a valid redis:// URL",
+              LogLine().str("redis", cfg.redis.display_url));
+    return kExitRefused;
+  }
+  if (int rc = check_redis(*endpoint, cfg, log); rc != kExitOk) return rc;
+
+  const int threads = cfg.server.threads > 0
+                          ? cfg.server.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::string> tenant_ids;
+  for (const auto& t : cfg.tenants) tenant_ids.push_back(t.id);
+
+  // Declaration order is destruction order in reverse: the io_context outlives
+  // everything that posts to it.
+  asio::io_context ioc(threads);
+  Metrics metrics;
+  SystemClock clock;
+
+  redis::Options ropts;
+  ropts.command_timeout = cfg.redis.command_timeout;
+  std::vector<std::shared_ptr<redis::Connection>> conns;
+  auto connect = [&](const std::string& name) {
+    auto o = ropts;
+    o.client_name = name;
+    auto c = redis::Connection::create(ioc.get_executor(), *endpoint, o, &log);
+    c->start();
+    conns.push_back(c);
+    return c;
+  };
+
+  // One pipelined connection per io thread for accepts, so concurrent
+  // requests share round trips without one connection becoming the bottleneck.
+  std::vector<std::shared_ptr<queue::Producer>> producers;
+  for (int i = 0; i < threads; ++i) {
+    producers.push_back(
+        std::make_shared<queue::Producer>(connect("isync-ingest-" + std::to_string(i)), metrics));
+  }
+  auto handler_conn = connect("isync-handler");
+  auto reader_conn = connect("isync-reader");
+
+  handlers::MirrorHandler handler(handler_conn, mirror_options(cfg), metrics, clock, log);
+  auto reader = std::make_shared<handlers::MirrorReader>(reader_conn);
+  queue::WorkerPool pool(ioc.get_executor(), *endpoint, tenant_ids, handler, worker_options(cfg),
+                         metrics, clock, log);
+
+  auto options = ingest_options(cfg);
+  options.before_metrics = [&metrics, &tenant_ids, reader_conn](std::function<void()> done) {
+    refresh_queue_gauges(*reader_conn, tenant_ids, metrics, std::move(done));
+  };
+  ingest::Server server(ioc.get_executor(), std::move(options), producers, reader, metrics, clock,
+                        log);
+  if (auto started = server.start(); !started) {
+    log.error("cannot start the listeners: " + started.error().message);
+    for (auto& c : conns) c->close();
+    return kExitUnavailable;
+  }
+  pool.start();
+
+  log.info("intacct-sync started",
+           LogLine()
+               .str("public_listen",
+                    cfg.server.public_listen.host + ":" + std::to_string(server.public_port()))
+               .str("admin_listen",
+                    cfg.server.admin_listen.host + ":" + std::to_string(server.admin_port()))
+               .str("redis", cfg.redis.display_url)
+               .num("tenants", static_cast<std::int64_t>(tenant_ids.size()))
+               .num("workers", cfg.queue.workers)
+               .num("threads", threads));
+
+  auto guard = asio::make_work_guard(ioc);
+  Watchdog watchdog(ioc);
+  asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log.info("stopping: draining in-flight requests", LogLine().num("signal", signo));
+    watchdog.arm(cfg.server.drain_timeout + kShutdownMargin, log);
+    server.stop([&] {
+      log.info("requests drained; stopping workers");
+      pool.stop([&] {
+        // Runs on a worker's strand: hand the last steps to the io_context.
+        asio::post(ioc, [&] {
+          for (auto& c : conns) c->close();
+          guard.reset();
+          log.info("stopped");
+        });
+      });
+    });
+  });
+
+  std::vector<std::thread> io_threads;
+  for (int i = 1; i < threads; ++i) io_threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : io_threads) t.join();
+  return kExitOk;
+}
+
+}  // namespace isync::app
