@@ -13,6 +13,8 @@ namespace {
 constexpr int kAuditReadLimit = 1000;
 // Records returned by one id lookup.
 constexpr int kFindLimit = 100;
+// Longest id looked up; Intacct's ids are far shorter.
+constexpr std::size_t kMaxIdBytes = 1024;
 
 std::string noun_of(const std::string& object) {
   if (object == "CUSTOMER") return "customer";
@@ -90,7 +92,7 @@ void MirrorReader::find_by_id(const std::string& tenant, const std::string& coll
     done(fail(unknown_collection(collection)));
     return;
   }
-  if (!valid_tenant_id(tenant) || id.empty()) {
+  if (!valid_tenant_id(tenant) || id.empty() || id.size() > kMaxIdBytes) {
     done(ok("{\"records\":[]}"));
     return;
   }
