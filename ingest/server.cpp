@@ -90,7 +90,7 @@ void ServerState::remove_session(Session* s) {
   {
     std::lock_guard lock(mu_);
     sessions_.erase(s);
-    last = draining_.load() && sessions_.empty();
+    last = draining_.load() && sessions_.empty() && !drain_done_;
   }
   if (last) {
     asio::post(strand_, [self = shared_from_this()] { self->finish_drain(false); });
@@ -98,26 +98,29 @@ void ServerState::remove_session(Session* s) {
 }
 
 void ServerState::drain(std::function<void()> drained) {
-  draining_.store(true);
   std::vector<std::shared_ptr<Session>> live;
   {
+    // draining_ and drained_ change together, so a session leaving at this
+    // moment either is still listed here or sees the callback in place.
     std::lock_guard lock(mu_);
+    draining_.store(true);
     drained_ = std::move(drained);
-    for (auto& [_, w] : sessions_) {
-      if (auto s = w.lock()) live.push_back(std::move(s));
+    for (auto& entry : sessions_) {
+      if (auto s = entry.second.lock()) live.push_back(std::move(s));
     }
   }
   asio::post(strand_, [self = shared_from_this()] {
+    bool empty = false;
+    {
+      std::lock_guard lock(self->mu_);
+      if (self->drain_done_) return;
+      empty = self->sessions_.empty();
+    }
+    if (empty) return self->finish_drain(false);
     self->drain_timer_.expires_after(self->options_.drain_timeout);
     self->drain_timer_.async_wait([self](boost::system::error_code ec) {
       if (!ec) self->finish_drain(true);
     });
-    bool empty = false;
-    {
-      std::lock_guard lock(self->mu_);
-      empty = self->sessions_.empty();
-    }
-    if (empty) self->finish_drain(false);
   });
   for (auto& s : live) s->drain();
 }
@@ -131,8 +134,8 @@ void ServerState::finish_drain(bool timed_out) {
     if (drain_done_) return;
     drain_done_ = true;
     drained = std::move(drained_);
-    for (auto& [_, w] : sessions_) {
-      if (auto s = w.lock()) left.push_back(std::move(s));
+    for (auto& entry : sessions_) {
+      if (auto s = entry.second.lock()) left.push_back(std::move(s));
     }
   }
   drain_timer_.cancel();

@@ -338,7 +338,62 @@ TEST_CASE("a client that sends half a header and stalls is disconnected after re
   auto waited = std::chrono::steady_clock::now() - t0;
   CHECK(n == 0);
   CHECK(ec == asio::error::eof);
+  CHECK(waited >= std::chrono::milliseconds(500));
   CHECK(waited < std::chrono::seconds(10));
+}
+
+TEST_CASE("connections beyond max_connections are closed at once") {
+  RedisServer redis;
+  isync::ingest::Options options;
+  options.max_connections = 2;
+  Harness h(redis, options);
+  auto a = connect(h.port());
+  auto b = connect(h.port());
+  // Both are admitted once they answer.
+  for (auto* s : {&a, &b}) {
+    asio::write(*s, asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")));
+    CHECK(read_reply(*s).status == 200);
+  }
+  auto c = connect(h.port());
+  char byte = 0;
+  beast::error_code ec;
+  c.read_some(asio::buffer(&byte, 1), ec);
+  CHECK(ec == asio::error::eof);
+  a.close();
+  CHECK(eventually([&] {
+    try {
+      return exchange(h.port(), request("GET", "/healthz", "", "", "")).status == 200;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }));
+}
+
+TEST_CASE("keep-alive serves several requests on one connection and honours Expect: 100-continue") {
+  RedisServer redis;
+  Harness h(redis);
+  auto s = connect(h.port());
+  for (int i = 1; i <= 3; ++i) {
+    std::string body = event_body(100 + i);
+    std::string req = "POST /v1/intacct/acme/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+                      std::string(kToken) + "\r\nContent-Type: " + kForm +
+                      "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    asio::write(s, asio::buffer(req));
+    auto r = read_reply(s);
+    CHECK(r.status == 202);
+  }
+  std::string body = event_body(200);
+  std::string head = "POST /v1/intacct/acme/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+                     std::string(kToken) + "\r\nContent-Type: " + kForm +
+                     "\r\nExpect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) +
+                     "\r\n\r\n";
+  asio::write(s, asio::buffer(head));
+  std::string interim(25, '\0');
+  asio::read(s, asio::buffer(interim));
+  CHECK(interim == "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(s, asio::buffer(body));
+  CHECK(read_reply(s).status == 202);
+  CHECK(h.stream_length() == 4);
 }
 
 TEST_CASE("/metrics needs the admin token and counts requests by route template and status") {
