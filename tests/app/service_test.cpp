@@ -1,0 +1,324 @@
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/redis_server.hpp"
+
+extern char** environ;
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using isync::testing::eventually;
+using isync::testing::free_port;
+using isync::testing::RedisServer;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kAdminToken = "admin-token-for-tests";
+constexpr const char* kTenantToken = "acme-token-for-tests";
+
+// The intacct-sync binary as a child process; stderr goes to a file.
+class Service {
+ public:
+  Service(const std::string& config_path, const std::string& log_path) : log_path_(log_path) {
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+    env_strings.push_back(std::string("TEST_ADMIN_TOKEN=") + kAdminToken);
+    env_strings.push_back(std::string("TEST_ACME_TOKEN=") + kTenantToken);
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> args = {ISYNC_BINARY, "serve", "--config", config_path};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int rc = posix_spawn(&pid_, ISYNC_BINARY, &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    REQUIRE(rc == 0);
+  }
+  ~Service() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  void signal(int sig) { ::kill(pid_, sig); }
+
+  // Exit code, or -signal when killed by a signal; nullopt if still running
+  // after `deadline`.
+  std::optional<int> wait_exit(std::chrono::milliseconds deadline) {
+    std::optional<int> code;
+    eventually(
+        [&] {
+          int status = 0;
+          if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+          pid_ = -1;
+          code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+          return true;
+        },
+        deadline);
+    return code;
+  }
+
+  std::string log() const {
+    std::ifstream in(log_path_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+ private:
+  std::string log_path_;
+  pid_t pid_ = -1;
+};
+
+struct Response {
+  int status = 0;  // 0 = connection error
+  std::string body;
+};
+
+// A blocking keep-alive HTTP/1.1 client with a receive deadline; reconnects
+// after any error.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : port_(port) {}
+
+  Response request(http::verb method, const std::string& target, const std::string& body = {},
+                   const std::string& content_type = {}, const std::string& bearer = {}) {
+    try {
+      if (!socket_) connect();
+      http::request<http::string_body> req{method, target, 11};
+      req.set(http::field::host, "127.0.0.1");
+      if (!content_type.empty()) req.set(http::field::content_type, content_type);
+      if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
+      req.body() = body;
+      req.prepare_payload();
+      http::write(*socket_, req);
+      boost::beast::flat_buffer buf;
+      http::response<http::string_body> res;
+      http::read(*socket_, buf, res);
+      if (!res.keep_alive()) socket_.reset();
+      return {static_cast<int>(res.result_int()), res.body()};
+    } catch (const std::exception&) {
+      socket_.reset();
+      return {0, {}};
+    }
+  }
+
+ private:
+  void connect() {
+    socket_.emplace(ioc_);
+    socket_->connect({asio::ip::make_address("127.0.0.1"), port_});
+    timeval tv{10, 0};
+    ::setsockopt(socket_->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+
+  std::uint16_t port_;
+  asio::io_context ioc_;
+  std::optional<asio::ip::tcp::socket> socket_;
+};
+
+std::string extract_event_id(const std::string& body) {
+  const std::string key = "\"event_id\":\"";
+  auto at = body.find(key);
+  if (at == std::string::npos) return {};
+  auto end = body.find('"', at + key.size());
+  return body.substr(at + key.size(), end - at - key.size());
+}
+
+std::string customer_event(int recordno) {
+  return "object=CUSTOMER\naction=set\nrecordno=" + std::to_string(recordno) +
+         "\nwhenmodified=06/01/2024 10:00:00\nCUSTOMERID=C-" + std::to_string(recordno) +
+         "\nNAME=Customer " + std::to_string(recordno);
+}
+
+// A temporary directory with a config for `redis`, on fresh ports.
+class Fixture {
+ public:
+  explicit Fixture(RedisServer& redis, const std::string& extra = {})
+      : public_port(free_port()), admin_port(free_port()) {
+    char tmpl[] = "/tmp/isync-app-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    config = dir + "/config.toml";
+    std::ofstream(config) << "[server]\npublic_listen = \"127.0.0.1:" << public_port
+                          << "\"\nadmin_listen = \"127.0.0.1:" << admin_port
+                          << "\"\nthreads = 2\ndrain_timeout = \"10s\"\n"
+                          << extra << "\n[redis]\nurl = \"" << redis.url()
+                          << "\"\n[queue]\nworkers = 4\n"
+                             "[admin]\ntoken = \"env:TEST_ADMIN_TOKEN\"\n"
+                             "[[tenant]]\nid = \"acme\"\ntoken = \"env:TEST_ACME_TOKEN\"\n";
+  }
+  ~Fixture() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  std::unique_ptr<Service> start(const std::string& log_name = "service.log") {
+    auto s = std::make_unique<Service>(config, dir + "/" + log_name);
+    bool up = eventually(
+        [&] { return Client(public_port).request(http::verb::get, "/healthz").status == 200; },
+        10s);
+    if (!up) FAIL("service did not come up; log:\n" << s->log());
+    return s;
+  }
+
+  std::uint16_t public_port;
+  std::uint16_t admin_port;
+  std::string dir;
+  std::string config;
+};
+
+}  // namespace
+
+TEST_CASE("a smart event posted over HTTP appears in the mirror") {
+  RedisServer redis;
+  Fixture fx(redis);
+  auto service = fx.start();
+
+  Client pub(fx.public_port);
+  auto res = pub.request(http::verb::post, "/v1/intacct/acme/events",
+                         "object=ARINVOICE\naction=set\nrecordno=42\n"
+                         "whenmodified=06/01/2024 10:00:00\nRECORDID=INV-0042\nSTATE=Posted",
+                         "application/x-www-form-urlencoded", kTenantToken);
+  REQUIRE(res.status == 202);
+  auto event_id = extract_event_id(res.body);
+  REQUIRE(event_id.size() == 26);
+  CHECK(res.body.find("\"duplicate\":false") != std::string::npos);
+
+  Client admin(fx.admin_port);
+  Response record;
+  bool found = eventually([&] {
+    record = admin.request(http::verb::get, "/v1/tenants/acme/invoices/42", {}, {}, kAdminToken);
+    return record.status == 200;
+  });
+  INFO(service->log());
+  REQUIRE(found);
+  CHECK(record.body.find("\"RECORDID\":\"INV-0042\"") != std::string::npos);
+  CHECK(record.body.find(event_id) != std::string::npos);
+
+  service->signal(SIGTERM);
+  CHECK(service->wait_exit(30s) == 0);
+}
+
+TEST_CASE("the service refuses to start when Redis has AOF off, naming appendonly") {
+  RedisServer redis({"--appendonly", "no"});
+  Fixture fx(redis);
+  Service service(fx.config, fx.dir + "/service.log");
+  auto code = service.wait_exit(10s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 2);
+  auto log = service.log();
+  CHECK(log.find("appendonly") != std::string::npos);
+  CHECK(log.find(kAdminToken) == std::string::npos);
+  CHECK(log.find(kTenantToken) == std::string::npos);
+}
+
+TEST_CASE("the service refuses to start when Redis may evict keys") {
+  RedisServer redis({"--maxmemory-policy", "allkeys-lru"});
+  Fixture fx(redis);
+  Service service(fx.config, fx.dir + "/service.log");
+  auto code = service.wait_exit(10s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 2);
+  CHECK(service.log().find("maxmemory-policy") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM under load loses no accepted event") {
+  RedisServer redis;
+  Fixture fx(redis);
+  auto service = fx.start();
+
+  constexpr int kClients = 4;
+  std::atomic<bool> stop{false};
+  std::atomic<int> accepted_count{0};
+  std::mutex mu;
+  std::map<int, std::string> accepted;  // recordno -> event_id
+  std::vector<std::string> unexpected;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      Client client(fx.public_port);
+      for (int i = 1; !stop.load(); ++i) {
+        int recordno = (c + 1) * 1'000'000 + i;
+        auto res =
+            client.request(http::verb::post, "/v1/intacct/acme/events", customer_event(recordno),
+                           "application/x-www-form-urlencoded", kTenantToken);
+        std::lock_guard lock(mu);
+        if (res.status == 202) {
+          accepted[recordno] = extract_event_id(res.body);
+          accepted_count.fetch_add(1);
+        } else if (res.status == 0 || res.status == 503) {
+          if (res.status == 0) std::this_thread::sleep_for(10ms);  // refused: do not spin
+        } else {
+          unexpected.push_back(std::to_string(res.status) + " " + res.body);
+        }
+      }
+    });
+  }
+
+  REQUIRE(eventually([&] { return accepted_count.load() >= 300; }, 30s));
+  service->signal(SIGTERM);
+  auto code = service->wait_exit(40s);
+  // Keep posting a little after the exit: those must all fail to connect.
+  std::this_thread::sleep_for(200ms);
+  stop = true;
+  for (auto& t : clients) t.join();
+  INFO(service->log());
+  REQUIRE(code.has_value());
+  CHECK(*code == 0);
+  CHECK(unexpected.empty());
+
+  // Start again to drain whatever was queued, then find every accepted event.
+  auto again = fx.start("service2.log");
+  Client admin(fx.admin_port);
+  std::map<int, std::string> missing = accepted;
+  bool all = eventually(
+      [&] {
+        for (auto it = missing.begin(); it != missing.end();) {
+          auto r = admin.request(http::verb::get,
+                                 "/v1/tenants/acme/customers/" + std::to_string(it->first), {}, {},
+                                 kAdminToken);
+          if (r.status == 200 && r.body.find(it->second) != std::string::npos) {
+            it = missing.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        return missing.empty();
+      },
+      60s);
+  INFO("accepted " << accepted.size() << ", missing " << missing.size());
+  CHECK(all);
+  again->signal(SIGTERM);
+  CHECK(again->wait_exit(30s) == 0);
+}
