@@ -498,3 +498,23 @@ TEST_CASE("stop() drains: every request answered 202 is in the stream and stop c
   for (const auto& id : accepted) CHECK(all.find(id) != std::string::npos);
   CHECK(static_cast<std::size_t>(h.stream_length()) >= accepted.size());
 }
+
+TEST_CASE("the benchmark no-op route runs the same checks, answers 202 and writes nothing") {
+  RedisServer redis;
+  {
+    Harness off(redis);
+    CHECK(exchange(off.port(), request("POST", "/v1/noop/acme/events", kForm, event_body(1)))
+              .status == 404);
+  }
+  isync::ingest::Options options;
+  options.noop_route = true;
+  Harness h(redis, options);
+  auto before = redis.keys();
+  auto ok = exchange(h.port(), request("POST", "/v1/noop/acme/events", kForm, event_body(1)));
+  CHECK(ok.status == 202);
+  CHECK(ok.body.find(R"("duplicate":false)") != std::string::npos);
+  CHECK(exchange(h.port(), request("POST", "/v1/noop/acme/events", kForm, event_body(1), "bad"))
+            .status == 401);
+  CHECK(exchange(h.port(), request("POST", "/v1/noop/acme/events", kForm, "junk")).status == 400);
+  CHECK(redis.keys() == before);
+}
