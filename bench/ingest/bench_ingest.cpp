@@ -7,7 +7,8 @@
 // Open loop: request k is due at start + k/rate whatever happened before, and
 // its latency counts from that due time, so a slow server shows up as latency
 // (no coordinated omission). A step passes when every request got a 2xx and
-// the last response arrived within kDrainLimit of the step's end.
+// the last response arrived within kDrainLimit of the step's end (no backlog
+// building up: past saturation open-loop latency grows without bound).
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
