@@ -38,10 +38,13 @@ struct Endpoint {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
   int db = 0;
+  std::string user;      // Redis 6 ACL user; empty = AUTH with the password only
   std::string password;  // secret: never logged
 };
 
-// redis://[[user]:password@]host[:port][/db]
+// redis://[[user]:password@]host[:port][/db]; host may be [IPv6]. User and
+// password are percent-decoded. Errors (code "invalid_config") name the part
+// at fault but never echo the password.
 Result<Endpoint> parse_url(std::string_view url);
 
 // A reply, deep-copied out of hiredis so it can outlive the callback.
