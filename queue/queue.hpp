@@ -68,9 +68,9 @@ struct Envelope {
   std::string event_id;  // ULID
   std::string source;    // "intacct" (smart event) | "stripe"
   std::string tenant;
-  std::string object;  // CUSTOMER | ARINVOICE | ARPYMT
-  std::string action;  // add | set | delete
-  std::string key;     // RECORDNO, decimal text
+  std::string object;        // CUSTOMER | ARINVOICE | ARPYMT
+  std::string action;        // add | set | delete
+  std::string key;           // RECORDNO, decimal text
   std::int64_t version = 0;  // WHENMODIFIED as UTC epoch seconds
   std::string whenmodified;  // as received
   // Snapshot fields, names upper-cased, sorted by name; empty = thin event.
@@ -80,11 +80,13 @@ struct Envelope {
   std::string raw;  // the request body as received
 };
 
-std::string encode(const Envelope& e);            // JSON
+std::string encode(const Envelope& e);           // JSON
 Result<Envelope> decode(std::string_view json);  // accepts v == 1
 
-// Dedup key of a smart event: sha256 over (tenant, object, action, recordno,
-// whenmodified) plus a digest of the snapshot fields when there are any.
+// Dedup key of a smart event: the full Redis key isync:{tenant}:dedup:<sha256>,
+// the digest over (tenant, object, action, recordno, version) plus a digest
+// of the snapshot fields when there are any. The version (epoch seconds)
+// stands for whenmodified, so one instant written two ways is one change.
 std::string smart_event_dedup_key(const Envelope& e);
 
 // ---- Producer --------------------------------------------------------------
@@ -98,6 +100,10 @@ class Producer {
  public:
   Producer(std::shared_ptr<redis::Connection> conn, Metrics& metrics);
   // REQUIRES: env.event_id minted by the caller (make_ulid).
+  // `dedup_key`: a full key from smart_event_dedup_key, or any other stable
+  // text (e.g. a Stripe event id), which is hashed into the tenant's dedup
+  // namespace. Errors: code "unavailable" only (message says why: down,
+  // timeout, OOM, MISCONF, READONLY…). Records isync_enqueue_seconds.
   void accept(const Envelope& env, const std::string& dedup_key, std::chrono::seconds window,
               std::function<void(Result<AcceptResult>)> done);
   // Ready = connected and Redis accepts a small write (not OOM/MISCONF).
@@ -107,6 +113,14 @@ class Producer {
   std::shared_ptr<redis::Connection> conn_;
   Metrics& metrics_;
 };
+
+// What the service needs of its Redis, read once at start with a blocking
+// connection: AOF on and maxmemory-policy noeviction, else Error
+// {"redis_requirements", "<what is wrong>; fix: <redis.conf lines>"}.
+struct RedisRequirements {
+  std::string appendfsync;  // "always" expected; the caller warns otherwise
+};
+Result<RedisRequirements> check_redis_requirements(redis::SyncConnection& conn);
 
 // ---- Handling --------------------------------------------------------------
 
@@ -128,7 +142,7 @@ struct Delivery {
   std::string stream;    // the stream key (KEYS[1] of the ack)
   std::string entry_id;  // stream entry id (ARGV[2] of the ack)
   Envelope envelope;
-  int attempt = 1;                   // 1 on first delivery; +1 per retry
+  int attempt = 1;                    // 1 on first delivery; +1 per retry
   std::int64_t first_failure_ms = 0;  // 0 while it has never failed
 };
 
@@ -157,16 +171,16 @@ class Handler {
 };
 
 struct WorkerOptions {
-  int workers = 4;                                      // concurrent consumers
-  std::chrono::milliseconds visibility_timeout{60000};  // reclaim after this idle time
-  std::chrono::milliseconds retry_base{2000};           // first retry delay (before jitter)
-  std::chrono::milliseconds retry_cap{3600000};         // longest retry delay
+  int workers = 4;                                            // concurrent consumers
+  std::chrono::milliseconds visibility_timeout{60000};        // reclaim after this idle time
+  std::chrono::milliseconds retry_base{2000};                 // first retry delay (before jitter)
+  std::chrono::milliseconds retry_cap{3600000};               // longest retry delay
   std::chrono::milliseconds give_up_after{24 * 3600 * 1000};  // since first failure
   std::chrono::seconds done_retention{7 * 24 * 3600};         // documents of done events
   std::chrono::seconds dead_retention{30 * 24 * 3600};        // dead letters
-  int read_count = 64;                                  // XREADGROUP COUNT
-  std::chrono::milliseconds block{1000};                // XREADGROUP BLOCK
-  int max_deliveries = 20;                              // poison threshold
+  int read_count = 64;                                        // XREADGROUP COUNT
+  std::chrono::milliseconds block{1000};                      // XREADGROUP BLOCK
+  int max_deliveries = 20;                                    // poison threshold
 };
 
 // Capped exponential backoff with full jitter: a uniform draw in
@@ -201,11 +215,20 @@ struct TenantStats {
   std::int64_t retrying = 0;  // waiting in the retry schedule
   std::int64_t parked = 0;
   std::int64_t dead = 0;
+  std::int64_t oldest_pending_ms = 0;  // ms time of the oldest pending entry; 0 = none
 };
 
 // Reads the figures for one tenant (one pipelined batch).
 void read_stats(redis::Connection& conn, const std::string& tenant,
                 std::function<void(Result<TenantStats>)> done);
+
+// Sets the gauges isync_queue_depth, isync_queue_pending, isync_queue_retrying,
+// isync_queue_parked, isync_queue_dead and isync_queue_oldest_pending_seconds
+// (label tenant) for every tenant, then calls `done` (also on errors, which
+// leave the previous values).
+// The age is measured against the system clock.
+void publish_stats(redis::Connection& conn, std::vector<std::string> tenants, Metrics& metrics,
+                   std::function<void()> done);
 
 // Moves every parked event of `tenant` back onto its stream (attempts kept).
 void unpark_all(redis::Connection& conn, const std::string& tenant,

@@ -1,0 +1,111 @@
+#include <chrono>
+
+#include "queue/detail/scripts.hpp"
+#include "queue/queue.hpp"
+
+namespace isync::queue {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Redis error replies that mean "cannot take writes now"; anything else is
+// unexpected but still means the event was not stored.
+std::string describe_refusal(const std::string& reply) {
+  if (reply.rfind("OOM", 0) == 0) return "Redis is out of memory (maxmemory reached)";
+  if (reply.rfind("MISCONF", 0) == 0) return "Redis refuses writes: it cannot persist (MISCONF)";
+  if (reply.rfind("READONLY", 0) == 0) return "Redis is a read-only replica";
+  if (reply.rfind("LOADING", 0) == 0) return "Redis is loading its data";
+  if (reply.rfind("BUSY", 0) == 0) return "Redis is busy running a script";
+  return "Redis refused the write: " + reply.substr(0, 200);
+}
+
+Error unavailable(std::string why) {
+  return make_error("unavailable", why + "; the event was not stored");
+}
+
+}  // namespace
+
+Producer::Producer(std::shared_ptr<redis::Connection> conn, Metrics& metrics)
+    : conn_(std::move(conn)), metrics_(metrics) {}
+
+void Producer::accept(const Envelope& env, const std::string& dedup_key,
+                      std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done) {
+  std::string tenant_prefix = key(env.tenant, "");
+  std::string dedup = dedup_key.rfind(tenant_prefix, 0) == 0
+                          ? dedup_key
+                          : key(env.tenant, "dedup:" + sha256_hex(dedup_key));
+  auto& latency = metrics_.histogram("isync_enqueue_seconds",
+                                     "Time from accept() to Redis's reply, in seconds");
+  auto started = SteadyClock::now();
+  conn_->eval(
+      detail::accept_script(), {std::move(dedup), key(env.tenant, "events")},
+      {env.event_id, std::to_string(std::max<std::int64_t>(1, window.count())), encode(env)},
+      [done = std::move(done), &latency, started](boost::system::error_code ec, redis::Reply r) {
+        latency.observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
+        if (ec) return done(unavailable("Redis is unreachable (" + ec.message() + ")"));
+        if (r.is_error()) return done(unavailable(describe_refusal(r.str)));
+        if (r.type != redis::Reply::Type::array || r.elements.size() != 2 ||
+            r.elements[0].type != redis::Reply::Type::string ||
+            r.elements[1].type != redis::Reply::Type::integer) {
+          return done(unavailable("Redis gave an unexpected reply to the accept script"));
+        }
+        done(AcceptResult{r.elements[0].str, r.elements[1].integer == 1});
+      });
+}
+
+void Producer::probe_writable(std::function<void(bool ok, std::string why)> done) {
+  if (!conn_->connected()) return done(false, "Redis is unreachable");
+  conn_->command({"SET", "isync:probe", "1", "PX", "10000"},
+                 [done = std::move(done)](boost::system::error_code ec, redis::Reply r) {
+                   if (ec) return done(false, "Redis is unreachable (" + ec.message() + ")");
+                   if (r.is_error()) return done(false, describe_refusal(r.str));
+                   done(true, {});
+                 });
+}
+
+namespace {
+
+Result<std::string> config_get(redis::SyncConnection& conn, const std::string& name) {
+  auto r = conn.command({"CONFIG", "GET", name});
+  if (!r) return r.error();
+  if (r->is_error()) {
+    return make_error("redis_requirements", "cannot read Redis setting '" + name + "': " + r->str +
+                                                "; allow CONFIG GET for the service's Redis user");
+  }
+  if (r->type != redis::Reply::Type::array || r->elements.size() != 2) {
+    return make_error("redis_requirements", "Redis did not report the setting '" + name + "'");
+  }
+  return Result<std::string>(boost::system::in_place_value, r->elements[1].str);
+}
+
+}  // namespace
+
+Result<RedisRequirements> check_redis_requirements(redis::SyncConnection& conn) {
+  auto aof = config_get(conn, "appendonly");
+  if (!aof) return aof.error();
+  auto policy = config_get(conn, "maxmemory-policy");
+  if (!policy) return policy.error();
+  auto fsync = config_get(conn, "appendfsync");
+  if (!fsync) return fsync.error();
+  std::string problems;
+  std::string fixes;
+  if (*aof != "yes") {
+    problems += "appendonly is '" + *aof + "' (accepted events would not survive a restart)";
+    fixes += "appendonly yes\nappendfsync always\n";
+  }
+  if (*policy != "noeviction") {
+    if (!problems.empty()) problems += "; ";
+    problems += "maxmemory-policy is '" + *policy + "' (Redis could evict queued events)";
+    fixes += "maxmemory-policy noeviction\n";
+  }
+  if (!problems.empty()) {
+    return make_error("redis_requirements", "Redis is not safe for the queue: " + problems +
+                                                ". Put these lines in redis.conf and restart "
+                                                "Redis:\n" +
+                                                fixes);
+  }
+  return RedisRequirements{*fsync};
+}
+
+}  // namespace isync::queue

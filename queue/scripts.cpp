@@ -1,0 +1,98 @@
+#include "queue/detail/scripts.hpp"
+
+#include "queue/queue.hpp"
+
+namespace isync::queue {
+
+// Written to run inside a handler's function: no return, no globals.
+const char* const kAckLua = R"lua(
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local t = redis.call('TIME')
+  redis.call('HSET', KEYS[2], 'state', 'done',
+             'updated_at', tostring(t[1] * 1000 + math.floor(t[2] / 1000)))
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+)lua";
+
+void ack_inputs(const Delivery& d, std::vector<std::string>& keys, std::vector<std::string>& args,
+                std::chrono::seconds done_retention) {
+  keys.push_back(d.stream);
+  keys.push_back(key(d.tenant, "ev:" + d.envelope.event_id));
+  args.emplace_back(kGroup);
+  args.push_back(d.entry_id);
+  args.push_back(std::to_string(done_retention.count()));
+}
+
+namespace detail {
+
+const redis::Script& accept_script() {
+  // A failed XADD (e.g. OOM after the SET) removes the dedup key again, so a
+  // rejected accept leaves nothing behind.
+  static const redis::Script script(R"lua(
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  local ok, err = pcall(redis.call, 'XADD', KEYS[2], '*', 'e', ARGV[3], 'a', '0', 'f', '0')
+  if not ok then
+    redis.call('DEL', KEYS[1])
+    return redis.error_reply(err.err or tostring(err))
+  end
+  return {ARGV[1], 0}
+end
+return {redis.call('GET', KEYS[1]), 1}
+)lua");
+  return script;
+}
+
+const redis::Script& move_script() {
+  static const redis::Script script(R"lua(
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('XDEL', KEYS[1], ARGV[2])
+local attempts = redis.call('HGET', KEYS[2], 'attempts')
+if not attempts or attempts == '' then attempts = '[]' end
+if ARGV[5] ~= '' then
+  if attempts == '[]' then
+    attempts = '[' .. ARGV[5] .. ']'
+  else
+    attempts = string.sub(attempts, 1, -2) .. ',' .. ARGV[5] .. ']'
+  end
+end
+redis.call('HSET', KEYS[2], 'event_id', ARGV[11], 'envelope', ARGV[4], 'state', ARGV[3],
+           'attempts', attempts, 'attempt', ARGV[6], 'first_failure', ARGV[7],
+           'reason', ARGV[9], 'updated_at', ARGV[10])
+redis.call('PERSIST', KEYS[2])
+redis.call('ZADD', KEYS[3], ARGV[8], ARGV[11])
+if ARGV[3] == 'dead' then
+  local cutoff = tonumber(ARGV[10]) - tonumber(ARGV[13])
+  local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, 100)
+  for _, id in ipairs(old) do
+    redis.call('DEL', ARGV[12] .. id)
+    redis.call('ZREM', KEYS[3], id)
+  end
+end
+return 1
+)lua");
+  return script;
+}
+
+const redis::Script& release_script() {
+  static const redis::Script script(R"lua(
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  local doc = ARGV[2] .. id
+  local f = redis.call('HMGET', doc, 'envelope', 'attempt', 'first_failure')
+  if f[1] then
+    redis.call('XADD', KEYS[2], '*', 'e', f[1], 'a', f[2] or '0', 'f', f[3] or '0')
+    redis.call('HSET', doc, 'state', 'pending')
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return #ids
+)lua");
+  return script;
+}
+
+}  // namespace detail
+}  // namespace isync::queue

@@ -1,0 +1,571 @@
+// WorkerPool: `workers` consumers, each with its own Redis connection for the
+// blocking XREADGROUP, plus one shared connection for scripts (moves, the
+// retry mover, reclaim). All pool state lives on strand_; Redis and handler
+// completions are posted to it.
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <map>
+#include <random>
+
+#include "queue/detail/scripts.hpp"
+#include "queue/queue.hpp"
+
+namespace isync::queue {
+
+namespace {
+
+namespace asio = boost::asio;
+using redis::Reply;
+using SteadyClock = std::chrono::steady_clock;
+using ms = std::chrono::milliseconds;
+
+const char* class_name(FailureClass c) {
+  switch (c) {
+    case FailureClass::transient:
+      return "transient";
+    case FailureClass::permanent:
+      return "permanent";
+    case FailureClass::ambiguous:
+      return "ambiguous";
+  }
+  return "transient";
+}
+
+const char* outcome_name(Outcome::Kind k) {
+  switch (k) {
+    case Outcome::Kind::done:
+      return "done";
+    case Outcome::Kind::retry:
+      return "retry";
+    case Outcome::Kind::dead:
+      return "dead";
+    case Outcome::Kind::park:
+      return "park";
+  }
+  return "done";
+}
+
+std::string attempt_json(const Failure& f, std::int64_t at_ms, int attempt) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  auto str = [&w](const char* k, const std::string& v) {
+    w.Key(k);
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  };
+  w.StartObject();
+  w.Key("at");
+  w.Int64(at_ms);
+  w.Key("attempt");
+  w.Int(attempt);
+  str("class", class_name(f.cls));
+  str("code", f.code);
+  str("message", f.message);
+  str("errorno", f.errorno);
+  str("description", f.description);
+  str("correction", f.correction);
+  str("controlid", f.controlid);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string consumer_base() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(host[0] != '\0' ? host : "host") + "-" + std::to_string(::getpid());
+}
+
+// One stream entry as read: id and field/value pairs.
+struct Entry {
+  std::string id;
+  std::map<std::string, std::string> fields;
+};
+
+Entry parse_entry(const Reply& r) {
+  Entry e;
+  if (r.type != Reply::Type::array || r.elements.size() < 2) return e;
+  e.id = r.elements[0].str;
+  const auto& kv = r.elements[1].elements;
+  for (size_t i = 0; i + 1 < kv.size(); i += 2) e.fields[kv[i].str] = kv[i + 1].str;
+  return e;
+}
+
+}  // namespace
+
+struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor ex, redis::Endpoint endpoint, std::vector<std::string> tenants,
+       Handler& handler, WorkerOptions options, Metrics& metrics, Clock& clock, Log& log)
+      : strand_(asio::make_strand(ex)),
+        endpoint_(std::move(endpoint)),
+        handler_(handler),
+        options_(options),
+        metrics_(metrics),
+        clock_(clock),
+        log_(log),
+        mover_timer_(strand_),
+        reclaim_timer_(strand_),
+        group_timer_(strand_),
+        rng_(std::random_device{}()) {
+    for (auto& t : tenants) {
+      stream_tenant_[key(t, "events")] = t;
+      tenants_.push_back(std::move(t));
+    }
+    options_.workers = std::max(1, options_.workers);
+    options_.read_count = std::clamp(options_.read_count, 1, 1000);
+    base_ = consumer_base();
+  }
+
+  std::shared_ptr<redis::Connection> make_conn(const std::string& name, ms block) {
+    redis::Options o;
+    o.client_name = name;
+    o.command_timeout = std::max(o.command_timeout, block + ms(5000));
+    o.reconnect_max = ms(2000);
+    auto c = redis::Connection::create(strand_.get_inner_executor(), endpoint_, o, &log_);
+    c->start();
+    return c;
+  }
+
+  void start() {
+    asio::dispatch(strand_, [self = shared_from_this()] {
+      if (self->started_) return;
+      self->started_ = true;
+      self->ops_ = self->make_conn(self->base_ + "-ops", ms(0));
+      for (int i = 0; i < self->options_.workers; ++i) {
+        Worker w;
+        w.consumer = self->base_ + "-" + std::to_string(i);
+        w.conn = self->make_conn(w.consumer, self->options_.block);
+        self->workers_.push_back(std::move(w));
+      }
+      self->ensure_groups();
+    });
+  }
+
+  // XGROUP CREATE for every stream; retried until all exist, then reading starts.
+  void ensure_groups() {
+    if (stopping_) return;
+    auto remaining = std::make_shared<size_t>(tenants_.size());
+    auto failed = std::make_shared<bool>(false);
+    if (tenants_.empty()) return;
+    for (const auto& [stream, tenant] : stream_tenant_) {
+      ops_->command(
+          {"XGROUP", "CREATE", stream, std::string(kGroup), "0", "MKSTREAM"},
+          [self = shared_from_this(), remaining, failed](boost::system::error_code ec, Reply r) {
+            asio::post(self->strand_, [self, remaining, failed, ec, r = std::move(r)] {
+              if (ec || (r.is_error() && r.str.rfind("BUSYGROUP", 0) != 0)) {
+                *failed = true;
+              }
+              if (--*remaining > 0) return;
+              if (*failed) {
+                self->group_timer_.expires_after(ms(500));
+                self->group_timer_.async_wait([self](boost::system::error_code tec) {
+                  if (!tec) self->ensure_groups();
+                });
+                return;
+              }
+              self->groups_ready();
+            });
+          });
+    }
+  }
+
+  void groups_ready() {
+    if (stopping_ || running_) return;
+    running_ = true;
+    for (size_t i = 0; i < workers_.size(); ++i) read(i);
+    schedule_mover();
+    schedule_reclaim();
+  }
+
+  // ---- reading ----
+
+  struct Worker {
+    std::string consumer;
+    std::shared_ptr<redis::Connection> conn;
+    int in_flight = 0;
+    bool reading = false;
+  };
+
+  void read(size_t i) {
+    Worker& w = workers_[i];
+    if (stopping_ || w.reading) return;
+    int room = options_.read_count - w.in_flight;
+    if (room <= 0) return;  // resumed when a handler reports
+    w.reading = true;
+    std::vector<std::string> argv = {"XREADGROUP",
+                                     "GROUP",
+                                     std::string(kGroup),
+                                     w.consumer,
+                                     "COUNT",
+                                     std::to_string(room),
+                                     "BLOCK",
+                                     std::to_string(options_.block.count()),
+                                     "STREAMS"};
+    for (const auto& t : tenants_) argv.push_back(key(t, "events"));
+    for (size_t k = 0; k < tenants_.size(); ++k) argv.emplace_back(">");
+    w.conn->command(
+        std::move(argv), [self = shared_from_this(), i](boost::system::error_code ec, Reply r) {
+          asio::post(self->strand_, [self, i, ec, r = std::move(r)] { self->on_read(i, ec, r); });
+        });
+  }
+
+  void on_read(size_t i, boost::system::error_code ec, const Reply& r) {
+    Worker& w = workers_[i];
+    w.reading = false;
+    if (ec || r.is_error()) {
+      if (!ec && r.str.rfind("NOGROUP", 0) == 0) {
+        // The stream or group vanished (Redis lost its data): recreate.
+        running_ = false;
+        ensure_groups();
+      }
+      if (stopping_) return maybe_stopped();
+      // Back off briefly instead of spinning while Redis is away.
+      auto t = std::make_shared<asio::steady_timer>(strand_, ms(250));
+      t->async_wait(
+          [self = shared_from_this(), i, t](boost::system::error_code) { self->read(i); });
+      return;
+    }
+    if (r.type == Reply::Type::array) {
+      for (const auto& stream : r.elements) {
+        if (stream.type != Reply::Type::array || stream.elements.size() != 2) continue;
+        const std::string& name = stream.elements[0].str;
+        for (const auto& raw : stream.elements[1].elements) {
+          dispatch(&w.in_flight, name, parse_entry(raw));
+        }
+      }
+    }
+    if (stopping_) return maybe_stopped();
+    read(i);
+  }
+
+  // ---- handling ----
+
+  struct Job {
+    Delivery delivery;
+    std::string raw_envelope;
+    int* in_flight;  // the worker's counter, or reclaim_in_flight_
+    SteadyClock::time_point started;
+  };
+
+  void dispatch(int* in_flight, const std::string& stream, Entry entry) {
+    auto it = stream_tenant_.find(stream);
+    if (it == stream_tenant_.end() || entry.id.empty()) return;
+    auto job = std::make_shared<Job>();
+    job->delivery.tenant = it->second;
+    job->delivery.stream = stream;
+    job->delivery.entry_id = entry.id;
+    job->raw_envelope = entry.fields["e"];
+    job->delivery.attempt =
+        static_cast<int>(std::strtol(entry.fields["a"].c_str(), nullptr, 10)) + 1;
+    job->delivery.first_failure_ms = std::strtoll(entry.fields["f"].c_str(), nullptr, 10);
+    job->in_flight = in_flight;
+    job->started = SteadyClock::now();
+    ++*in_flight;
+    ++total_in_flight_;
+    auto env = decode(job->raw_envelope);
+    if (!env) {
+      // Never dropped: kept as a dead letter under a synthetic id so on-call
+      // can see the bytes.
+      job->delivery.envelope.event_id = "undecodable-" + entry.id;
+      job->delivery.envelope.tenant = job->delivery.tenant;
+      Outcome o;
+      o.kind = Outcome::Kind::dead;
+      o.failure = {FailureClass::permanent, "undecodable", env.error().message, {}, {}, {}, {}};
+      return settle(job, std::move(o));
+    }
+    job->delivery.envelope = std::move(*env);
+    auto once = std::make_shared<std::atomic<bool>>(false);
+    auto done = [self = shared_from_this(), job, once](Outcome o) {
+      if (once->exchange(true)) return;
+      asio::post(self->strand_,
+                 [self, job, o = std::move(o)]() mutable { self->settle(job, std::move(o)); });
+    };
+    try {
+      handler_.handle(job->delivery, done);
+    } catch (const std::exception& e) {
+      Outcome o;
+      o.kind = Outcome::Kind::retry;
+      o.failure = {FailureClass::transient, "handler_exception", e.what(), {}, {}, {}, {}};
+      done(std::move(o));
+    }
+  }
+
+  void settle(const std::shared_ptr<Job>& job, Outcome o) {
+    const Delivery& d = job->delivery;
+    std::int64_t now = clock_.now_ms();
+    if (o.kind == Outcome::Kind::retry) {
+      std::int64_t first = d.first_failure_ms > 0 ? d.first_failure_ms : now;
+      if (now - first >= options_.give_up_after.count()) o.kind = Outcome::Kind::dead;
+    }
+    double seconds = std::chrono::duration<double>(SteadyClock::now() - job->started).count();
+    metrics_
+        .histogram("isync_handler_seconds", "Handler time per delivery, in seconds",
+                   {{"tenant", d.tenant}})
+        .observe(seconds);
+    metrics_
+        .counter("isync_events_handled_total", "Deliveries by outcome",
+                 {{"tenant", d.tenant}, {"outcome", outcome_name(o.kind)}})
+        .inc();
+    log_.info("event handled", LogLine()
+                                   .str("event_id", d.envelope.event_id)
+                                   .str("tenant", d.tenant)
+                                   .str("object", d.envelope.object)
+                                   .str("key", d.envelope.key)
+                                   .str("outcome", outcome_name(o.kind))
+                                   .num("attempt", d.attempt)
+                                   .num("duration_us", static_cast<std::int64_t>(seconds * 1e6))
+                                   .str("code", o.failure.code));
+    if (o.kind == Outcome::Kind::done) return finished(job);
+    move(job, o, now);
+  }
+
+  void move(const std::shared_ptr<Job>& job, const Outcome& o, std::int64_t now) {
+    const Delivery& d = job->delivery;
+    std::vector<std::string> args(detail::kMoveArgCount);
+    std::string zset;
+    std::int64_t first = d.first_failure_ms;
+    int attempts = d.attempt;
+    std::string attempt_record = attempt_json(o.failure, now, d.attempt);
+    std::int64_t score = now;
+    if (o.kind == Outcome::Kind::retry) {
+      if (first == 0) first = now;
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      score =
+          now + backoff_delay(d.attempt, options_.retry_base, options_.retry_cap, u(rng_)).count();
+      args[detail::kMoveState] = "retrying";
+      zset = "retry";
+    } else if (o.kind == Outcome::Kind::dead) {
+      if (first == 0) first = now;
+      args[detail::kMoveState] = "dead";
+      zset = "dead";
+    } else {
+      // Parking is not the event's fault: no attempt is used or recorded.
+      attempts = d.attempt - 1;
+      attempt_record.clear();
+      args[detail::kMoveState] = "parked";
+      zset = "parked";
+    }
+    args[detail::kMoveGroup] = std::string(kGroup);
+    args[detail::kMoveEntry] = d.entry_id;
+    args[detail::kMoveEnvelope] = job->raw_envelope;
+    args[detail::kMoveAttempt] = std::move(attempt_record);
+    args[detail::kMoveAttempts] = std::to_string(attempts);
+    args[detail::kMoveFirstFailure] = std::to_string(first);
+    args[detail::kMoveScore] = std::to_string(score);
+    args[detail::kMoveReason] =
+        o.failure.code.empty() ? o.failure.message : o.failure.code + ": " + o.failure.message;
+    args[detail::kMoveNow] = std::to_string(now);
+    args[detail::kMoveEventId] = d.envelope.event_id;
+    args[detail::kMoveDocPrefix] = key(d.tenant, "ev:");
+    args[detail::kMoveDeadRetention] =
+        std::to_string(std::chrono::duration_cast<ms>(options_.dead_retention).count());
+    ops_->eval(detail::move_script(),
+               {d.stream, key(d.tenant, "ev:" + d.envelope.event_id), key(d.tenant, zset)},
+               std::move(args),
+               [self = shared_from_this(), job](boost::system::error_code ec, Reply r) {
+                 asio::post(self->strand_, [self, job, ec, r = std::move(r)] {
+                   if (ec || r.is_error()) {
+                     // The entry stays pending and is reclaimed later.
+                     self->log_.warn("could not file a failed event; it will be reclaimed",
+                                     LogLine()
+                                         .str("event_id", job->delivery.envelope.event_id)
+                                         .str("error", ec ? ec.message() : r.str));
+                   }
+                   self->finished(job);
+                 });
+               });
+  }
+
+  void finished(const std::shared_ptr<Job>& job) {
+    --*job->in_flight;
+    --total_in_flight_;
+    if (stopping_) return maybe_stopped();
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      if (&workers_[i].in_flight == job->in_flight) read(i);
+    }
+  }
+
+  // ---- timers: retry mover and reclaim ----
+
+  void schedule_mover() {
+    if (stopping_) return;
+    mover_timer_.expires_after(ms(250));
+    mover_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->stopping_) return;
+      for (const auto& t : self->tenants_) {
+        self->ops_->eval(detail::release_script(), {key(t, "retry"), key(t, "events")},
+                         {std::to_string(self->clock_.now_ms()), key(t, "ev:"), "100"},
+                         [](boost::system::error_code, Reply) {});
+      }
+      self->schedule_mover();
+    });
+  }
+
+  void schedule_reclaim() {
+    if (stopping_) return;
+    reclaim_timer_.expires_after(std::max(ms(250), options_.visibility_timeout / 4));
+    reclaim_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->stopping_) return;
+      for (const auto& [stream, tenant] : self->stream_tenant_) self->reclaim(stream, tenant);
+      self->schedule_reclaim();
+    });
+  }
+
+  void reclaim(const std::string& stream, const std::string& tenant) {
+    if (reclaim_in_flight_ >= options_.read_count) return;
+    ops_->command(
+        {"XAUTOCLAIM", stream, std::string(kGroup), workers_[0].consumer,
+         std::to_string(options_.visibility_timeout.count()), "0-0", "COUNT", "100"},
+        [self = shared_from_this(), stream, tenant](boost::system::error_code ec, Reply r) {
+          if (ec || r.type != Reply::Type::array || r.elements.size() < 2) return;
+          asio::post(self->strand_, [self, stream, tenant, r = std::move(r)] {
+            if (r.elements.size() >= 3) {
+              for (const auto& id : r.elements[2].elements) {
+                // Our acks delete with XDEL only after XACK, so this means
+                // someone trimmed the stream past pending entries.
+                self->log_.error("a pending entry was deleted before it was acked",
+                                 LogLine().str("tenant", tenant).str("entry_id", id.str));
+              }
+            }
+            for (const auto& raw : r.elements[1].elements) {
+              self->reclaimed(stream, tenant, parse_entry(raw));
+            }
+          });
+        });
+  }
+
+  void reclaimed(const std::string& stream, const std::string& tenant, Entry entry) {
+    if (entry.id.empty() || stopping_) return;
+    metrics_
+        .counter("isync_reclaimed_total", "Entries reclaimed from stalled consumers",
+                 {{"tenant", tenant}})
+        .inc();
+    ops_->command({"XPENDING", stream, std::string(kGroup), entry.id, entry.id, "1"},
+                  [self = shared_from_this(), stream, entry = std::move(entry)](
+                      boost::system::error_code ec, Reply r) mutable {
+                    asio::post(self->strand_, [self, stream, entry = std::move(entry), ec,
+                                               r = std::move(r)]() mutable {
+                      long long deliveries = 1;
+                      if (!ec && r.type == Reply::Type::array && !r.elements.empty() &&
+                          r.elements[0].elements.size() >= 4) {
+                        deliveries = r.elements[0].elements[3].integer;
+                      }
+                      self->redeliver(stream, std::move(entry), deliveries);
+                    });
+                  });
+  }
+
+  void redeliver(const std::string& stream, Entry entry, long long deliveries) {
+    if (deliveries <= options_.max_deliveries) {
+      dispatch(&reclaim_in_flight_, stream, std::move(entry));
+      return;
+    }
+    auto it = stream_tenant_.find(stream);
+    if (it == stream_tenant_.end()) return;
+    auto job = std::make_shared<Job>();
+    job->delivery.tenant = it->second;
+    job->delivery.stream = stream;
+    job->delivery.entry_id = entry.id;
+    job->raw_envelope = entry.fields["e"];
+    job->delivery.attempt =
+        static_cast<int>(std::strtol(entry.fields["a"].c_str(), nullptr, 10)) + 1;
+    job->delivery.first_failure_ms = std::strtoll(entry.fields["f"].c_str(), nullptr, 10);
+    auto env = decode(job->raw_envelope);
+    job->delivery.envelope.event_id = env ? env->event_id : "undecodable-" + entry.id;
+    if (env) job->delivery.envelope = std::move(*env);
+    job->in_flight = &reclaim_in_flight_;
+    job->started = SteadyClock::now();
+    ++reclaim_in_flight_;
+    ++total_in_flight_;
+    Outcome o;
+    o.kind = Outcome::Kind::dead;
+    o.failure = {FailureClass::permanent,
+                 "poison",
+                 "delivered " + std::to_string(deliveries) +
+                     " times without an outcome (a worker kept dying on it); inspect the "
+                     "envelope, fix the cause, then replay",
+                 {},
+                 {},
+                 {},
+                 {}};
+    settle(job, std::move(o));
+  }
+
+  // ---- stopping ----
+
+  void stop(std::function<void()> stopped) {
+    asio::dispatch(strand_, [self = shared_from_this(), stopped = std::move(stopped)]() mutable {
+      self->stopped_cb_ = std::move(stopped);
+      self->stopping_ = true;
+      self->mover_timer_.cancel();
+      self->reclaim_timer_.cancel();
+      self->group_timer_.cancel();
+      self->maybe_stopped();
+    });
+  }
+
+  void maybe_stopped() {
+    if (!stopping_ || finished_) return;
+    if (total_in_flight_ > 0) return;
+    for (const auto& w : workers_) {
+      if (w.reading) return;  // a read returns within `block`
+    }
+    finished_ = true;
+    for (auto& w : workers_) w.conn->close();
+    if (ops_) ops_->close();
+    if (stopped_cb_) {
+      auto cb = std::move(stopped_cb_);
+      cb();
+    }
+  }
+
+  void shutdown_now() {
+    asio::dispatch(strand_, [self = shared_from_this()] {
+      self->stopping_ = true;
+      self->mover_timer_.cancel();
+      self->reclaim_timer_.cancel();
+      self->group_timer_.cancel();
+      for (auto& w : self->workers_) w.conn->close();
+      if (self->ops_) self->ops_->close();
+    });
+  }
+
+  asio::strand<asio::any_io_executor> strand_;
+  redis::Endpoint endpoint_;
+  Handler& handler_;
+  WorkerOptions options_;
+  Metrics& metrics_;
+  Clock& clock_;
+  Log& log_;
+  asio::steady_timer mover_timer_;
+  asio::steady_timer reclaim_timer_;
+  asio::steady_timer group_timer_;
+  std::mt19937_64 rng_;
+
+  std::vector<std::string> tenants_;
+  std::map<std::string, std::string> stream_tenant_;
+  std::string base_;
+  std::shared_ptr<redis::Connection> ops_;
+  std::vector<Worker> workers_;
+  int reclaim_in_flight_ = 0;
+  int total_in_flight_ = 0;
+  bool started_ = false, running_ = false, stopping_ = false, finished_ = false;
+  std::function<void()> stopped_cb_;
+};
+
+WorkerPool::WorkerPool(boost::asio::any_io_executor ex, redis::Endpoint endpoint,
+                       std::vector<std::string> tenants, Handler& handler, WorkerOptions options,
+                       Metrics& metrics, Clock& clock, Log& log)
+    : impl_(std::make_shared<Impl>(std::move(ex), std::move(endpoint), std::move(tenants), handler,
+                                   options, metrics, clock, log)) {}
+
+WorkerPool::~WorkerPool() { impl_->shutdown_now(); }
+
+void WorkerPool::start() { impl_->start(); }
+
+void WorkerPool::stop(std::function<void()> stopped) { impl_->stop(std::move(stopped)); }
+
+}  // namespace isync::queue
