@@ -337,7 +337,7 @@ class AsioConnection final : public Connection {
     deadline_timer_.cancel();
     bool was_up = up_.exchange(false);
     if (was_up) {
-      if (log_ != nullptr) log_->warn("lost the Redis connection");
+      if (log_ != nullptr && !closed_) log_->warn("lost the Redis connection");
       notify(false);
     }
     if (!closed_) schedule_reconnect();

@@ -1,0 +1,247 @@
+#include <doctest/doctest.h>
+
+#include <mutex>
+
+#include "queue/queue.hpp"
+#include "tests/queue/harness.hpp"
+
+using namespace isync;
+using namespace isync::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Answers each delivery with what `policy` says; "done" commits the ack the
+// way real handlers do, with kAckLua in one script.
+class ScriptedHandler : public queue::Handler {
+ public:
+  using Policy = std::function<queue::Outcome::Kind(const queue::Delivery&)>;
+  ScriptedHandler(std::shared_ptr<redis::Connection> conn, Policy policy)
+      : conn_(std::move(conn)), policy_(std::move(policy)) {}
+
+  void handle(const queue::Delivery& d, std::function<void(queue::Outcome)> done) override {
+    queue::Outcome::Kind kind;
+    {
+      std::lock_guard lock(mu_);
+      seen_.push_back(d);
+      kind = policy_(d);
+    }
+    if (kind != queue::Outcome::Kind::done) {
+      queue::Outcome o;
+      o.kind = kind;
+      o.failure = {
+          queue::FailureClass::transient, "flaky", "it failed", "BL01", "desc", "fix it", "ctl-1"};
+      return done(o);
+    }
+    std::vector<std::string> keys, args;
+    queue::ack_inputs(d, keys, args, 3600s);
+    conn_->eval(ack_, keys, args,
+                [done](boost::system::error_code, redis::Reply) { done(queue::Outcome{}); });
+  }
+
+  std::vector<queue::Delivery> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+  void set_policy(Policy p) {
+    std::lock_guard lock(mu_);
+    policy_ = std::move(p);
+  }
+
+ private:
+  redis::Script ack_{std::string("local function ack()\n") + queue::kAckLua + "\nend\nack()\n"};
+  std::shared_ptr<redis::Connection> conn_;
+  std::mutex mu_;
+  Policy policy_;
+  std::vector<queue::Delivery> seen_;
+};
+
+struct Fixture {
+  RedisServer server;
+  Loop loop;
+  Metrics metrics;
+  Log log{Level::warn};
+  ManualClock clock{1700000000000};
+  std::shared_ptr<redis::Connection> conn = connect(loop, server);
+  queue::Producer producer{conn, metrics};
+  queue::WorkerOptions options;
+
+  Fixture() {
+    options.workers = 2;
+    options.retry_base = 50ms;
+    options.retry_cap = 200ms;
+    options.block = 200ms;
+    options.visibility_timeout = 500ms;
+  }
+
+  void stop(queue::WorkerPool& pool) {
+    std::promise<void> stopped;
+    pool.stop([&] { stopped.set_value(); });
+    REQUIRE(stopped.get_future().wait_for(10s) == std::future_status::ready);
+  }
+  std::string doc_field(const std::string& id, const std::string& field) {
+    return server.cmd({"HGET", "isync:{acme}:ev:" + id, field}).str;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a retried event comes back with attempt 2 and its failure in the document") {
+  Fixture f;
+  ScriptedHandler handler(f.conn, [](const queue::Delivery& d) {
+    return d.attempt == 1 ? queue::Outcome::Kind::retry : queue::Outcome::Kind::done;
+  });
+  queue::WorkerPool pool(f.loop.ioc.get_executor(), f.server.endpoint(), {"acme"}, handler,
+                         f.options, f.metrics, f.clock, f.log);
+  pool.start();
+  REQUIRE(accept(f.producer, envelope("acme", "EV1", "1")).has_value());
+  REQUIRE(eventually([&] { return handler.seen().size() == 1; }));
+  f.clock.advance(1000);  // past the longest backoff, so the mover sends it back
+  REQUIRE(eventually([&] { return handler.seen().size() == 2; }));
+  auto seen = handler.seen();
+  CHECK(seen[0].attempt == 1);
+  CHECK(seen[0].first_failure_ms == 0);
+  CHECK(seen[1].attempt == 2);
+  CHECK(seen[1].first_failure_ms == 1700000000000);
+  CHECK(seen[1].envelope.event_id == "EV1");
+  REQUIRE(eventually([&] { return f.doc_field("EV1", "state") == "done"; }));
+  std::string attempts = f.doc_field("EV1", "attempts");
+  CHECK(attempts.find(R"("code":"flaky")") != std::string::npos);
+  CHECK(attempts.find(R"("errorno":"BL01")") != std::string::npos);
+  CHECK(attempts.find(R"("correction":"fix it")") != std::string::npos);
+  CHECK(f.server.cmd({"XLEN", "isync:{acme}:events"}).integer == 0);
+  CHECK(f.server.cmd({"ZCARD", "isync:{acme}:retry"}).integer == 0);
+  std::string text = f.metrics.render();
+  CHECK(text.find(R"(isync_events_handled_total{tenant="acme",outcome="retry"} 1)") !=
+        std::string::npos);
+  f.stop(pool);
+}
+
+TEST_CASE("an event still failing after give_up_after becomes a dead letter with its history") {
+  Fixture f;
+  f.options.give_up_after = 1000ms;
+  ScriptedHandler handler(f.conn,
+                          [](const queue::Delivery&) { return queue::Outcome::Kind::retry; });
+  queue::WorkerPool pool(f.loop.ioc.get_executor(), f.server.endpoint(), {"acme"}, handler,
+                         f.options, f.metrics, f.clock, f.log);
+  pool.start();
+  REQUIRE(accept(f.producer, envelope("acme", "EV2", "2")).has_value());
+  REQUIRE(eventually([&] { return handler.seen().size() == 1; }));
+  f.clock.advance(5000);
+  REQUIRE(eventually([&] { return f.server.cmd({"ZCARD", "isync:{acme}:dead"}).integer == 1; }));
+  CHECK(handler.seen().size() == 2);
+  CHECK(f.doc_field("EV2", "state") == "dead");
+  std::string attempts = f.doc_field("EV2", "attempts");
+  CHECK(attempts.find(R"("attempt":1)") != std::string::npos);
+  CHECK(attempts.find(R"("attempt":2)") != std::string::npos);
+  CHECK(f.server.cmd({"XLEN", "isync:{acme}:events"}).integer == 0);
+  f.stop(pool);
+}
+
+TEST_CASE("a parked event uses no attempt and unpark_all brings it back") {
+  Fixture f;
+  ScriptedHandler handler(f.conn,
+                          [](const queue::Delivery&) { return queue::Outcome::Kind::park; });
+  queue::WorkerPool pool(f.loop.ioc.get_executor(), f.server.endpoint(), {"acme"}, handler,
+                         f.options, f.metrics, f.clock, f.log);
+  pool.start();
+  REQUIRE(accept(f.producer, envelope("acme", "EV3", "3")).has_value());
+  REQUIRE(eventually([&] { return f.server.cmd({"ZCARD", "isync:{acme}:parked"}).integer == 1; }));
+  CHECK(f.doc_field("EV3", "state") == "parked");
+  CHECK(f.doc_field("EV3", "attempts") == "[]");
+  handler.set_policy([](const queue::Delivery&) { return queue::Outcome::Kind::done; });
+  std::promise<Result<std::int64_t>> moved;
+  queue::unpark_all(*f.conn, "acme", [&](Result<std::int64_t> r) { moved.set_value(r); });
+  auto n = moved.get_future().get();
+  REQUIRE(n.has_value());
+  CHECK(*n == 1);
+  REQUIRE(eventually([&] { return handler.seen().size() == 2; }));
+  CHECK(handler.seen()[1].attempt == 1);
+  REQUIRE(eventually([&] { return f.doc_field("EV3", "state") == "done"; }));
+  CHECK(f.server.cmd({"ZCARD", "isync:{acme}:parked"}).integer == 0);
+  f.stop(pool);
+}
+
+TEST_CASE("an entry taken by a consumer that died is reclaimed and handled once") {
+  Fixture f;
+  REQUIRE(accept(f.producer, envelope("acme", "EV4", "4")).has_value());
+  f.server.cmd({"XGROUP", "CREATE", "isync:{acme}:events", "isync-workers", "0", "MKSTREAM"});
+  auto taken = f.server.cmd({"XREADGROUP", "GROUP", "isync-workers", "killed-worker", "COUNT", "1",
+                             "STREAMS", "isync:{acme}:events", ">"});
+  REQUIRE(taken.type == redis::Reply::Type::array);
+  ScriptedHandler handler(f.conn,
+                          [](const queue::Delivery&) { return queue::Outcome::Kind::done; });
+  queue::WorkerPool pool(f.loop.ioc.get_executor(), f.server.endpoint(), {"acme"}, handler,
+                         f.options, f.metrics, f.clock, f.log);
+  pool.start();
+  REQUIRE(eventually([&] { return handler.seen().size() == 1; }));
+  REQUIRE(eventually([&] { return f.server.cmd({"XLEN", "isync:{acme}:events"}).integer == 0; }));
+  std::this_thread::sleep_for(1500ms);  // several reclaim rounds: nothing is handled twice
+  CHECK(handler.seen().size() == 1);
+  CHECK(handler.seen()[0].envelope.event_id == "EV4");
+  CHECK(f.metrics.render().find(R"(isync_reclaimed_total{tenant="acme"} 1)") != std::string::npos);
+  f.stop(pool);
+}
+
+TEST_CASE("acked entries are deleted while a pending one stays in the stream") {
+  Fixture f;
+  f.options.visibility_timeout = 60s;
+  REQUIRE(accept(f.producer, envelope("acme", "EV5", "5")).has_value());
+  f.server.cmd({"XGROUP", "CREATE", "isync:{acme}:events", "isync-workers", "0", "MKSTREAM"});
+  f.server.cmd({"XREADGROUP", "GROUP", "isync-workers", "slow-worker", "COUNT", "1", "STREAMS",
+                "isync:{acme}:events", ">"});
+  REQUIRE(accept(f.producer, envelope("acme", "EV6", "6")).has_value());
+  REQUIRE(accept(f.producer, envelope("acme", "EV7", "7")).has_value());
+  ScriptedHandler handler(f.conn,
+                          [](const queue::Delivery&) { return queue::Outcome::Kind::done; });
+  queue::WorkerPool pool(f.loop.ioc.get_executor(), f.server.endpoint(), {"acme"}, handler,
+                         f.options, f.metrics, f.clock, f.log);
+  pool.start();
+  REQUIRE(eventually([&] { return handler.seen().size() == 2; }));
+  REQUIRE(eventually([&] { return f.server.cmd({"XLEN", "isync:{acme}:events"}).integer == 1; }));
+  auto pending = f.server.cmd({"XPENDING", "isync:{acme}:events", "isync-workers"});
+  CHECK(pending.elements[0].integer == 1);
+  f.stop(pool);
+}
+
+TEST_CASE("an undecodable entry becomes a dead letter, never dropped") {
+  Fixture f;
+  f.server.cmd({"XGROUP", "CREATE", "isync:{acme}:events", "isync-workers", "0", "MKSTREAM"});
+  auto id =
+      f.server.cmd({"XADD", "isync:{acme}:events", "*", "e", "{not json", "a", "0", "f", "0"});
+  ScriptedHandler handler(f.conn,
+                          [](const queue::Delivery&) { return queue::Outcome::Kind::done; });
+  queue::WorkerPool pool(f.loop.ioc.get_executor(), f.server.endpoint(), {"acme"}, handler,
+                         f.options, f.metrics, f.clock, f.log);
+  pool.start();
+  REQUIRE(eventually([&] { return f.server.cmd({"ZCARD", "isync:{acme}:dead"}).integer == 1; }));
+  CHECK(handler.seen().empty());
+  std::string doc_id = "undecodable-" + id.str;
+  CHECK(f.doc_field(doc_id, "envelope") == "{not json");
+  CHECK(f.doc_field(doc_id, "reason").rfind("undecodable: queued event envelope: not JSON", 0) ==
+        0);
+  CHECK(f.server.cmd({"XLEN", "isync:{acme}:events"}).integer == 0);
+  f.stop(pool);
+}
+
+TEST_CASE("read_stats and publish_stats report depth, pending, retrying, parked and dead") {
+  Fixture f;
+  REQUIRE(accept(f.producer, envelope("acme", "EV8", "8")).has_value());
+  f.server.cmd({"ZADD", "isync:{acme}:dead", "1", "x"});
+  f.server.cmd({"ZADD", "isync:{acme}:parked", "1", "y", "2", "z"});
+  std::promise<Result<queue::TenantStats>> got;
+  queue::read_stats(*f.conn, "acme", [&](Result<queue::TenantStats> r) { got.set_value(r); });
+  auto s = got.get_future().get();
+  REQUIRE(s.has_value());
+  CHECK(s->depth == 1);
+  CHECK(s->pending == 0);
+  CHECK(s->retrying == 0);
+  CHECK(s->parked == 2);
+  CHECK(s->dead == 1);
+  std::promise<void> published;
+  queue::publish_stats(*f.conn, {"acme"}, f.metrics, [&] { published.set_value(); });
+  REQUIRE(published.get_future().wait_for(10s) == std::future_status::ready);
+  std::string text = f.metrics.render();
+  CHECK(text.find(R"(isync_queue_depth{tenant="acme"} 1)") != std::string::npos);
+  CHECK(text.find(R"(isync_queue_parked{tenant="acme"} 2)") != std::string::npos);
+}
