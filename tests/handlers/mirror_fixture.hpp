@@ -51,10 +51,13 @@ inline queue::Envelope make_event(const std::string& object, const std::string& 
 class IoThread {
  public:
   IoThread() : guard_(io_.get_executor()), thread_([this] { io_.run(); }) {}
-  ~IoThread() {
+  ~IoThread() { stop(); }
+  // Joins the thread; the io_context itself lives until destruction, so the
+  // objects built on it can still be destroyed after this.
+  void stop() {
     guard_.reset();
     io_.stop();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   boost::asio::any_io_executor executor() { return io_.get_executor(); }
 
@@ -93,7 +96,7 @@ struct MirrorFixture {
             log_lines.emplace_back(line);
           }};
   handlers::MirrorOptions options;
-  // Declared after what they use; destroyed first, so no callback outlives them.
+  // Declared after the io thread: destroyed before its io_context.
   std::unique_ptr<IoThread> io = std::make_unique<IoThread>();
   std::shared_ptr<redis::Connection> conn = connect(io->executor(), server.endpoint());
   std::unique_ptr<handlers::MirrorHandler> handler;
@@ -102,7 +105,7 @@ struct MirrorFixture {
   MirrorFixture() { rebuild(); }
   ~MirrorFixture() {
     conn->close();
-    io.reset();
+    io->stop();
   }
 
   void rebuild() {

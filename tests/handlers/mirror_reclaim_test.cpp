@@ -120,5 +120,5 @@ TEST_CASE("a SIGKILLed worker's event is reclaimed and applied exactly once") {
   CHECK(server.cmd({"HGET", rec, "f"}).str == R"({"NAME":"reclaimed"})");
   CHECK(server.cmd({"ZCARD", queue::key(kTenant, "dead")}).integer == 0);
   conn->close();
-  io.reset();
+  io->stop();
 }

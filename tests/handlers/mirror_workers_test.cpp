@@ -149,5 +149,5 @@ TEST_CASE("1,000 shuffled events over 100 records leave exactly the newest state
   pool.stop([stopped] { stopped->set_value(); });
   CHECK(stopped->get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready);
   conn->close();
-  io.reset();
+  io->stop();
 }
