@@ -15,6 +15,10 @@ void throw_exception_from_error(const Error& e, const boost::source_location&) {
   throw std::runtime_error(e.code + ": " + e.message);
 }
 
+std::ostream& operator<<(std::ostream& os, const Error& e) {
+  return os << e.code << ": " << e.message;
+}
+
 std::int64_t SystemClock::now_ms() const {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -108,11 +112,21 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           static constexpr char kHex[] = "0123456789abcdef";
@@ -183,10 +197,18 @@ void Log::write(Level level, std::string_view msg, const LogLine& fields) {
   }
   spdlog::level::level_enum lv = spdlog::level::info;
   switch (level) {
-    case Level::debug: lv = spdlog::level::debug; break;
-    case Level::info: lv = spdlog::level::info; break;
-    case Level::warn: lv = spdlog::level::warn; break;
-    case Level::error: lv = spdlog::level::err; break;
+    case Level::debug:
+      lv = spdlog::level::debug;
+      break;
+    case Level::info:
+      lv = spdlog::level::info;
+      break;
+    case Level::warn:
+      lv = spdlog::level::warn;
+      break;
+    case Level::error:
+      lv = spdlog::level::err;
+      break;
   }
   impl_->logger->log(lv, "{}", rest);
 }

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,6 +40,9 @@ struct Error {
 };
 
 [[noreturn]] void throw_exception_from_error(const Error& e, const boost::source_location& loc);
+
+// "code: message" — for test output and logs.
+std::ostream& operator<<(std::ostream& os, const Error& e);
 
 template <class T>
 using Result = boost::system::result<T, Error>;
