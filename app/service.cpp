@@ -26,12 +26,6 @@ namespace {
 // close, before the io threads are stopped regardless.
 constexpr std::chrono::seconds kShutdownMargin{5};
 
-std::string config_value(redis::SyncConnection& conn, const std::string& name) {
-  auto reply = conn.command({"CONFIG", "GET", name});
-  if (!reply || reply->type != redis::Reply::Type::array || reply->elements.size() < 2) return {};
-  return reply->elements[1].str;
-}
-
 // PRODUCT.md §2: refuse to start on a Redis that could lose accepted events.
 int check_redis(const redis::Endpoint& endpoint, const config::Config& cfg, Log& log) {
   auto conn = redis::SyncConnection::connect(endpoint, cfg.redis.command_timeout);
@@ -48,25 +42,14 @@ int check_redis(const redis::Endpoint& endpoint, const config::Config& cfg, Log&
                   .str("error", ping ? ping->str : ping.error().message));
     return kExitUnavailable;
   }
-  const auto appendonly = config_value(*conn, "appendonly");
-  if (appendonly != "yes") {
-    log.error("refusing to start: Redis has appendonly=" + (appendonly.empty() ? "?" : appendonly) +
-                  "; accepted events would not survive a restart. Set `appendonly yes` (and "
-                  "`appendfsync always`) in redis.conf",
+  auto req = queue::check_redis_requirements(*conn);
+  if (!req) {
+    log.error("refusing to start: " + req.error().message,
               LogLine().str("redis", cfg.redis.display_url));
     return kExitRefused;
   }
-  const auto policy = config_value(*conn, "maxmemory-policy");
-  if (policy != "noeviction") {
-    log.error("refusing to start: Redis has maxmemory-policy=" + (policy.empty() ? "?" : policy) +
-                  "; evictions would silently drop queued events. Set `maxmemory-policy "
-                  "noeviction` in redis.conf",
-              LogLine().str("redis", cfg.redis.display_url));
-    return kExitRefused;
-  }
-  const auto fsync = config_value(*conn, "appendfsync");
-  if (fsync != "always") {
-    log.warn("Redis has appendfsync=" + fsync +
+  if (req->appendfsync != "always") {
+    log.warn("Redis has appendfsync=" + req->appendfsync +
                  ": events answered 202 in the last second before a power loss can be lost; "
                  "the default setup uses `appendfsync always`",
              LogLine().str("redis", cfg.redis.display_url));
@@ -122,46 +105,6 @@ handlers::MirrorOptions mirror_options(const config::Config& cfg) {
   o.tombstone_retention = duration_cast<seconds>(cfg.mirror.tombstone_retention);
   o.done_retention = duration_cast<seconds>(cfg.queue.done_retention);
   return o;
-}
-
-// Refreshes the per-tenant queue gauges; calls `done` once every tenant's
-// figures arrived (or failed: the gauges then keep their last values).
-void refresh_queue_gauges(redis::Connection& conn, const std::vector<std::string>& tenants,
-                          Metrics& metrics, std::function<void()> done) {
-  if (tenants.empty()) {
-    done();
-    return;
-  }
-  struct Pending {
-    std::mutex mu;
-    std::size_t left;
-    std::function<void()> done;
-  };
-  auto pending = std::make_shared<Pending>();
-  pending->left = tenants.size();
-  pending->done = std::move(done);
-  for (const auto& tenant : tenants) {
-    queue::read_stats(conn, tenant, [&metrics, tenant, pending](Result<queue::TenantStats> r) {
-      if (r) {
-        const Labels l{{"tenant", tenant}};
-        metrics.gauge("isync_queue_depth", "Entries in the tenant's stream", l)
-            .set(static_cast<double>(r->depth));
-        metrics.gauge("isync_queue_pending", "Delivered, not yet acked", l)
-            .set(static_cast<double>(r->pending));
-        metrics.gauge("isync_queue_retrying", "Events waiting for a retry", l)
-            .set(static_cast<double>(r->retrying));
-        metrics.gauge("isync_queue_parked", "Events parked without using attempts", l)
-            .set(static_cast<double>(r->parked));
-        metrics.gauge("isync_queue_dead", "Dead letters", l).set(static_cast<double>(r->dead));
-      }
-      std::function<void()> finish;
-      {
-        std::lock_guard lock(pending->mu);
-        if (--pending->left == 0) finish = std::move(pending->done);
-      }
-      if (finish) finish();
-    });
-  }
 }
 
 // Stops the io_context if the orderly shutdown has not finished by then, so
@@ -250,7 +193,7 @@ int serve(const config::Config& cfg, Log& log) {
 
   auto options = ingest_options(cfg);
   options.before_metrics = [&metrics, &tenant_ids, reader_conn](std::function<void()> done) {
-    refresh_queue_gauges(*reader_conn, tenant_ids, metrics, std::move(done));
+    queue::publish_stats(*reader_conn, tenant_ids, metrics, std::move(done));
   };
   ingest::Server server(ioc.get_executor(), std::move(options), producers, reader, metrics, clock,
                         log);
