@@ -1,5 +1,5 @@
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 
 #include "core/core.hpp"
 
@@ -13,18 +13,24 @@ void add_double(std::atomic<double>& target, double v) {
   }
 }
 
+// Shortest text that reads back as the same double ("0.00025", not
+// "0.00025000000000000001"), as Prometheus clients print bucket bounds.
 std::string format_double(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
 }
 
 void append_label_value(std::string& out, std::string_view v) {
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
   }
 }
 
@@ -82,8 +88,8 @@ void Histogram::snapshot(std::vector<std::uint64_t>& cumulative, std::uint64_t& 
 }
 
 std::vector<double> latency_buckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5, 10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 Metrics::Family& Metrics::family(const std::string& name, const std::string& help, Kind kind) {
@@ -151,11 +157,11 @@ std::string Metrics::render() const {
       double sum = 0;
       h->snapshot(cumulative, count, sum);
       for (std::size_t i = 0; i < cumulative.size(); ++i) {
-        out += name + "_bucket" + render_labels(labels, "le", format_double(h->bounds()[i])) +
-               " " + std::to_string(cumulative[i]) + "\n";
+        out += name + "_bucket" + render_labels(labels, "le", format_double(h->bounds()[i])) + " " +
+               std::to_string(cumulative[i]) + "\n";
       }
-      out += name + "_bucket" + render_labels(labels, "le", "+Inf") + " " +
-             std::to_string(count) + "\n";
+      out += name + "_bucket" + render_labels(labels, "le", "+Inf") + " " + std::to_string(count) +
+             "\n";
       out += name + "_sum" + render_labels(labels) + " " + format_double(sum) + "\n";
       out += name + "_count" + render_labels(labels) + " " + std::to_string(count) + "\n";
     }

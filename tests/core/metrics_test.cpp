@@ -24,6 +24,14 @@ TEST_CASE("metrics render in Prometheus text format with labels") {
   CHECK(text.find("isync_enqueue_seconds_count 3") != std::string::npos);
 }
 
+TEST_CASE("bucket bounds print in their shortest form") {
+  Metrics m;
+  m.histogram("isync_h", "h", {}, {0.00025, 2.5}).observe(1);
+  auto text = m.render();
+  CHECK(text.find(R"(isync_h_bucket{le="0.00025"} 0)") != std::string::npos);
+  CHECK(text.find(R"(isync_h_bucket{le="2.5"} 1)") != std::string::npos);
+}
+
 TEST_CASE("scrape hooks run before rendering") {
   Metrics m;
   auto& g = m.gauge("isync_x", "x");
