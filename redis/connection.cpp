@@ -146,6 +146,12 @@ class AsioConnection final : public Connection {
   void send(const std::vector<std::string>& argv, Handler handler,
             std::chrono::milliseconds timeout) {
     if (timeout.count() <= 0) timeout = options_.command_timeout;
+    // The link may be gone (ac_ freed in on_cleanup) before link_gone() has
+    // cleared up_: hiredis must not see a freed context.
+    if (ac_ == nullptr) {
+      complete(std::move(handler), Errc::not_connected);
+      return;
+    }
     auto* p = new Pending{this, std::move(handler), {}};
     p->deadline = deadlines_.insert(SteadyClock::now() + timeout);
     std::vector<const char*> args;
