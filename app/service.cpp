@@ -8,6 +8,7 @@
 #include <csignal>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -188,8 +189,12 @@ int serve(const config::Config& cfg, Log& log) {
 
   handlers::MirrorHandler handler(handler_conn, mirror_options(cfg), metrics, clock, log);
   auto reader = std::make_shared<handlers::MirrorReader>(reader_conn);
-  queue::WorkerPool pool(ioc.get_executor(), *endpoint, tenant_ids, handler, worker_options(cfg),
-                         metrics, clock, log);
+  // No pool at all in a listener-only process (queue.workers = 0).
+  std::optional<queue::WorkerPool> pool;
+  if (cfg.queue.workers > 0) {
+    pool.emplace(ioc.get_executor(), *endpoint, tenant_ids, handler, worker_options(cfg), metrics,
+                 clock, log);
+  }
 
   auto options = ingest_options(cfg);
   options.before_metrics = [&metrics, &tenant_ids, reader_conn](std::function<void()> done) {
@@ -202,7 +207,7 @@ int serve(const config::Config& cfg, Log& log) {
     for (auto& c : conns) c->close();
     return kExitUnavailable;
   }
-  pool.start();
+  if (pool) pool->start();
 
   log.info("intacct-sync started",
            LogLine()
@@ -224,14 +229,19 @@ int serve(const config::Config& cfg, Log& log) {
     watchdog.arm(cfg.server.drain_timeout + kShutdownMargin, log);
     server.stop([&] {
       log.info("requests drained; stopping workers");
-      pool.stop([&] {
-        // Runs on a worker's strand: hand the last steps to the io_context.
+      auto finish = [&] {
+        // May run on a worker's strand: hand the last steps to the io_context.
         asio::post(ioc, [&] {
           for (auto& c : conns) c->close();
           guard.reset();
           log.info("stopped");
         });
-      });
+      };
+      if (pool) {
+        pool->stop(finish);
+      } else {
+        finish();
+      }
     });
   });
 

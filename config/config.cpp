@@ -331,7 +331,7 @@ std::vector<Field<Config>> queue_fields() {
         }};
   };
   return {
-      num("workers", &QueueConfig::workers, 1, 1024),
+      num("workers", &QueueConfig::workers, 0, 1024),
       dur("visibility_timeout", &QueueConfig::visibility_timeout),
       dur("retry_base", &QueueConfig::retry_base),
       dur("retry_cap", &QueueConfig::retry_cap),

@@ -82,6 +82,8 @@ struct RedisConfig {
 };
 
 struct QueueConfig {
+  // Concurrent consumers in this process; 0 = a listener-only process (the
+  // workers run in other processes sharing the same Redis).
   int workers = 4;
   std::chrono::milliseconds visibility_timeout{60'000};
   std::chrono::milliseconds retry_base{2000};

@@ -82,11 +82,9 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
   const auto started = std::chrono::steady_clock::now();
   const queue::Envelope& e = d.envelope;
 
-  auto finish = [this, started, tenant = d.tenant, object = e.object, key = e.key,
-                 event_id = e.event_id, attempt = d.attempt,
-                 done = std::move(done)](std::string decision, Outcome outcome) {
+  auto finish = [this, started, tenant = d.tenant, object = e.object, done = std::move(done)](
+                    std::string decision, Outcome outcome) {
     const auto elapsed = std::chrono::steady_clock::now() - started;
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
     metrics_
         .counter("isync_mirror_changes_total",
                  "Smart events applied to the mirror, by decision (applied, tombstoned, removed, "
@@ -97,17 +95,7 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
         .histogram("isync_mirror_apply_seconds",
                    "Time to apply one smart event to the mirror, seconds.", {{"object", object}})
         .observe(std::chrono::duration<double>(elapsed).count());
-    LogLine line;
-    line.str("event_id", event_id)
-        .str("tenant", tenant)
-        .str("object", object)
-        .str("key", key)
-        .str("outcome", decision)
-        .num("attempt", attempt)
-        .num("duration_ms", static_cast<std::int64_t>(ms));
-    if (outcome.kind != Outcome::Kind::done) line.str("code", outcome.failure.code);
-    log_.write(outcome.kind == Outcome::Kind::retry ? Level::warn : Level::info, "mirror event",
-               line);
+    outcome.result = decision;
     done(std::move(outcome));
   };
 

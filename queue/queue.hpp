@@ -149,7 +149,9 @@ struct Delivery {
 struct Outcome {
   enum class Kind { done, retry, dead, park };
   Kind kind = Kind::done;
-  Failure failure;  // for retry, dead and park (park: why, in message)
+  Failure failure;     // for retry, dead and park (park: why, in message)
+  std::string result;  // the handler's word for what it did (e.g. "applied",
+                       // "ignored"); logged on the event's one outcome line
 };
 
 // Lua lines a handler's commit script ends with: XACK + XDEL of the entry and,

@@ -309,15 +309,20 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
         .counter("isync_events_handled_total", "Deliveries by outcome",
                  {{"tenant", d.tenant}, {"outcome", outcome_name(o.kind)}})
         .inc();
-    log_.info("event handled", LogLine()
-                                   .str("event_id", d.envelope.event_id)
-                                   .str("tenant", d.tenant)
-                                   .str("object", d.envelope.object)
-                                   .str("key", d.envelope.key)
-                                   .str("outcome", outcome_name(o.kind))
-                                   .num("attempt", d.attempt)
-                                   .num("duration_us", static_cast<std::int64_t>(seconds * 1e6))
-                                   .str("code", o.failure.code));
+    // The one log line per event outcome (PRODUCT.md §6).
+    LogLine line;
+    line.str("event_id", d.envelope.event_id)
+        .str("tenant", d.tenant)
+        .str("object", d.envelope.object)
+        .str("key", d.envelope.key)
+        .str("outcome", outcome_name(o.kind))
+        .num("attempt", d.attempt)
+        .num("duration_us", static_cast<std::int64_t>(seconds * 1e6));
+    if (!o.result.empty()) line.str("result", o.result);
+    if (o.kind != Outcome::Kind::done) line.str("code", o.failure.code);
+    log_.write(
+        o.kind == Outcome::Kind::retry || o.kind == Outcome::Kind::dead ? Level::warn : Level::info,
+        "event handled", line);
     if (o.kind == Outcome::Kind::done) return finished(job);
     move(job, o, now);
   }

@@ -155,7 +155,7 @@ TEST_CASE("an invalid duration or size names the key and the value") {
   CHECK(load_error("[server]\nread_timeout = \"0s\"\n") ==
         "server.read_timeout: must be greater than 0, got \"0s\"");
   CHECK(load_error("[server]\nread_timeout = 10\n") == "server.read_timeout: expected a string");
-  CHECK(load_error("[queue]\nworkers = 0\n") == "queue.workers: must be between 1 and 1024, got 0");
+  CHECK(load_error("[queue]\nworkers = -1\n") == "queue.workers: must be between 0 and 1024, got -1");
   CHECK(load_error("[queue]\nworkers = \"4\"\n") == "queue.workers: expected a whole number");
   CHECK(load_error("[server]\npublic_listen = \"8080\"\n") ==
         "server.public_listen: invalid listen address \"8080\": expected host:port or "

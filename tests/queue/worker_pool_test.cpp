@@ -245,3 +245,30 @@ TEST_CASE("read_stats and publish_stats report depth, pending, retrying, parked 
   CHECK(text.find(R"(isync_queue_depth{tenant="acme"} 1)") != std::string::npos);
   CHECK(text.find(R"(isync_queue_parked{tenant="acme"} 2)") != std::string::npos);
 }
+
+TEST_CASE(
+    "each handled event is logged as one JSON line with its outcome and the handler's result") {
+  Fixture f;
+  std::mutex mu;
+  std::vector<std::string> lines;
+  Log log{Level::info, [&](std::string_view line) {
+            std::lock_guard lock(mu);
+            if (line.find("event handled") != std::string_view::npos) lines.emplace_back(line);
+          }};
+  REQUIRE(accept(f.producer, envelope("acme", "EV8", "8")).has_value());
+  ScriptedHandler handler(f.conn,
+                          [](const queue::Delivery&) { return queue::Outcome::Kind::retry; });
+  queue::WorkerPool pool(f.loop.ioc.get_executor(), f.server.endpoint(), {"acme"}, handler,
+                         f.options, f.metrics, f.clock, log);
+  pool.start();
+  REQUIRE(eventually([&] { return !handler.seen().empty(); }));
+  f.stop(pool);
+  std::lock_guard lock(mu);
+  REQUIRE(lines.size() >= 1);
+  const auto& line = lines[0];
+  CHECK(line.find(R"("level":"warning")") != std::string::npos);
+  CHECK(line.find(R"("event_id":"EV8")") != std::string::npos);
+  CHECK(line.find(R"("outcome":"retry")") != std::string::npos);
+  CHECK(line.find(R"("attempt":1)") != std::string::npos);
+  CHECK(line.find(R"("code":"flaky")") != std::string::npos);
+}
