@@ -246,15 +246,17 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   struct Job {
     Delivery delivery;
     std::string raw_envelope;
-    int* in_flight;  // the worker's counter, or reclaim_in_flight_
+    std::string decode_error;  // non-empty: the envelope could not be decoded
+    int* in_flight;            // the worker's counter, or reclaim_in_flight_
     SteadyClock::time_point started;
   };
 
-  void dispatch(int* in_flight, const std::string& stream, Entry entry) {
-    auto it = stream_tenant_.find(stream);
-    if (it == stream_tenant_.end() || entry.id.empty()) return;
+  // A job for one stream entry, counted in flight. An entry that cannot be
+  // decoded is named by a synthetic id, so its dead letter can be found.
+  std::shared_ptr<Job> make_job(int* in_flight, const std::string& stream,
+                                const std::string& tenant, Entry& entry) {
     auto job = std::make_shared<Job>();
-    job->delivery.tenant = it->second;
+    job->delivery.tenant = tenant;
     job->delivery.stream = stream;
     job->delivery.entry_id = entry.id;
     job->raw_envelope = entry.fields["e"];
@@ -266,17 +268,27 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     ++*in_flight;
     ++total_in_flight_;
     auto env = decode(job->raw_envelope);
-    if (!env) {
-      // Never dropped: kept as a dead letter under a synthetic id so on-call
-      // can see the bytes.
+    if (env) {
+      job->delivery.envelope = std::move(*env);
+    } else {
+      job->decode_error = env.error().message;
       job->delivery.envelope.event_id = "undecodable-" + entry.id;
-      job->delivery.envelope.tenant = job->delivery.tenant;
+      job->delivery.envelope.tenant = tenant;
+    }
+    return job;
+  }
+
+  void dispatch(int* in_flight, const std::string& stream, Entry entry) {
+    auto it = stream_tenant_.find(stream);
+    if (it == stream_tenant_.end() || entry.id.empty()) return;
+    auto job = make_job(in_flight, stream, it->second, entry);
+    if (!job->decode_error.empty()) {
+      // Never dropped: kept as a dead letter so on-call can see the bytes.
       Outcome o;
       o.kind = Outcome::Kind::dead;
-      o.failure = {FailureClass::permanent, "undecodable", env.error().message, {}, {}, {}, {}};
+      o.failure = {FailureClass::permanent, "undecodable", job->decode_error, {}, {}, {}, {}};
       return settle(job, std::move(o));
     }
-    job->delivery.envelope = std::move(*env);
     auto once = std::make_shared<std::atomic<bool>>(false);
     auto done = [self = shared_from_this(), job, once](Outcome o) {
       if (once->exchange(true)) return;
@@ -470,21 +482,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     }
     auto it = stream_tenant_.find(stream);
     if (it == stream_tenant_.end()) return;
-    auto job = std::make_shared<Job>();
-    job->delivery.tenant = it->second;
-    job->delivery.stream = stream;
-    job->delivery.entry_id = entry.id;
-    job->raw_envelope = entry.fields["e"];
-    job->delivery.attempt =
-        static_cast<int>(std::strtol(entry.fields["a"].c_str(), nullptr, 10)) + 1;
-    job->delivery.first_failure_ms = std::strtoll(entry.fields["f"].c_str(), nullptr, 10);
-    auto env = decode(job->raw_envelope);
-    job->delivery.envelope.event_id = env ? env->event_id : "undecodable-" + entry.id;
-    if (env) job->delivery.envelope = std::move(*env);
-    job->in_flight = &reclaim_in_flight_;
-    job->started = SteadyClock::now();
-    ++reclaim_in_flight_;
-    ++total_in_flight_;
+    auto job = make_job(&reclaim_in_flight_, stream, it->second, entry);
     Outcome o;
     o.kind = Outcome::Kind::dead;
     o.failure = {FailureClass::permanent,

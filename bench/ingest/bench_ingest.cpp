@@ -435,6 +435,7 @@ int main(int argc, char** argv) {
   int step_ms = 3000;
   int budget_s = 170;
   std::uint64_t start_rate = 500;
+  int workers = 4;
   cli.add_option("--binary", binary, "the intacct-sync executable");
   cli.add_option("--workdir", workdir, "Redis data and logs (on the disk under test, not tmpfs)");
   cli.add_option("--connections", connections, "keep-alive connections")
@@ -444,6 +445,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(10, 3600));
   cli.add_option("--start-rate", start_rate, "first rate tried (requests/s)")
       ->check(CLI::Range(1, 100000));
+  cli.add_option("--workers", workers,
+                 "queue.workers of the service: 0 measures a listener-only process (workers in "
+                 "another process), 4 the default process that also applies every event")
+      ->check(CLI::Range(0, 64));
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -471,8 +476,8 @@ int main(int argc, char** argv) {
     std::ofstream(config) << "[server]\npublic_listen = \"127.0.0.1:" << public_port
                           << "\"\nadmin_listen = \"127.0.0.1:" << admin_port
                           << "\"\nnoop_route = true\n[redis]\nurl = \"redis://127.0.0.1:"
-                          << redis_port
-                          << "/0\"\n[log]\nlevel = \"warn\"\n[[tenant]]\nid = \"bench\"\n"
+                          << redis_port << "/0\"\n[queue]\nworkers = " << workers
+                          << "\n[log]\nlevel = \"warn\"\n[[tenant]]\nid = \"bench\"\n"
                              "token = \"env:BENCH_TENANT_TOKEN\"\n";
     Child service({binary, "serve", "--config", config}, workdir + "/service.log",
                   {std::string("BENCH_TENANT_TOKEN=") + kToken});
@@ -489,8 +494,9 @@ int main(int argc, char** argv) {
     const std::chrono::milliseconds step(step_ms);
     // Split the budget so the second route always gets its turn.
     auto mid = Clock::now() + (deadline - Clock::now()) / 2;
-    std::printf("\nsearching the peak (%d connections, %d ms steps, open loop):\n", connections,
-                step_ms);
+    std::printf(
+        "\nsearching the peak (%d connections, %d ms steps, open loop, queue.workers = %d):\n",
+        connections, step_ms, workers);
     auto ev = find_peak("events", events, start_rate, step, mid);
     auto np = find_peak("noop", noop, start_rate, step, deadline);
     service.stop();
@@ -514,7 +520,7 @@ int main(int argc, char** argv) {
         ratio, ev.half.p99_ms);
     std::printf("fsync p50 %.2f ms, p99 %.2f ms; appendfsync always; Redis data in %s\n",
                 fsync.p50_ms, fsync.p99_ms, (workdir + "/redis").c_str());
-    std::printf("reproduce: ./bench/ingest/run.sh\n");
+    std::printf("reproduce: ./bench/ingest/run.sh --workers %d\n", workers);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-ingest: %s\n", e.what());

@@ -10,24 +10,10 @@
 #include <thread>
 
 #include "queue/queue.hpp"
+#include "tests/support/io_loop.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace isync::testing {
-
-struct Loop {
-  boost::asio::io_context ioc;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{
-      ioc.get_executor()};
-  std::vector<std::thread> threads;
-  Loop() {
-    for (int i = 0; i < 2; ++i) threads.emplace_back([this] { ioc.run(); });
-  }
-  ~Loop() {
-    guard.reset();
-    ioc.stop();
-    for (auto& t : threads) t.join();
-  }
-};
 
 inline std::shared_ptr<redis::Connection> connect(Loop& loop, const RedisServer& server) {
   redis::Options o;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "redis/redis.hpp"
+#include "tests/support/io_loop.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace {
@@ -14,24 +15,9 @@ namespace {
 using isync::redis::Errc;
 using isync::redis::Reply;
 using isync::testing::eventually;
+using isync::testing::Loop;
 using isync::testing::RedisServer;
 using namespace std::chrono_literals;
-
-// An io_context run by two threads, so handlers really do race.
-struct Loop {
-  boost::asio::io_context ioc;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard{
-      ioc.get_executor()};
-  std::vector<std::thread> threads;
-  Loop() {
-    for (int i = 0; i < 2; ++i) threads.emplace_back([this] { ioc.run(); });
-  }
-  ~Loop() {
-    guard.reset();
-    ioc.stop();
-    for (auto& t : threads) t.join();
-  }
-};
 
 struct Answer {
   boost::system::error_code ec;
