@@ -98,8 +98,16 @@ bool valid_tenant_id(std::string_view id) {
   return true;
 }
 
-std::string sha256_hex(std::string_view data) { return hex_digest(EVP_sha256(), data); }
-std::string sha1_hex(std::string_view data) { return hex_digest(EVP_sha1(), data); }
+// OpenSSL 3 looks the implementation up on every use of EVP_sha256(); fetch
+// each digest once (ingest hashes every request's dedup key).
+std::string sha256_hex(std::string_view data) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return hex_digest(md, data);
+}
+std::string sha1_hex(std::string_view data) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  return hex_digest(md, data);
+}
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
