@@ -1,7 +1,5 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 
@@ -19,38 +17,92 @@ std::string key(std::string_view tenant, std::string_view suffix) {
   return out;
 }
 
-std::string encode(const Envelope& e) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  auto str = [&w](const char* name, const std::string& value) {
-    w.Key(name);
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
-  };
-  w.StartObject();
-  w.Key("v");
-  w.Int(e.v);
-  str("event_id", e.event_id);
-  str("source", e.source);
-  str("tenant", e.tenant);
-  str("object", e.object);
-  str("action", e.action);
-  str("key", e.key);
-  w.Key("version");
-  w.Int64(e.version);
-  str("whenmodified", e.whenmodified);
-  w.Key("snapshot");
-  w.StartObject();
-  for (const auto& [name, value] : e.snapshot) {
-    w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+namespace {
+
+// A JSON string literal, escaped as RapidJSON's Writer does (", \\, \b \f \n
+// \r \t, other control characters as \u00XX; UTF-8 passes through), but
+// appended in runs: encode() runs for every accepted event.
+void append_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    out.push_back('\\');
+    switch (c) {
+      case '"':
+      case '\\':
+        out.push_back(static_cast<char>(c));
+        break;
+      case '\b':
+        out.push_back('b');
+        break;
+      case '\f':
+        out.push_back('f');
+        break;
+      case '\n':
+        out.push_back('n');
+        break;
+      case '\r':
+        out.push_back('r');
+        break;
+      case '\t':
+        out.push_back('t');
+        break;
+      default:
+        out += "u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xf]);
+    }
   }
-  w.EndObject();
-  w.Key("received_at");
-  w.Int64(e.received_at_ms);
-  str("content_type", e.content_type);
-  str("raw", e.raw);
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
+}  // namespace
+
+std::string encode(const Envelope& e) {
+  // Room for the fixed keys plus every value unescaped: one allocation in the
+  // common case.
+  std::size_t size = 192 + e.event_id.size() + e.source.size() + e.tenant.size() + e.object.size() +
+                     e.action.size() + e.key.size() + e.whenmodified.size() +
+                     e.content_type.size() + e.raw.size();
+  for (const auto& [name, value] : e.snapshot) size += name.size() + value.size() + 6;
+  std::string out;
+  out.reserve(size);
+  auto str = [&out](std::string_view name, std::string_view value) {
+    out += name;
+    append_string(out, value);
+  };
+  out += "{\"v\":";
+  out += std::to_string(e.v);
+  str(",\"event_id\":", e.event_id);
+  str(",\"source\":", e.source);
+  str(",\"tenant\":", e.tenant);
+  str(",\"object\":", e.object);
+  str(",\"action\":", e.action);
+  str(",\"key\":", e.key);
+  out += ",\"version\":";
+  out += std::to_string(e.version);
+  str(",\"whenmodified\":", e.whenmodified);
+  out += ",\"snapshot\":{";
+  bool first = true;
+  for (const auto& [name, value] : e.snapshot) {
+    if (!first) out.push_back(',');
+    first = false;
+    append_string(out, name);
+    out.push_back(':');
+    append_string(out, value);
+  }
+  out += "},\"received_at\":";
+  out += std::to_string(e.received_at_ms);
+  str(",\"content_type\":", e.content_type);
+  str(",\"raw\":", e.raw);
+  out.push_back('}');
+  return out;
 }
 
 namespace {
@@ -144,16 +196,27 @@ void part(std::string& out, std::string_view s) {
 
 std::string smart_event_dedup_key(const Envelope& e) {
   std::string input;
+  input.reserve(128 + e.tenant.size() + e.object.size() + e.action.size() + e.key.size());
   part(input, e.tenant);
   part(input, e.object);
   part(input, e.action);
   part(input, e.key);
   part(input, std::to_string(e.version));
   if (!e.snapshot.empty()) {
-    auto fields = e.snapshot;
-    std::sort(fields.begin(), fields.end());
+    // Snapshots from parse_smart_event and decode() are sorted already: copy
+    // and sort only one that is not.
+    std::vector<std::pair<std::string, std::string>> sorted;
+    const auto* fields = &e.snapshot;
+    if (!std::is_sorted(e.snapshot.begin(), e.snapshot.end())) {
+      sorted = e.snapshot;
+      std::sort(sorted.begin(), sorted.end());
+      fields = &sorted;
+    }
     std::string snap;
-    for (const auto& [name, value] : fields) {
+    std::size_t size = 0;
+    for (const auto& [name, value] : *fields) size += name.size() + value.size() + 16;
+    snap.reserve(size);
+    for (const auto& [name, value] : *fields) {
       part(snap, name);
       part(snap, value);
     }

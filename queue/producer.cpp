@@ -31,10 +31,12 @@ Producer::Producer(std::shared_ptr<redis::Connection> conn, Metrics& metrics)
 
 void Producer::accept(const Envelope& env, const std::string& dedup_key,
                       std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done) {
-  std::string tenant_prefix = key(env.tenant, "");
-  std::string dedup = dedup_key.rfind(tenant_prefix, 0) == 0
-                          ? dedup_key
-                          : key(env.tenant, "dedup:" + sha256_hex(dedup_key));
+  // A full key already names the tenant's namespace: isync:{tenant}:…
+  std::string_view k = dedup_key;
+  bool full = k.size() >= env.tenant.size() + 9 && k.substr(0, 7) == "isync:{" &&
+              k.substr(7, env.tenant.size()) == env.tenant &&
+              k.substr(7 + env.tenant.size(), 2) == "}:";
+  std::string dedup = full ? dedup_key : key(env.tenant, "dedup:" + sha256_hex(dedup_key));
   auto& latency = metrics_.histogram("isync_enqueue_seconds",
                                      "Time from accept() to Redis's reply, in seconds");
   auto started = SteadyClock::now();

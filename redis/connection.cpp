@@ -8,6 +8,7 @@
 #include <hiredis/async.h>
 
 #include <atomic>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -78,14 +79,11 @@ class AsioConnection final : public Connection {
 
   void command(std::vector<std::string> argv, Handler handler,
                std::chrono::milliseconds timeout) override {
-    asio::dispatch(strand_, [self = self(), argv = std::move(argv), handler = std::move(handler),
-                             timeout]() mutable {
-      if (!self->up_.load()) {
-        self->complete(std::move(handler), self->closed_ ? Errc::closed : Errc::not_connected);
-        return;
-      }
-      self->send(argv, std::move(handler), timeout);
-    });
+    // Formatted here, on the caller's thread: the strand then only hands
+    // hiredis one buffer.
+    asio::dispatch(strand_,
+                   [self = self(), cmd = format_command(argv), handler = std::move(handler),
+                    timeout]() mutable { self->send_formatted(cmd, std::move(handler), timeout); });
   }
 
   void eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
@@ -97,7 +95,9 @@ class AsioConnection final : public Connection {
     argv.push_back(std::to_string(keys.size()));
     for (auto& k : keys) argv.push_back(std::move(k));
     for (auto& a : args) argv.push_back(std::move(a));
-    auto retry = [self = self(), argv, body = script.body, handler = std::move(handler)](
+    // One formatted command serves the first try and the retry after NOSCRIPT.
+    auto cmd = std::make_shared<const std::string>(format_command(argv));
+    auto retry = [self = self(), cmd, body = script.body, handler = std::move(handler)](
                      boost::system::error_code ec, Reply r) mutable {
       if (ec || !r.is_error() || r.str.rfind("NOSCRIPT", 0) != 0) {
         handler(ec, std::move(r));
@@ -108,9 +108,13 @@ class AsioConnection final : public Connection {
       self->command(
           {"SCRIPT", "LOAD", std::move(body)}, [](boost::system::error_code, Reply) {},
           std::chrono::milliseconds{0});
-      self->command(std::move(argv), std::move(handler), std::chrono::milliseconds{0});
+      asio::dispatch(self->strand_, [self, cmd, handler = std::move(handler)]() mutable {
+        self->send_formatted(*cmd, std::move(handler), std::chrono::milliseconds{0});
+      });
     };
-    command(std::move(argv), std::move(retry), std::chrono::milliseconds{0});
+    asio::dispatch(strand_, [self = self(), cmd, retry = std::move(retry)]() mutable {
+      self->send_formatted(*cmd, std::move(retry), std::chrono::milliseconds{0});
+    });
   }
 
   void on_state_change(std::function<void(bool up)> listener) override {
@@ -143,8 +147,41 @@ class AsioConnection final : public Connection {
 
   // ---- sending ----
 
+  // The RESP encoding of `argv` (what redisFormatCommandArgv builds, without
+  // its per-argument sdscatfmt calls).
+  static std::string format_command(const std::vector<std::string>& argv) {
+    std::size_t size = 16;
+    for (const auto& a : argv) size += a.size() + 24;
+    std::string out;
+    out.reserve(size);
+    out += '*';
+    out += std::to_string(argv.size());
+    out += "\r\n";
+    for (const auto& a : argv) {
+      out += '$';
+      out += std::to_string(a.size());
+      out += "\r\n";
+      out += a;
+      out += "\r\n";
+    }
+    return out;
+  }
+
+  // On the strand: sends when up, fails at once otherwise.
+  void send_formatted(const std::string& cmd, Handler handler, std::chrono::milliseconds timeout) {
+    if (!up_.load()) {
+      complete(std::move(handler), closed_ ? Errc::closed : Errc::not_connected);
+      return;
+    }
+    send(cmd, std::move(handler), timeout);
+  }
+
   void send(const std::vector<std::string>& argv, Handler handler,
             std::chrono::milliseconds timeout) {
+    send(format_command(argv), std::move(handler), timeout);
+  }
+
+  void send(const std::string& cmd, Handler handler, std::chrono::milliseconds timeout) {
     if (timeout.count() <= 0) timeout = options_.command_timeout;
     // The link may be gone (ac_ freed in on_cleanup) before link_gone() has
     // cleared up_: hiredis must not see a freed context.
@@ -154,16 +191,8 @@ class AsioConnection final : public Connection {
     }
     auto* p = new Pending{this, std::move(handler), {}};
     p->deadline = deadlines_.insert(SteadyClock::now() + timeout);
-    std::vector<const char*> args;
-    std::vector<size_t> lens;
-    args.reserve(argv.size());
-    lens.reserve(argv.size());
-    for (const auto& a : argv) {
-      args.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    if (redisAsyncCommandArgv(ac_, &AsioConnection::on_reply, p, static_cast<int>(args.size()),
-                              args.data(), lens.data()) != REDIS_OK) {
+    if (redisAsyncFormattedCommand(ac_, &AsioConnection::on_reply, p, cmd.data(), cmd.size()) !=
+        REDIS_OK) {
       deadlines_.erase(p->deadline);
       complete(std::move(p->handler), Errc::not_connected);
       delete p;

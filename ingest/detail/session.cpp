@@ -302,7 +302,8 @@ void Session::handle_events_body() {
   env.snapshot = std::move(parsed->snapshot);
   env.received_at_ms = now_ms;
   env.content_type = std::string(content_type);
-  env.raw = req.body();
+  // The body is not read again (respond() looks at the header only).
+  env.raw = std::move(parser_->get().body());
   auto dedup = queue::smart_event_dedup_key(env);
   state_->producer().accept(env, dedup, state_->options().dedup_window,
                             [self = shared_from_this()](Result<queue::AcceptResult> result) {
