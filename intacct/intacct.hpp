@@ -286,6 +286,8 @@ Result<Response> parse_response(int http_status, std::string_view content_type,
 
 // ---- Classification ------------------------------------------------------------
 
+// The same three classes as queue::FailureClass (the handler maps them one
+// to one); kept here so this layer does not depend on the queue and Redis.
 enum class ErrorClass {
   transient,  // retry with backoff
   permanent,  // dead letter now
