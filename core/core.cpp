@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
 #include <random>
 #include <stdexcept>
 
@@ -107,6 +109,13 @@ std::string sha256_hex(std::string_view data) {
 std::string sha1_hex(std::string_view data) {
   static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
   return hex_digest(md, data);
+}
+
+boost::asio::any_io_executor make_strand_executor(const boost::asio::any_io_executor& ex) {
+  if (const auto* io = ex.target<boost::asio::io_context::executor_type>()) {
+    return boost::asio::make_strand(*io);
+  }
+  return boost::asio::make_strand(ex);
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

@@ -15,9 +15,11 @@
 //    may be used from any thread without locking.
 //  * `Log`: one JSON object per line on stderr (or a sink given in tests).
 //    Thread-safe. Callers pass only non-secret fields.
+//  * `make_strand_executor`: a new strand on an executor, as an any_io_executor.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/system/result.hpp>
 #include <chrono>
 #include <cstdint>
@@ -93,6 +95,12 @@ std::string sha1_hex(std::string_view data);
 
 // Constant-time equality (length leaks, content does not).
 bool constant_time_equal(std::string_view a, std::string_view b);
+
+// A new strand on `ex`. When `ex` is an io_context's executor the strand is
+// built on that concrete type: strand<io_context::executor_type> fits inside
+// an any_io_executor, whereas strand<any_io_executor> is heap-allocated on
+// every copy and prefer() — several times per async operation.
+boost::asio::any_io_executor make_strand_executor(const boost::asio::any_io_executor& ex);
 
 // ---- Intacct dates -----------------------------------------------------------
 

@@ -168,7 +168,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   Listener(std::shared_ptr<ServerState> state, ListenerKind kind)
       : state_(std::move(state)),
         kind_(kind),
-        acceptor_(asio::make_strand(state_->executor())),
+        acceptor_(make_strand_executor(state_->executor())),
         retry_timer_(acceptor_.get_executor()) {}
 
   Result<std::uint16_t> open(const std::string& address, std::uint16_t port) {
@@ -204,7 +204,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void do_accept() {
     if (!acceptor_.is_open()) return;
     acceptor_.async_accept(
-        asio::make_strand(state_->executor()),
+        make_strand_executor(state_->executor()),
         [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
           self->on_accept(ec, std::move(socket));
         });

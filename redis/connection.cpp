@@ -39,7 +39,7 @@ struct Pending {
 class AsioConnection final : public Connection {
  public:
   AsioConnection(asio::any_io_executor ex, Endpoint endpoint, Options options, Log* log)
-      : strand_(asio::make_strand(ex)),
+      : strand_(make_strand_executor(ex)),
         endpoint_(std::move(endpoint)),
         options_(std::move(options)),
         log_(log),
@@ -427,7 +427,7 @@ class AsioConnection final : public Connection {
         });
   }
 
-  asio::strand<asio::any_io_executor> strand_;
+  asio::any_io_executor strand_;  // a strand (make_strand_executor)
   Endpoint endpoint_;
   Options options_;
   Log* log_;
