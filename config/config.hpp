@@ -38,19 +38,7 @@
 
 namespace isync::config {
 
-// A resolved secret. Printing it shows `***`, so a Secret can sit in any
-// struct that is logged or rendered without leaking.
-class Secret {
- public:
-  Secret() = default;
-  explicit Secret(std::string value) : value_(std::move(value)) {}
-  const std::string& reveal() const { return value_; }
-  bool empty() const { return value_.empty(); }
-  friend std::ostream& operator<<(std::ostream& os, const Secret&) { return os << "***"; }
-
- private:
-  std::string value_;
-};
+using Secret = isync::Secret;  // prints as ***; reveal() gives the value
 
 // host:port, or [v6]:port.
 struct Listen {

@@ -53,6 +53,21 @@ inline Error make_error(std::string code, std::string message) {
   return Error{std::move(code), std::move(message)};
 }
 
+// A secret value (token, password, key). Printing it shows `***`, so a
+// Secret can sit in any struct that is logged or rendered without leaking;
+// only reveal() gives the value.
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  const std::string& reveal() const { return value_; }
+  bool empty() const { return value_.empty(); }
+  friend std::ostream& operator<<(std::ostream& os, const Secret&) { return os << "***"; }
+
+ private:
+  std::string value_;
+};
+
 // ---- Clock -----------------------------------------------------------------
 
 class Clock {

@@ -46,18 +46,8 @@ namespace isync::intacct {
 
 // ---- Requests ------------------------------------------------------------------
 
-// A credential. Prints as `***`; `reveal()` is for the request writer only.
-class Secret {
- public:
-  Secret() = default;
-  explicit Secret(std::string value) : value_(std::move(value)) {}
-  const std::string& reveal() const { return value_; }
-  bool empty() const { return value_.empty(); }
-  friend std::ostream& operator<<(std::ostream& os, const Secret&) { return os << "***"; }
-
- private:
-  std::string value_;
-};
+// A credential; prints as `***`, `reveal()` is for the request writer only.
+using Secret = isync::Secret;
 
 // <login>: the tenant's web-services user. `location_id` is the entity in a
 // multi-entity company; empty = omitted (top level).
