@@ -118,6 +118,12 @@ boost::asio::any_io_executor make_strand_executor(const boost::asio::any_io_exec
   return boost::asio::make_strand(ex);
 }
 
+std::string shorten(std::string_view text, std::size_t max_chars) {
+  std::string out(text.substr(0, max_chars));
+  if (text.size() > max_chars) out += "...";
+  return out;
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

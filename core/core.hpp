@@ -108,6 +108,10 @@ bool valid_tenant_id(std::string_view id);
 std::string sha256_hex(std::string_view data);
 std::string sha1_hex(std::string_view data);
 
+// `text` cut to at most `max_chars` bytes, with "..." appended when cut: for
+// quoting client-supplied values in messages without echoing megabytes.
+std::string shorten(std::string_view text, std::size_t max_chars);
+
 // Constant-time equality (length leaks, content does not).
 bool constant_time_equal(std::string_view a, std::string_view b);
 

@@ -23,12 +23,7 @@ constexpr std::string_view kUnauthorizedTenant =
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // Paths quoted in 404 messages are cut: they come from the client.
-std::string shown_path(std::string_view path) {
-  constexpr std::size_t kShown = 128;
-  std::string out(path.substr(0, kShown));
-  if (path.size() > kShown) out += "...";
-  return out;
-}
+std::string shown_path(std::string_view path) { return shorten(path, 128); }
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

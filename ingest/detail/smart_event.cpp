@@ -37,14 +37,7 @@ std::string_view trim(std::string_view s) {
 
 // Values and names quoted in messages are cut so one bad field cannot make a
 // megabyte error body.
-std::string quoted(std::string_view s) {
-  constexpr std::size_t kShown = 64;
-  std::string out = "\"";
-  out += s.substr(0, kShown);
-  if (s.size() > kShown) out += "...";
-  out += '"';
-  return out;
-}
+std::string quoted(std::string_view s) { return '"' + shorten(s, 64) + '"'; }
 
 Error malformed(std::string message) { return make_error("malformed_body", std::move(message)); }
 Error invalid(std::string message) { return make_error("invalid_field", std::move(message)); }

@@ -1,5 +1,7 @@
 #include "intacct/detail/xml_util.hpp"
 
+#include "core/core.hpp"
+
 namespace isync::intacct::detail {
 namespace {
 
@@ -45,13 +47,6 @@ std::string_view trim(std::string_view text) {
   return text.substr(first, last - first + 1);
 }
 
-std::string quoted(std::string_view text) {
-  constexpr std::size_t kMax = 80;
-  std::string out = "\"";
-  out += text.substr(0, kMax);
-  if (text.size() > kMax) out += "...";
-  out += '"';
-  return out;
-}
+std::string quoted(std::string_view text) { return '"' + shorten(text, 80) + '"'; }
 
 }  // namespace isync::intacct::detail

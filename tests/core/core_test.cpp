@@ -1,8 +1,8 @@
+#include "core/core.hpp"
+
 #include <doctest/doctest.h>
 
 #include <set>
-
-#include "core/core.hpp"
 
 using namespace isync;
 
@@ -55,4 +55,10 @@ TEST_CASE("log lines are JSON objects with escaped fields") {
         R"({"level":"info","msg":"event applied","tenant":"acme","attempt":2,"q":"a\"b\n"})");
   log.write(Level::debug, "hidden");
   CHECK(captured.find("hidden") == std::string::npos);
+}
+
+TEST_CASE("shorten keeps short text and marks cut text with an ellipsis") {
+  CHECK(shorten("abc", 3) == "abc");
+  CHECK(shorten("abcd", 3) == "abc...");
+  CHECK(shorten("", 3) == "");
 }
