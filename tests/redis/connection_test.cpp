@@ -114,13 +114,15 @@ TEST_CASE("a command while Redis is down fails at once with not_connected") {
 
 TEST_CASE("after Redis restarts the connection reconnects by itself and reports both changes") {
   RedisServer server;
+  // Declared before the loop: the listener may still run (close() reports
+  // "down") until the loop's threads are joined.
+  std::mutex mu;
+  std::vector<bool> changes;
   Loop loop;
   isync::redis::Options options;
   options.reconnect_min = 50ms;
   options.reconnect_max = 200ms;
   auto conn = isync::redis::Connection::create(loop.ioc.get_executor(), server.endpoint(), options);
-  std::mutex mu;
-  std::vector<bool> changes;
   conn->on_state_change([&](bool up) {
     std::lock_guard lock(mu);
     changes.push_back(up);
@@ -134,8 +136,10 @@ TEST_CASE("after Redis restarts the connection reconnects by itself and reports 
   auto a = run(*conn, {"PING"});
   CHECK(!a.ec);
   CHECK(a.reply.str == "PONG");
-  std::lock_guard lock(mu);
-  CHECK(changes == std::vector<bool>{true, false, true});
+  {
+    std::lock_guard lock(mu);
+    CHECK(changes == std::vector<bool>{true, false, true});
+  }
   conn->close();
 }
 
