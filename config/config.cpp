@@ -364,13 +364,30 @@ std::vector<Field<Config>> mirror_fields() {
 }
 
 std::vector<Field<Config>> intacct_fields() {
+  auto dur = [](std::string name, std::chrono::milliseconds IntacctConfig::*m) {
+    return Field<Config>{name, true,
+                         [m](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+                           ISYNC_TRY(c.intacct.*m, as_duration(k, r));
+                           return {};
+                         }};
+  };
   return {
       {"endpoint", true,
        [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
          ISYNC_TRY(c.intacct.endpoint, as_text(k, r));
-         if (!c.intacct.endpoint.starts_with("https://") &&
-             !c.intacct.endpoint.starts_with("http://"))
-           return fail(k + ": expected an http(s):// URL, got " + quoted(c.intacct.endpoint));
+         const std::string& url = c.intacct.endpoint;
+         if (url.starts_with("http://")) {
+           // Plain HTTP would send the passwords in clear: only the local sandbox.
+           const std::string rest = url.substr(7);
+           if (!(rest.starts_with("127.") || rest.starts_with("localhost:") ||
+                 rest.starts_with("localhost/") || rest.starts_with("[::1]")))
+             return fail(k +
+                         ": http:// is accepted only for a loopback host (the sandbox); use "
+                         "https:// for " +
+                         quoted(url));
+         } else if (!url.starts_with("https://")) {
+           return fail(k + ": expected an https:// URL, got " + quoted(url));
+         }
          return {};
        }},
       {"sender_id", true,
@@ -383,6 +400,16 @@ std::vector<Field<Config>> intacct_fields() {
          ISYNC_TRY(c.intacct.sender_password, as_secret(k, r, ctx));
          return {};
        }},
+      dur("connect_timeout", &IntacctConfig::connect_timeout),
+      dur("call_timeout", &IntacctConfig::call_timeout),
+      {"ca_file", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         ISYNC_TRY(c.intacct.ca_file, as_text(k, r));
+         return {};
+       }},
+      dur("slot_wait", &IntacctConfig::slot_wait),
+      dur("circuit_probe_interval", &IntacctConfig::circuit_probe_interval),
+      dur("read_batch_window", &IntacctConfig::read_batch_window),
   };
 }
 
@@ -620,6 +647,19 @@ Result<Config> build(const toml::table& root, const std::map<std::string, std::s
       }
       if (config.tenant(t.id)) return fail(prefix + ".id: duplicate tenant id " + quoted(t.id));
       if (t.token.empty()) return fail(prefix + ".token: required (the tenant's webhook token)");
+      const bool any_intacct =
+          !t.company_id.empty() || !t.user_id.empty() || !t.user_password.empty();
+      if (any_intacct && !t.has_intacct()) {
+        const char* missing = t.company_id.empty() ? "company_id"
+                              : t.user_id.empty()  ? "user_id"
+                                                   : "user_password";
+        return fail(prefix + "." + missing +
+                    ": required with the other Intacct credentials (company_id, user_id, "
+                    "user_password: all three, or none for a tenant without Intacct access)");
+      }
+      if (t.has_intacct() && config.intacct.sender_id.empty())
+        return fail("intacct.sender_id: required, since tenant " + quoted(t.id) +
+                    " has Intacct credentials");
       config.tenants.push_back(std::move(t));
     }
   }
@@ -674,6 +714,10 @@ const char* level_text(Level l) {
 }
 
 }  // namespace
+
+bool TenantConfig::has_intacct() const {
+  return !company_id.empty() && !user_id.empty() && !user_password.empty();
+}
 
 const TenantConfig* Config::tenant(std::string_view id) const {
   for (const auto& t : tenants) {
@@ -748,7 +792,13 @@ std::string render(const Config& c) {
     << "[intacct]\n"
     << "endpoint = " << toml_string(c.intacct.endpoint) << "\n"
     << "sender_id = " << toml_string(c.intacct.sender_id) << "\n"
-    << "sender_password = " << secret_text(c.intacct.sender_password) << "\n\n"
+    << "sender_password = " << secret_text(c.intacct.sender_password) << "\n"
+    << "connect_timeout = \"" << duration_text(c.intacct.connect_timeout) << "\"\n"
+    << "call_timeout = \"" << duration_text(c.intacct.call_timeout) << "\"\n"
+    << "ca_file = " << toml_string(c.intacct.ca_file) << "\n"
+    << "slot_wait = \"" << duration_text(c.intacct.slot_wait) << "\"\n"
+    << "circuit_probe_interval = \"" << duration_text(c.intacct.circuit_probe_interval) << "\"\n"
+    << "read_batch_window = \"" << duration_text(c.intacct.read_batch_window) << "\"\n\n"
     << "[admin]\n"
     << "token = " << secret_text(c.admin.token) << "\n\n"
     << "[log]\n"

@@ -90,9 +90,24 @@ struct MirrorConfig {
 };
 
 struct IntacctConfig {
+  // The gateway a new session starts at; each session then uses the endpoint
+  // getAPISession returned. http:// is accepted only for a loopback host (the
+  // sandbox); anything else must be https:// with a verified certificate.
   std::string endpoint = "https://api.intacct.com/ia/xml/xmlgw.phtml";
-  std::string sender_id;
+  std::string sender_id;  // required as soon as a tenant has Intacct credentials
   Secret sender_password;
+  std::chrono::milliseconds connect_timeout{10'000};  // TCP connect + TLS handshake
+  std::chrono::milliseconds call_timeout{60'000};     // one gateway request, write to last byte
+  std::string ca_file;                                // PEM bundle; empty = the system's store
+  // Longest wait for one of the tenant's concurrency slots before the event is
+  // retried later (so a throttled tenant does not hold the workers).
+  std::chrono::milliseconds slot_wait{2'000};
+  // While a tenant's circuit is open (credentials rejected), one login is
+  // tried this often across all processes.
+  std::chrono::milliseconds circuit_probe_interval{30LL * 60'000};
+  // Thin events due together are read in one `read` call: the first waits at
+  // most this long for others of the same tenant and object (≤ 100 keys).
+  std::chrono::milliseconds read_batch_window{10};
 };
 
 struct AdminConfig {
@@ -108,7 +123,8 @@ struct TenantConfig {
   Secret token;                          // required: authenticates the tenant's smart events
   Secret read_token;                     // optional: mirror reads of this tenant only
   std::vector<std::string> allow_cidrs;  // empty = any source
-  // Intacct and payments (kept for later issues).
+  // Intacct: the tenant's web-services user. All three of company_id,
+  // user_id and user_password, or none (no Intacct access: thin events park).
   std::string company_id;
   std::string user_id;
   Secret user_password;
@@ -123,6 +139,8 @@ struct TenantConfig {
   std::string initial_window = "6 months";
   int concurrency = 2;
   std::int64_t monthly_call_budget = 100000;
+  // True when company_id, user_id and user_password are all set.
+  bool has_intacct() const;
 };
 
 struct Config {

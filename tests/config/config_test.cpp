@@ -155,7 +155,8 @@ TEST_CASE("an invalid duration or size names the key and the value") {
   CHECK(load_error("[server]\nread_timeout = \"0s\"\n") ==
         "server.read_timeout: must be greater than 0, got \"0s\"");
   CHECK(load_error("[server]\nread_timeout = 10\n") == "server.read_timeout: expected a string");
-  CHECK(load_error("[queue]\nworkers = -1\n") == "queue.workers: must be between 0 and 1024, got -1");
+  CHECK(load_error("[queue]\nworkers = -1\n") ==
+        "queue.workers: must be between 0 and 1024, got -1");
   CHECK(load_error("[queue]\nworkers = \"4\"\n") == "queue.workers: expected a whole number");
   CHECK(load_error("[server]\npublic_listen = \"8080\"\n") ==
         "server.public_listen: invalid listen address \"8080\": expected host:port or "
@@ -268,4 +269,63 @@ stripe_secrets = ["env:T"]
   auto again = load_text(render(load_ok("[queue]\nworkers = 6\n")), "rendered", {});
   REQUIRE(again.has_value());
   CHECK(again->queue.workers == 6);
+}
+
+TEST_CASE("the Intacct client settings are read, with their defaults") {
+  auto d = load_ok("", {});
+  CHECK(d.intacct.connect_timeout == std::chrono::seconds(10));
+  CHECK(d.intacct.call_timeout == std::chrono::seconds(60));
+  CHECK(d.intacct.slot_wait == std::chrono::seconds(2));
+  CHECK(d.intacct.circuit_probe_interval == std::chrono::minutes(30));
+  CHECK(d.intacct.read_batch_window == std::chrono::milliseconds(10));
+  CHECK(d.intacct.ca_file.empty());
+  auto c = load_ok(R"(
+[intacct]
+endpoint = "http://127.0.0.1:8090/ia/xml/xmlgw.phtml"
+sender_id = "snd"
+connect_timeout = "3s"
+call_timeout = "90s"
+ca_file = "/etc/ssl/certs/ca-certificates.crt"
+slot_wait = "500ms"
+circuit_probe_interval = "10m"
+read_batch_window = "25ms"
+)",
+                   {});
+  CHECK(c.intacct.endpoint == "http://127.0.0.1:8090/ia/xml/xmlgw.phtml");
+  CHECK(c.intacct.connect_timeout == std::chrono::seconds(3));
+  CHECK(c.intacct.call_timeout == std::chrono::seconds(90));
+  CHECK(c.intacct.ca_file == "/etc/ssl/certs/ca-certificates.crt");
+  CHECK(c.intacct.slot_wait == std::chrono::milliseconds(500));
+  CHECK(c.intacct.circuit_probe_interval == std::chrono::minutes(10));
+  CHECK(c.intacct.read_batch_window == std::chrono::milliseconds(25));
+}
+
+TEST_CASE("plain http is refused for an Intacct endpoint that is not loopback") {
+  CHECK(load_error("[intacct]\nendpoint = \"http://api.intacct.com/ia/xml/xmlgw.phtml\"\n", {}) ==
+        "intacct.endpoint: http:// is accepted only for a loopback host (the sandbox); use "
+        "https:// for \"http://api.intacct.com/ia/xml/xmlgw.phtml\"");
+  CHECK(load_error("[intacct]\nendpoint = \"ftp://x\"\n", {}) ==
+        "intacct.endpoint: expected an https:// URL, got \"ftp://x\"");
+  CHECK(load_ok("[intacct]\nendpoint = \"http://localhost:9/x\"\n", {}).intacct.endpoint ==
+        "http://localhost:9/x");
+}
+
+TEST_CASE("a tenant's Intacct credentials come all three or not at all, and need a sender") {
+  const std::map<std::string, std::string> env = {{"T", "t"}, {"UP", "up"}};
+  CHECK(load_error("[intacct]\nsender_id = \"s\"\n[[tenant]]\nid = \"a\"\ntoken = "
+                   "\"env:T\"\ncompany_id = \"C\"\nuser_password = \"env:UP\"\n",
+                   env) ==
+        "tenant[0].user_id: required with the other Intacct credentials (company_id, user_id, "
+        "user_password: all three, or none for a tenant without Intacct access)");
+  CHECK(load_error("[[tenant]]\nid = \"a\"\ntoken = \"env:T\"\ncompany_id = \"C\"\nuser_id = "
+                   "\"u\"\nuser_password = \"env:UP\"\n",
+                   env) ==
+        "intacct.sender_id: required, since tenant \"a\" has Intacct credentials");
+  auto none = load_ok("[[tenant]]\nid = \"a\"\ntoken = \"env:T\"\n", env);
+  CHECK_FALSE(none.tenants.at(0).has_intacct());
+  auto all = load_ok(
+      "[intacct]\nsender_id = \"s\"\n[[tenant]]\nid = \"a\"\ntoken = "
+      "\"env:T\"\ncompany_id = \"C\"\nuser_id = \"u\"\nuser_password = \"env:UP\"\n",
+      env);
+  CHECK(all.tenants.at(0).has_intacct());
 }
