@@ -1,0 +1,1 @@
+// Gateway request handling (filled in next).

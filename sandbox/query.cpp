@@ -1,0 +1,1 @@
+// readByQuery query text (filled in next).

@@ -1,0 +1,179 @@
+// sandbox — an in-memory Sage Intacct company behind the XML gateway protocol.
+//
+// What: `Company` holds customers (CUSTOMER), invoices (ARINVOICE) and
+// payments (ARPYMT), API sessions, readByQuery result sets and the executed
+// function controlids, and answers XML gateway request bodies exactly as
+// PROTOCOL.md §1–§5 (and the fixtures beside it) describe Intacct's answers —
+// including every failure level (HTTP 401, control, authentication, result).
+// It is written from the protocol, not from our client's needs.
+//
+// Purity: no sockets, threads or timers of its own. The server around it reads
+// requests, calls handle_gateway(), waits Reply::delay, writes the reply; it
+// calls run_due() every ~100 ms so deferred ("land later") writes land; it
+// turns Change notifications into smart-event posts (skipping one whenever
+// take_event_drop() says so).
+//
+// Thread rules: every public member is safe to call from any thread (one
+// internal mutex). on_change listeners are called synchronously after the
+// change is committed, with the lock NOT held, so a listener may call back
+// into the Company. Listeners must not be registered while requests run.
+//
+// Time: "now" comes only from the injected Clock (tests use ManualClock).
+// WHENCREATED / WHENMODIFIED are Intacct's `MM/DD/YYYY HH:MM:SS`, in UTC (the
+// protocol leaves the zone open, PROTOCOL.md §3; the sandbox picks UTC), with
+// one-second resolution, so several changes in one second share a value.
+//
+// Errors: the gateway never fails as a C++ error — every problem is a reply
+// shaped as Intacct shapes it. The control API (add/set/remove/load) returns
+// Error{code, message} with code one of: "unknown_object", "unknown_field",
+// "not_found", "duplicate", "invalid_value", "bad_snapshot".
+//
+// Ownership: the Company keeps a reference to the Clock, which must outlive it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/core.hpp"
+
+namespace isync::sandbox {
+
+// The company's login data; a request must match these or fail as Intacct does.
+struct Credentials {
+  std::string sender_id;        // <control><senderid>, case-sensitive
+  std::string sender_password;  // <control><password>, case-sensitive
+  std::string company_id;       // <login><companyid>
+  std::string user_id;          // <login><userid>
+  std::string user_password;    // <login><password>
+};
+
+struct Options {
+  Credentials credentials;
+  // What getAPISession returns as <endpoint> (the gateway's own URL).
+  std::string endpoint_url;
+  // Sliding: each call with a session moves its expiry (and the reply's
+  // <sessiontimeout>) to now + this. PROTOCOL.md §2.
+  std::chrono::seconds session_duration{2 * 3600};
+  // How long a readByQuery resultId stays usable for readMore (undocumented
+  // in Intacct, PROTOCOL.md §3).
+  std::chrono::minutes result_id_lifetime{30};
+  // true: an ARPYMT create without PRBATCH fails "Please provide a payment
+  // batch key." (AR set to user-specified payment summaries, PROTOCOL.md §4).
+  bool payment_batch_required = false;
+};
+
+// One record: Intacct field names (nested groups flattened with dots, e.g.
+// DISPLAYCONTACT.EMAIL1) → text. ARPYMT details are flattened as
+// ARPYMTDETAILS.ARPYMTDETAIL.<n>.RECORDKEY / .TRX_PAYMENTAMOUNT (n from 0).
+struct Record {
+  std::string object;
+  std::int64_t recordno = 0;
+  std::map<std::string, std::string> fields;  // includes RECORDNO
+};
+
+// A change the server turns into a smart-event post.
+struct Change {
+  std::string object;
+  std::string action;  // add | set | delete
+  std::int64_t recordno = 0;
+  std::string whenmodified;                   // "MM/DD/YYYY HH:MM:SS" (UTC)
+  std::int64_t at_ms = 0;                     // clock time of the change
+  std::map<std::string, std::string> fields;  // after the change; empty for delete
+};
+
+// Run-time faults (switched through the control API). Counters count down per
+// matching request; each injected fault is counted in Stats::faults_injected.
+struct Faults {
+  std::chrono::milliseconds latency{
+      0};              // added before every gateway reply (the SERVER applies it: see Reply::delay)
+  int rate_limit = 0;  // next N requests: rejected before executing
+  bool rate_limit_http = true;  //   true: HTTP 429 (+ XML body with GW-0010); false: HTTP 200 with
+                                //   a control failure GW-0010
+  int server_error = 0;         // next N requests: HTTP 503 (no XML body), nothing executed
+  int timeout_after_write =
+      0;  // next N requests containing a write: executed, then HTTP 524 (body: plain text)
+  int land_later = 0;  // next N requests containing a write: HTTP 524 at once, the write lands
+                       // `land_delay` later
+  std::chrono::milliseconds land_delay{3000};
+  int drop_events =
+      0;  // next N smart events are not posted (the SERVER applies it via take_event_drop())
+};
+
+// What the server writes back.
+struct Reply {
+  int status = 200;
+  std::string content_type = "text/xml";
+  std::string body;
+  std::chrono::milliseconds delay{
+      0};  // the server waits this long before writing (Faults::latency)
+};
+
+struct Stats {
+  std::map<std::string, std::int64_t> calls_by_function;  // executed functions by name
+  std::int64_t requests = 0;                              // gateway requests received
+  std::int64_t faults_injected = 0;                       // requests (and events) a fault hit
+  std::int64_t records_read = 0;  // rows returned by read/readByQuery/readMore/query
+};
+
+// Upper bound on a gateway request body; larger bodies fail XL03000003.
+inline constexpr std::size_t kMaxGatewayBody = 10 * 1024 * 1024;
+
+class Company {
+ public:
+  // REQUIRES: `clock` outlives the Company.
+  Company(Options options, Clock& clock);
+  ~Company();
+  Company(const Company&) = delete;
+  Company& operator=(const Company&) = delete;
+
+  // The XML gateway: one POSTed request body in, one reply out (every failure
+  // level as Intacct shapes it). `content_type` is the request's header value
+  // (informational: Intacct accepts the XML whatever it says).
+  Reply handle_gateway(std::string_view body, std::string_view content_type);
+
+  // Commits writes whose land_later delay has passed; returns how many
+  // requests landed. The server calls this every ~100 ms.
+  int run_due();
+
+  // Control API. Add: RECORDNO assigned (ignored if given), WHENCREATED /
+  // WHENMODIFIED set; validated as a gateway create is. Each emits a Change.
+  Result<Record> add(const std::string& object, const std::map<std::string, std::string>& fields);
+  Result<Record> set(const std::string& object, std::int64_t recordno,
+                     const std::map<std::string, std::string>& fields);
+  Result<void> remove(const std::string& object, std::int64_t recordno);
+  std::optional<Record> get(const std::string& object, std::int64_t recordno) const;
+  // Records of `object` with RECORDNO > after_recordno, ascending, at most `limit`.
+  std::vector<Record> list(const std::string& object, std::int64_t after_recordno,
+                           std::size_t limit) const;
+  std::size_t count(const std::string& object) const;
+
+  // Seeds a demo company: `customers` customers and `invoices` invoices spread
+  // over them (deterministic from `seed`), some paid, some partially paid, a
+  // few drafts; no change notifications for seeding.
+  void seed_demo(int customers, int invoices, std::uint64_t seed);
+
+  void set_faults(const Faults& faults);
+  Faults faults() const;
+  void expire_sessions();  // every open session becomes invalid now
+  bool take_event_drop();  // true (and count down) when the next smart event must be dropped
+  void on_change(std::function<void(const Change&)> listener);  // see thread rules above
+  Stats stats() const;
+
+  // Whole company state (records, counters, sessions), for a state file.
+  std::string snapshot_json() const;
+  // Replaces the state with a snapshot_json() document; on error nothing changes.
+  Result<void> load_snapshot_json(std::string_view json);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace isync::sandbox
