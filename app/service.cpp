@@ -1,5 +1,6 @@
 #include "app/service.hpp"
 
+#include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -14,6 +15,8 @@
 
 #include "handlers/handlers.hpp"
 #include "ingest/ingest.hpp"
+#include "intacct/client.hpp"
+#include "intacct/transport.hpp"
 #include "queue/queue.hpp"
 #include "redis/redis.hpp"
 
@@ -105,6 +108,31 @@ handlers::MirrorOptions mirror_options(const config::Config& cfg) {
   o.audit_max_age = duration_cast<seconds>(cfg.mirror.audit_max_age);
   o.tombstone_retention = duration_cast<seconds>(cfg.mirror.tombstone_retention);
   o.done_retention = duration_cast<seconds>(cfg.queue.done_retention);
+  o.read_batch_window = cfg.intacct.read_batch_window;
+  return o;
+}
+
+intacct::TransportOptions transport_options(const config::Config& cfg) {
+  intacct::TransportOptions o;
+  o.connect_timeout = cfg.intacct.connect_timeout;
+  o.request_timeout = cfg.intacct.call_timeout;
+  o.ca_file = cfg.intacct.ca_file;
+  // Config accepts http:// only for a loopback host (the sandbox); the
+  // transport checks the host again.
+  o.allow_plain_http = cfg.intacct.endpoint.starts_with("http://");
+  o.user_agent = "intacct-sync";
+  return o;
+}
+
+intacct::ClientOptions client_options(const config::Config& cfg) {
+  intacct::ClientOptions o;
+  o.endpoint = cfg.intacct.endpoint;
+  o.sender_id = cfg.intacct.sender_id;
+  o.sender_password = cfg.intacct.sender_password;
+  o.call_timeout = cfg.intacct.call_timeout;
+  o.slot_wait = cfg.intacct.slot_wait;
+  o.slot_lease = std::max(o.slot_lease, 3 * cfg.intacct.call_timeout);
+  o.circuit_probe_interval = cfg.intacct.circuit_probe_interval;
   return o;
 }
 
@@ -187,7 +215,25 @@ int serve(const config::Config& cfg, Log& log) {
   auto handler_conn = connect("isync-handler");
   auto reader_conn = connect("isync-reader");
 
-  handlers::MirrorHandler handler(handler_conn, mirror_options(cfg), metrics, clock, log);
+  // Intacct access, for the tenants that have credentials; only workers call
+  // Intacct, so a listener-only process has none.
+  std::shared_ptr<intacct::HttpTransport> transport;
+  std::shared_ptr<intacct::ClientHub> hub;
+  std::vector<std::string> intacct_tenants;
+  for (const auto& t : cfg.tenants)
+    if (t.has_intacct()) intacct_tenants.push_back(t.id);
+  if (cfg.queue.workers > 0 && !intacct_tenants.empty()) {
+    transport = intacct::HttpTransport::create(ioc.get_executor(), transport_options(cfg), log);
+    hub = std::make_shared<intacct::ClientHub>(ioc.get_executor(), connect("isync-intacct"),
+                                               transport, client_options(cfg), metrics, clock, log);
+    for (const auto& t : cfg.tenants) {
+      if (!t.has_intacct()) continue;
+      hub->add_tenant(intacct::TenantAccess{t.id, t.company_id, t.user_id, t.user_password,
+                                            t.entity_id, t.concurrency, t.monthly_call_budget});
+    }
+  }
+  handlers::MirrorHandler handler(handler_conn, mirror_options(cfg), metrics, clock, log,
+                                  ioc.get_executor(), hub);
   auto reader = std::make_shared<handlers::MirrorReader>(reader_conn);
   // No pool at all in a listener-only process (queue.workers = 0).
   std::optional<queue::WorkerPool> pool;
@@ -208,6 +254,21 @@ int serve(const config::Config& cfg, Log& log) {
     return kExitUnavailable;
   }
   if (pool) pool->start();
+  // Events parked while a tenant had no Intacct access (or its circuit was
+  // open) go back on the stream now that it has: each is parked again if it
+  // still cannot be handled.
+  if (hub) {
+    for (const auto& t : intacct_tenants) {
+      queue::unpark_all(*handler_conn, t, [&log, t](Result<std::int64_t> moved) {
+        if (!moved) {
+          log.warn("could not unpark the tenant's events; they stay parked",
+                   LogLine().str("tenant", t).str("error", moved.error().message));
+        } else if (*moved > 0) {
+          log.info("unparked events", LogLine().str("tenant", t).num("events", *moved));
+        }
+      });
+    }
+  }
 
   log.info("intacct-sync started",
            LogLine()
@@ -232,6 +293,8 @@ int serve(const config::Config& cfg, Log& log) {
       auto finish = [&] {
         // May run on a worker's strand: hand the last steps to the io_context.
         asio::post(ioc, [&] {
+          if (hub) hub->shutdown();
+          if (transport) transport->shutdown();
           for (auto& c : conns) c->close();
           guard.reset();
           log.info("stopped");

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs intacct-sync locally: installs what is missing, builds, starts a local
-# redis-server with AOF (appendfsync always, noeviction, data under var/redis),
-# writes a demo config (tenant "demo"), and runs the service in the foreground.
-#   ./deploy/run.sh        start (Ctrl-C stops the service; Redis keeps running)
+# redis-server with AOF (appendfsync always, noeviction, data under var/redis)
+# and the Intacct sandbox with a demo company (500 customers, 2,000 invoices;
+# kept in var/sandbox.json), writes a demo config (tenant "demo", wired to the
+# sandbox both ways) and runs the service in the foreground.
+#   ./deploy/run.sh        start (Ctrl-C stops the service and the sandbox;
+#                          Redis keeps running)
 #   ./deploy/run.sh stop   stop the local Redis
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -63,8 +66,12 @@ ensure_token() {
 write_demo_config() {
   ensure_token "$VAR/demo-token"
   ensure_token "$VAR/admin-token"
+  ensure_token "$VAR/sandbox-sender-password"
+  ensure_token "$VAR/sandbox-user-password"
   PUBLIC_PORT=$(isync_free_port_from 8080)
   ADMIN_PORT=$(isync_free_port_from $((PUBLIC_PORT + 1)))
+  GATEWAY_PORT=$(isync_free_port_from 8090)
+  CONTROL_PORT=$(isync_free_port_from $((GATEWAY_PORT + 1)))
   cat >"$VAR/demo.toml" <<CONF
 # Written by deploy/run.sh on each start; edit deploy/run.sh, not this file.
 [server]
@@ -77,10 +84,53 @@ url = "redis://127.0.0.1:$REDIS_PORT/0"
 [admin]
 token = "file:$PWD/$VAR/admin-token"
 
+# The local sandbox speaks Intacct's XML protocol; plain http is accepted only
+# for a loopback gateway. For the real Intacct see the README.
+[intacct]
+endpoint = "http://127.0.0.1:$GATEWAY_PORT/ia/xml/xmlgw.phtml"
+sender_id = "intacct-sync-demo"
+sender_password = "file:$PWD/$VAR/sandbox-sender-password"
+
 [[tenant]]
 id = "demo"
 token = "file:$PWD/$VAR/demo-token"
+company_id = "DEMO-CO"
+user_id = "ws_intacct_sync"
+user_password = "file:$PWD/$VAR/sandbox-user-password"
 CONF
+  # Where the sandbox posts its smart events: the token rides in the URL, as
+  # Intacct's HTTP post action sends it. The file is the token's, mode 600.
+  (umask 077 && printf 'http://127.0.0.1:%s/v1/intacct/demo/events?token=%s\n' \
+    "$PUBLIC_PORT" "$(cat "$VAR/demo-token")" >"$VAR/sandbox-events-url")
+}
+
+SANDBOX_PID=
+
+start_sandbox() {
+  isync_log "starting intacct-sandbox (gateway 127.0.0.1:$GATEWAY_PORT, control 127.0.0.1:$CONTROL_PORT, company in $VAR/sandbox.json)"
+  INTACCT_SANDBOX_SENDER_PASSWORD=$(cat "$VAR/sandbox-sender-password") \
+  INTACCT_SANDBOX_USER_PASSWORD=$(cat "$VAR/sandbox-user-password") \
+    build/sandbox/intacct-sandbox serve \
+    --gateway-listen "127.0.0.1:$GATEWAY_PORT" --control-listen "127.0.0.1:$CONTROL_PORT" \
+    --sender-id intacct-sync-demo --company-id DEMO-CO --user-id ws_intacct_sync \
+    --demo-customers 500 --demo-invoices 2000 --seed 1 \
+    --events-url-file "$VAR/sandbox-events-url" --state-file "$VAR/sandbox.json" \
+    2>>"$VAR/sandbox.log" &
+  SANDBOX_PID=$!
+  for _ in $(seq 1 100); do
+    if isync_port_busy "$CONTROL_PORT"; then return 0; fi
+    kill -0 "$SANDBOX_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "intacct-sandbox did not start; see $VAR/sandbox.log" >&2
+  exit 1
+}
+
+stop_sandbox() {
+  if [[ -n $SANDBOX_PID ]] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
+    kill -TERM "$SANDBOX_PID"
+    wait "$SANDBOX_PID" 2>/dev/null || true
+  fi
 }
 
 print_usage() {
@@ -100,9 +150,18 @@ Read the mirror back (admin listener):
   curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" \\
     "http://127.0.0.1:$ADMIN_PORT/v1/tenants/demo/invoices/42"
 
+Change a record in the sandbox's demo company and watch it reach the mirror
+(the sandbox posts a thin smart event; a worker reads the record back):
+
+  build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT \\
+    set CUSTOMER 1 NAME="Renamed Customer"
+  curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" \\
+    "http://127.0.0.1:$ADMIN_PORT/v1/tenants/demo/customers/1"
+
 Metrics: curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" http://127.0.0.1:$ADMIN_PORT/metrics
 
-Stop: Ctrl-C stops the service (Redis keeps running); ./deploy/run.sh stop stops Redis.
+Stop: Ctrl-C stops the service and the sandbox (Redis keeps running);
+./deploy/run.sh stop stops Redis.
 
 TXT
 }
@@ -113,8 +172,14 @@ if [[ ${1:-} == stop ]]; then
 fi
 
 isync_install_deps
-isync_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -- intacct-sync
+isync_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -- intacct-sync intacct-sandbox
 start_redis
 write_demo_config
+start_sandbox
+trap stop_sandbox EXIT
 print_usage
-exec build/app/intacct-sync serve --config "$VAR/demo.toml"
+# In the foreground, not exec'd, so that the sandbox is stopped with it.
+build/app/intacct-sync serve --config "$VAR/demo.toml" &
+SERVICE_PID=$!
+trap 'kill -TERM $SERVICE_PID 2>/dev/null || true' INT TERM
+wait "$SERVICE_PID" || wait "$SERVICE_PID" || true

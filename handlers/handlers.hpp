@@ -39,12 +39,14 @@
 //       object, key, outcome, attempt, duration_ms).
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "core/core.hpp"
+#include "intacct/client.hpp"
 #include "queue/queue.hpp"
 #include "redis/redis.hpp"
 
@@ -59,6 +61,9 @@ struct MirrorOptions {
   std::chrono::seconds tombstone_retention{30LL * 24 * 3600};
   // How long a done event's document is kept (passed to queue::ack_inputs). Default 7 days.
   std::chrono::seconds done_retention{7LL * 24 * 3600};
+  // Thin events of one tenant and object due within this window are read
+  // from Intacct in one call (up to 100 records). Default 10 ms.
+  std::chrono::milliseconds read_batch_window{10};
 };
 
 // Collection name of the admin API → Intacct object; empty when unknown.
@@ -69,18 +74,47 @@ std::string object_of_collection(const std::string& collection);
 // DOCNUMBER); empty when unknown.
 std::string id_field_of_object(const std::string& object);
 
+namespace detail {
+class ReadBatcher;
+}
+
 class MirrorHandler : public queue::Handler {
  public:
+  // Without Intacct access: thin and conflicting events are parked.
   MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOptions options, Metrics& metrics,
                 Clock& clock, Log& log);
+  // With Intacct access for the tenants `intacct` has a client for (nullptr
+  // = none): thin and conflicting events are settled by reading the record.
+  MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOptions options, Metrics& metrics,
+                Clock& clock, Log& log, boost::asio::any_io_executor executor,
+                std::shared_ptr<intacct::ClientHub> intacct);
+  ~MirrorHandler() override;
   void handle(const queue::Delivery& d, std::function<void(queue::Outcome)> done) override;
 
  private:
+  using Finish = std::function<void(std::string decision, queue::Outcome)>;
+  // One run of the apply script: kind, snapshot JSON, version, WHENMODIFIED
+  // text and the audit source.
+  struct Apply {
+    std::string kind, snapshot_json;
+    std::int64_t version = 0;
+    std::string whenmodified, source;
+  };
+  static Apply read_apply(const queue::Envelope& e, const intacct::Row& row);
+  // `then` gets the script's decision, or "error:<why>".
+  void apply(const queue::Delivery& d, const Apply& a, std::function<void(std::string)> then);
+  void settle(const queue::Delivery& d, std::string decision, Finish finish);
+  void count_intacct_read(const queue::Envelope& e, std::string_view result);
+  void resolve(std::shared_ptr<const queue::Delivery> d, Apply first, std::string decision,
+               Finish finish);
+
   std::shared_ptr<redis::Connection> conn_;
   MirrorOptions options_;
   Metrics& metrics_;
   Clock& clock_;
   Log& log_;
+  std::shared_ptr<intacct::ClientHub> intacct_;
+  std::shared_ptr<detail::ReadBatcher> batcher_;
 };
 
 class MirrorReader {

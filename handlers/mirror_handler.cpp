@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "handlers/detail/mirror_lua.hpp"
+#include "handlers/detail/read_batcher.hpp"
 #include "handlers/detail/record_doc.hpp"
 #include "handlers/handlers.hpp"
 
@@ -72,18 +73,79 @@ std::string describe(const queue::Envelope& e) {
   return e.object + " " + e.key + " of tenant " + e.tenant + " (event " + e.event_id + ")";
 }
 
+// A failed read from Intacct as the queue's outcome: transient (and, for a
+// read, ambiguous) failures are retried with backoff; permanent ones become
+// dead letters carrying Intacct's errorno, description and correction.
+Outcome intacct_failure(const queue::Envelope& e, const std::optional<intacct::IntacctError>& err) {
+  const bool permanent = err && err->cls == intacct::ErrorClass::permanent;
+  Outcome o = failed(permanent ? Outcome::Kind::dead : Outcome::Kind::retry,
+                     permanent ? queue::FailureClass::permanent : queue::FailureClass::transient,
+                     "intacct_error",
+                     describe(e) + ": reading the record from Intacct failed: " +
+                         (err ? err->summary() : std::string("no answer")) +
+                         (permanent ? "" : "; it will be retried"));
+  if (err) {
+    if (!err->errors.empty()) {
+      o.failure.errorno = err->errors.front().errorno;
+      o.failure.description = err->errors.front().description;
+      if (!err->errors.front().description2.empty())
+        o.failure.description += " " + err->errors.front().description2;
+      o.failure.correction = err->errors.front().correction;
+    }
+    o.failure.controlid = err->control_id;
+  }
+  return o;
+}
+
 }  // namespace
+
+// The record as Intacct has it now, as an apply step: every field of the row
+// (it was read with all fields, so it replaces the mirror's), at the row's
+// WHENMODIFIED. A draft invoice is removed as a draft event would be.
+MirrorHandler::Apply MirrorHandler::read_apply(const queue::Envelope& e, const intacct::Row& row) {
+  std::vector<std::pair<std::string, std::string>> fields(row.fields.begin(), row.fields.end());
+  Apply a{"read", detail::snapshot_json(fields), e.version, e.whenmodified, "intacct_read"};
+  if (const std::string* wm = row.get("WHENMODIFIED")) {
+    if (auto v = parse_whenmodified(*wm)) {
+      a.version = *v;
+      a.whenmodified = *wm;
+    }
+  }
+  if (e.object == "ARINVOICE") {
+    const std::string* state = row.get("STATE");
+    if (state && iequals(*state, "draft")) a.kind = "readdraft";
+  }
+  return a;
+}
+
+namespace {}  // namespace
 
 MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOptions options,
                              Metrics& metrics, Clock& clock, Log& log)
     : conn_(std::move(conn)), options_(options), metrics_(metrics), clock_(clock), log_(log) {}
 
+MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOptions options,
+                             Metrics& metrics, Clock& clock, Log& log,
+                             boost::asio::any_io_executor executor,
+                             std::shared_ptr<intacct::ClientHub> intacct)
+    : conn_(std::move(conn)),
+      options_(options),
+      metrics_(metrics),
+      clock_(clock),
+      log_(log),
+      intacct_(std::move(intacct)) {
+  if (intacct_)
+    batcher_ = std::make_shared<detail::ReadBatcher>(executor, conn_, options_.read_batch_window);
+}
+
+MirrorHandler::~MirrorHandler() = default;
+
 void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::Outcome)> done) {
   const auto started = std::chrono::steady_clock::now();
   const queue::Envelope& e = d.envelope;
 
-  auto finish = [this, started, tenant = d.tenant, object = e.object, done = std::move(done)](
-                    std::string decision, Outcome outcome) {
+  Finish finish = [this, started, tenant = d.tenant, object = e.object, done = std::move(done)](
+                      std::string decision, Outcome outcome) {
     const auto elapsed = std::chrono::steady_clock::now() - started;
     metrics_
         .counter("isync_mirror_changes_total",
@@ -125,6 +187,26 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
     return;
   }
 
+  const std::string kind = kind_of(e);
+  Apply first{
+      kind,
+      kind == "snapshot" || kind == "draft" ? detail::snapshot_json(e.snapshot) : std::string("{}"),
+      e.version, e.whenmodified, e.source};
+  // The delivery is copied only when a read from Intacct may follow.
+  auto delivery = std::make_shared<const queue::Delivery>(d);
+  apply(*delivery, first,
+        [this, delivery, first, finish = std::move(finish)](std::string decision) mutable {
+          if (decision != "thin" && decision != "reread") {
+            settle(*delivery, std::move(decision), std::move(finish));
+            return;
+          }
+          resolve(delivery, first, std::move(decision), std::move(finish));
+        });
+}
+
+void MirrorHandler::apply(const queue::Delivery& d, const Apply& a,
+                          std::function<void(std::string decision)> then) {
+  const queue::Envelope& e = d.envelope;
   std::vector<std::string> keys;
   std::vector<std::string> args;
   queue::ack_inputs(d, keys, args, options_.done_retention);
@@ -135,13 +217,12 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
   assert(keys.size() == 4 && args.size() == 3);
   args.resize(detail::kArgSnapshot);
   const std::int64_t now_ms = clock_.now_ms();
-  const std::string kind = kind_of(e);
   auto arg = [&args](int pos) -> std::string& { return args[static_cast<std::size_t>(pos - 1)]; };
   arg(detail::kArgAction) = e.action;
-  arg(detail::kArgVersion) = std::to_string(e.version);
-  arg(detail::kArgWhenmodified) = e.whenmodified;
+  arg(detail::kArgVersion) = std::to_string(a.version);
+  arg(detail::kArgWhenmodified) = a.whenmodified;
   arg(detail::kArgEventId) = e.event_id;
-  arg(detail::kArgSource) = e.source;
+  arg(detail::kArgSource) = a.source;
   arg(detail::kArgNowIso) = detail::iso8601_ms(now_ms);
   arg(detail::kArgAuditCutoffIso) = detail::iso8601_ms(
       now_ms -
@@ -149,55 +230,134 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
   arg(detail::kArgAuditMax) = std::to_string(std::max(1, options_.audit_max_entries));
   arg(detail::kArgTombstoneTtl) =
       std::to_string(std::max<std::int64_t>(1, options_.tombstone_retention.count()));
-  arg(detail::kArgIdField) = id_field;
+  arg(detail::kArgIdField) = id_field_of_object(e.object);
   arg(detail::kArgIdPrefix) = queue::key(d.tenant, "id:" + e.object + ":");
   arg(detail::kArgRecordno) = e.key;
-  arg(detail::kArgKind) = kind;
-  arg(detail::kArgSnapshot) =
-      kind == "snapshot" || kind == "draft" ? detail::snapshot_json(e.snapshot) : std::string("{}");
+  arg(detail::kArgKind) = a.kind;
+  arg(detail::kArgSnapshot) = a.snapshot_json;
 
-  conn_->eval(
-      detail::apply_script(), std::move(keys), std::move(args),
-      [finish = std::move(finish), what = describe(e)](boost::system::error_code ec,
-                                                       redis::Reply reply) mutable {
-        if (ec) {
-          finish("error",
-                 failed(Outcome::Kind::retry, queue::FailureClass::transient, "redis_unavailable",
-                        "could not apply " + what + " to the mirror: Redis " + ec.message() +
-                            "; it will be retried"));
-          return;
+  conn_->eval(detail::apply_script(), std::move(keys), std::move(args),
+              [then = std::move(then)](boost::system::error_code ec, redis::Reply reply) {
+                if (ec) return then("error:Redis " + ec.message());
+                if (reply.is_error()) return then("error:Redis answered " + reply.str);
+                if (reply.type != redis::Reply::Type::array || reply.elements.empty() ||
+                    reply.elements[0].type != redis::Reply::Type::string) {
+                  return then("error:unexpected reply from the apply script");
+                }
+                then(reply.elements[0].str);
+              });
+}
+
+void MirrorHandler::count_intacct_read(const queue::Envelope& e, std::string_view result) {
+  metrics_
+      .counter("isync_mirror_intacct_reads_total",
+               "Records read from Intacct to settle thin or conflicting events, by what the read "
+               "brought (applied; unchanged = the mirror already had it; gone; failed), and events "
+               "settled without a read (held).",
+               {{"tenant", e.tenant}, {"object", e.object}, {"result", std::string(result)}})
+      .inc();
+}
+
+void MirrorHandler::settle(const queue::Delivery& d, std::string decision, Finish finish) {
+  if (decision.starts_with("error:")) {
+    finish("error",
+           failed(Outcome::Kind::retry, queue::FailureClass::transient, "redis_unavailable",
+                  "could not apply " + describe(d.envelope) +
+                      " to the mirror: " + decision.substr(6) + "; it will be retried"));
+    return;
+  }
+  if (decision == "reread") {
+    finish(decision,
+           park("needs_reread",
+                describe(d.envelope) +
+                    ": same WHENMODIFIED as the mirror but different field values; a re-read "
+                    "from Intacct is needed to decide, and the tenant has no Intacct access "
+                    "configured (company_id, user_id, user_password)"));
+    return;
+  }
+  if (decision == "thin") {
+    finish(decision, park("thin_event",
+                          describe(d.envelope) +
+                              ": thin event: needs a read from Intacct, and the tenant has no "
+                              "Intacct access configured (company_id, user_id, user_password)"));
+    return;
+  }
+  finish(decision, Outcome{});
+}
+
+void MirrorHandler::resolve(std::shared_ptr<const queue::Delivery> d, Apply first,
+                            std::string decision, Finish finish) {
+  std::shared_ptr<intacct::Client> client = intacct_ ? intacct_->client(d->tenant) : nullptr;
+  if (!client || !batcher_) {
+    settle(*d, std::move(decision), std::move(finish));
+    return;
+  }
+  const queue::Envelope& e = d->envelope;
+  detail::ReadRequest request{d->tenant, e.object, e.key,
+                              decision == "thin" ? e.version : e.version + 1};
+  batcher_->read(
+      std::move(client), std::move(request),
+      [this, d, first = std::move(first),
+       finish = std::move(finish)](detail::ReadAnswer answer) mutable {
+        const queue::Envelope& ev = d->envelope;
+        auto count_read = [this, d](std::string_view result) {
+          count_intacct_read(d->envelope, result);
+        };
+        switch (answer.kind) {
+          case detail::ReadAnswer::Kind::held: {
+            // Another event's read brought the version this one needs: the
+            // first apply now ignores (and acks) it.
+            count_read("held");
+            apply(*d, first, [this, d, finish = std::move(finish)](std::string dec) mutable {
+              if (dec == "thin" || dec == "reread") {
+                finish(dec,
+                       failed(Outcome::Kind::retry, queue::FailureClass::transient, "mirror_moved",
+                              describe(d->envelope) + ": the mirror changed while it was being "
+                                                      "settled; it will be retried"));
+                return;
+              }
+              settle(*d, std::move(dec), std::move(finish));
+            });
+            return;
+          }
+          case detail::ReadAnswer::Kind::circuit_open:
+            count_read("failed");
+            finish("circuit_open",
+                   park("intacct_circuit_open",
+                        describe(ev) + ": Intacct rejected the tenant's credentials earlier (" +
+                            (answer.error ? answer.error->summary() : std::string("circuit open")) +
+                            "); the event waits parked until the credentials are fixed"));
+            return;
+          case detail::ReadAnswer::Kind::failed: {
+            count_read("failed");
+            finish("read_failed", intacct_failure(ev, answer.error));
+            return;
+          }
+          case detail::ReadAnswer::Kind::gone: {
+            Apply gone{"gone", "{}", ev.version, ev.whenmodified, "intacct_read"};
+            apply(*d, gone,
+                  [this, d, count_read, finish = std::move(finish)](std::string dec) mutable {
+                    count_read(std::string_view(dec).starts_with("error:") ? "failed" : "gone");
+                    settle(*d, std::move(dec), std::move(finish));
+                  });
+            return;
+          }
+          case detail::ReadAnswer::Kind::found: {
+            Apply read = read_apply(ev, answer.row);
+            apply(*d, read,
+                  [this, d, count_read, finish = std::move(finish)](std::string dec) mutable {
+                    const std::string_view dv = dec;
+                    std::string_view result = "unchanged";
+                    if (dv == "applied" || dv == "removed" || dv == "tombstoned")
+                      result = "applied";
+                    else if (dv.starts_with("error:"))
+                      result = "failed";
+                    count_read(result);
+                    settle(*d, std::move(dec), std::move(finish));
+                  });
+            return;
+          }
         }
-        if (reply.is_error()) {
-          finish("error",
-                 failed(Outcome::Kind::retry, queue::FailureClass::transient, "redis_unavailable",
-                        "could not apply " + what + " to the mirror: Redis answered " + reply.str +
-                            "; it will be retried"));
-          return;
-        }
-        if (reply.type != redis::Reply::Type::array || reply.elements.empty() ||
-            reply.elements[0].type != redis::Reply::Type::string) {
-          finish("error",
-                 failed(Outcome::Kind::retry, queue::FailureClass::transient, "redis_unavailable",
-                        "could not apply " + what +
-                            " to the mirror: unexpected reply from the apply script"));
-          return;
-        }
-        const std::string decision = reply.elements[0].str;
-        if (decision == "reread") {
-          finish(
-              decision,
-              park("needs_reread",
-                   what + ": same WHENMODIFIED as the mirror but different field values; a "
-                          "re-read from Intacct is needed to decide, which is not configured yet"));
-          return;
-        }
-        if (decision == "thin") {
-          finish(decision,
-                 park("thin_event", what + ": thin event: needs a read from Intacct, which is not "
-                                           "configured yet"));
-          return;
-        }
-        finish(decision, Outcome{});
       });
 }
 

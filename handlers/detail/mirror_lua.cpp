@@ -20,8 +20,12 @@ local audit_max, tomb_ttl = tonumber(ARGV[11]), tonumber(ARGV[12])
 local id_field, id_prefix, recordno = ARGV[13], ARGV[14], ARGV[15]
 local kind = ARGV[16]
 local snap = cjson.decode(ARGV[17])
+-- read / readdraft: the whole record as Intacct has it now (a read with every
+-- field). It replaces the mirror's fields and settles same-second conflicts.
+local authoritative = kind == 'read' or kind == 'readdraft'
+if kind == 'read' then kind = 'snapshot' elseif kind == 'readdraft' then kind = 'draft' end
 
-local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv')
+local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv', 'wm')
 local exists = cur[1] ~= false
 local sv = exists and tonumber(cur[1]) or nil
 local deleted = cur[2] == '1'
@@ -107,6 +111,18 @@ if kind == 'delete' then
   return done('tombstoned', 0)
 end
 
+if kind == 'gone' then
+  -- A read found no such record: Intacct no longer has it, whatever the
+  -- versions say. The tombstone keeps the newer of the two versions.
+  if exists and (deleted or draft) then return done('ignored', 0) end
+  if exists and sv > v then vtext, wm = cur[1], cur[6] or wm end
+  write('1', '0', fields, fv)
+  append_audit('tombstoned', {})
+  expire()
+  reindex(old_id, old_id)
+  return done('tombstoned', 0)
+end
+
 if kind == 'thin' then
   if exists and sv >= v then return done('ignored', 0) end
   return {'thin', 0}
@@ -130,7 +146,7 @@ if kind == 'draft' then
   -- state is a conflict only Intacct can settle.
   if v == sv then
     if deleted then return done('ignored', 0) end
-    return {'reread', 0}
+    if not authoritative then return {'reread', 0} end
   end
   local removed = sorted_keys(fields)
   reindex(old_id, nil)
@@ -143,13 +159,15 @@ end
 
 -- kind == 'snapshot'
 if exists and v < sv then return done('ignored', 0) end
-if exists and v == sv and not live then return done('ignored', 0) end
+if exists and v == sv and not live and not (authoritative and draft) then
+  return done('ignored', 0)
+end
 if draft then
   fields, fv = {}, {}
   redis.call('DEL', rec)
 end
 
-if exists and v == sv then
+if exists and v == sv and not authoritative then
   for k, val in pairs(snap) do
     if fields[k] ~= nil and fields[k] ~= val and (tonumber(fv[k]) or 0) >= v then
       return {'reread', 0}
@@ -159,6 +177,16 @@ end
 
 local changed = {}
 local fv_moved = false
+if authoritative then
+  -- Fields the record no longer has are dropped (and reported as changed).
+  for _, k in ipairs(sorted_keys(fields)) do
+    if snap[k] == nil then
+      changed[#changed + 1] = k
+      fields[k], fv[k] = nil, nil
+      fv_moved = true
+    end
+  end
+end
 for _, k in ipairs(sorted_keys(snap)) do
   local val = snap[k]
   if fields[k] ~= val then changed[#changed + 1] = k end

@@ -24,6 +24,9 @@ namespace isync::handlers::detail {
 // 4 audit. ARGV: 1-3 ack inputs, then the kApplyArg* positions below.
 // Returns {decision, changed field count}; decision is one of applied,
 // tombstoned, removed, ignored (all acked), reread, thin (not acked).
+// Kinds read/readdraft carry a record read from Intacct (authoritative: it
+// replaces the fields and settles a same-second conflict); gone says a read
+// found no such record (a tombstone).
 const redis::Script& apply_script();
 
 enum ApplyArg : int {
@@ -39,7 +42,7 @@ enum ApplyArg : int {
   kArgIdField = 13,       // CUSTOMERID | RECORDID | DOCNUMBER
   kArgIdPrefix = 14,      // queue::key(tenant, "id:<OBJECT>:")
   kArgRecordno = 15,
-  kArgKind = 16,      // snapshot | thin | draft | delete
+  kArgKind = 16,      // snapshot | thin | draft | delete | read | readdraft | gone
   kArgSnapshot = 17,  // JSON object of the snapshot fields ("{}" when thin)
 };
 

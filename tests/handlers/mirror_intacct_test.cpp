@@ -1,0 +1,215 @@
+// Thin and conflicting smart events settled by reads from Intacct: the
+// handler against a real Redis and the sandbox's gateway over real HTTP.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <future>
+
+#include "intacct/client.hpp"
+#include "intacct/transport.hpp"
+#include "sandbox/sandbox.hpp"
+#include "sandbox/server.hpp"
+#include "tests/handlers/mirror_fixture.hpp"
+
+namespace isync::testing {
+namespace {
+
+sandbox::Credentials credentials() {
+  return {"sender-1", "sender-secret", "DEMO-CO", "ws_user", "user-secret"};
+}
+
+// The mirror fixture plus the sandbox company served on a free port, and a
+// MirrorHandler with Intacct access for the tenant.
+struct IntacctFixture : MirrorFixture {
+  SystemClock sandbox_clock;
+  sandbox::Company company{
+      sandbox::Options{credentials(), "", std::chrono::hours(2), std::chrono::minutes(30), false},
+      sandbox_clock};
+  std::unique_ptr<sandbox::Server> gateway;
+  std::shared_ptr<intacct::HttpTransport> transport;
+  std::shared_ptr<intacct::ClientHub> hub;
+
+  explicit IntacctFixture(std::string user_password = "user-secret") {
+    sandbox::ServerOptions so;
+    so.gateway_port = 0;
+    so.control_port = 0;
+    gateway = std::make_unique<sandbox::Server>(io->executor(), company, so, log);
+    REQUIRE(gateway->start());
+    intacct::TransportOptions to;
+    to.allow_plain_http = true;
+    transport = intacct::HttpTransport::create(io->executor(), to, log);
+    intacct::ClientOptions co;
+    co.endpoint =
+        "http://127.0.0.1:" + std::to_string(gateway->gateway_port()) + "/ia/xml/xmlgw.phtml";
+    co.sender_id = "sender-1";
+    co.sender_password = Secret("sender-secret");
+    hub = std::make_shared<intacct::ClientHub>(io->executor(), conn, transport, co, metrics, clock,
+                                               log);
+    hub->add_tenant(intacct::TenantAccess{kTenant, "DEMO-CO", "ws_user",
+                                          Secret(std::move(user_password)), "", 2, 100000});
+    // Generous, so that events handed over together meet in one batch even
+    // under sanitizers.
+    options.read_batch_window = std::chrono::milliseconds(300);
+    handler = std::make_unique<handlers::MirrorHandler>(conn, options, metrics, clock, log,
+                                                        io->executor(), hub);
+  }
+  ~IntacctFixture() {
+    hub->shutdown();
+    transport->shutdown();
+    std::promise<void> stopped;
+    gateway->stop([&] { stopped.set_value(); });
+    stopped.get_future().wait_for(std::chrono::seconds(15));
+  }
+
+  std::int64_t reads() {
+    auto s = company.stats();
+    auto it = s.calls_by_function.find("read");
+    return it == s.calls_by_function.end() ? 0 : it->second;
+  }
+  std::uint64_t read_results(const std::string& object, const std::string& result) {
+    return metrics
+        .counter("isync_mirror_intacct_reads_total", "",
+                 {{"tenant", kTenant}, {"object", object}, {"result", result}})
+        .value();
+  }
+  sandbox::Record add_customer(const std::string& id, const std::string& name) {
+    auto r = company.add("CUSTOMER", {{"CUSTOMERID", id}, {"NAME", name}});
+    REQUIRE(r);
+    return *r;
+  }
+  static queue::Envelope thin(const sandbox::Record& r, const std::string& action = "set") {
+    auto v = parse_whenmodified(r.fields.at("WHENMODIFIED"));
+    REQUIRE(v);
+    return make_event(r.object, std::to_string(r.recordno), action, *v);
+  }
+};
+
+TEST_CASE("a thin event is settled by reading the record from Intacct") {
+  IntacctFixture f;
+  auto rec = f.add_customer("C-100", "Acme Widgets");
+  auto out = f.apply(IntacctFixture::thin(rec, "add"));
+  CHECK(out.kind == queue::Outcome::Kind::done);
+  CHECK(out.result == "applied");
+  auto stored = f.fields("CUSTOMER", std::to_string(rec.recordno));
+  CHECK(stored == rec.fields);
+  CHECK(f.reads() == 1);
+  CHECK(f.read_results("CUSTOMER", "applied") == 1);
+  CHECK(f.hget("CUSTOMER", std::to_string(rec.recordno), "wm") == rec.fields.at("WHENMODIFIED"));
+}
+
+TEST_CASE("no read is made when the mirror already holds that version or newer") {
+  IntacctFixture f;
+  auto rec = f.add_customer("C-101", "First Name");
+  REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");
+  REQUIRE(f.reads() == 1);
+  // A redelivered or late thin event of the same or an older version.
+  auto same = IntacctFixture::thin(rec);
+  CHECK(f.apply(same).result == "ignored");
+  auto older = IntacctFixture::thin(rec);
+  older.version -= 60;
+  older.whenmodified = format_whenmodified(older.version);
+  CHECK(f.apply(older).result == "ignored");
+  CHECK(f.reads() == 1);
+}
+
+TEST_CASE("thin events due together are read from Intacct in one call") {
+  IntacctFixture f;
+  std::vector<queue::Envelope> events;
+  for (int i = 0; i < 30; ++i)
+    events.push_back(
+        IntacctFixture::thin(f.add_customer("C-2" + std::to_string(i), "N" + std::to_string(i))));
+  // Two events for one record share the read's key.
+  events.push_back(events.front());
+  events.back().event_id = make_ulid(kStartMs + 1);
+  std::vector<std::future<queue::Outcome>> results;
+  std::vector<queue::Delivery> deliveries(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    deliveries[i].tenant = kTenant;
+    deliveries[i].stream = queue::key(kTenant, "events");
+    deliveries[i].entry_id = "1-" + std::to_string(i + 1);
+    deliveries[i].envelope = events[i];
+    auto p = std::make_shared<std::promise<queue::Outcome>>();
+    results.push_back(p->get_future());
+    f.handler->handle(deliveries[i], [p](queue::Outcome o) { p->set_value(std::move(o)); });
+  }
+  int applied = 0;
+  for (auto& r : results) {
+    REQUIRE(r.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+    auto o = r.get();
+    CHECK(o.kind == queue::Outcome::Kind::done);
+    applied += o.result == "applied";
+  }
+  CHECK(applied == 30);  // the 31st found the record already applied
+  CHECK(f.reads() == 1);
+}
+
+TEST_CASE("a thin event for a record Intacct no longer has leaves a tombstone") {
+  IntacctFixture f;
+  auto rec = f.add_customer("C-300", "Gone Soon");
+  REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");
+  REQUIRE(f.company.remove("CUSTOMER", rec.recordno));
+  auto later = IntacctFixture::thin(rec);
+  later.version += 5;
+  later.whenmodified = format_whenmodified(later.version);
+  auto out = f.apply(later);
+  CHECK(out.kind == queue::Outcome::Kind::done);
+  CHECK(out.result == "tombstoned");
+  CHECK(f.hget("CUSTOMER", std::to_string(rec.recordno), "del") == "1");
+  auto doc = f.get("customers", std::to_string(rec.recordno));
+  REQUIRE(doc);
+  CHECK(doc->find("\"deleted\":true") != std::string::npos);
+  CHECK(f.read_results("CUSTOMER", "gone") == 1);
+}
+
+TEST_CASE("a same-second conflict between snapshots is settled by the record Intacct has") {
+  IntacctFixture f;
+  auto rec = f.add_customer("C-400", "Truth");
+  const std::string recordno = std::to_string(rec.recordno);
+  auto v = *parse_whenmodified(rec.fields.at("WHENMODIFIED"));
+  REQUIRE(f.apply(make_event("CUSTOMER", recordno, "set", v, {{"NAME", "Stale A"}})).result ==
+          "applied");
+  auto out = f.apply(make_event("CUSTOMER", recordno, "set", v, {{"NAME", "Stale B"}}));
+  CHECK(out.kind == queue::Outcome::Kind::done);
+  CHECK(out.result == "applied");
+  CHECK(f.fields("CUSTOMER", recordno).at("NAME") == "Truth");
+  CHECK(f.reads() == 1);
+}
+
+TEST_CASE("a failed read from Intacct is retried later with Intacct's words on the attempt") {
+  IntacctFixture f;
+  auto rec = f.add_customer("C-500", "Busy");
+  sandbox::Faults faults;
+  faults.server_error = 1;
+  f.company.set_faults(faults);
+  auto out = f.apply(IntacctFixture::thin(rec));
+  CHECK(out.kind == queue::Outcome::Kind::retry);
+  CHECK(out.failure.cls == queue::FailureClass::transient);
+  CHECK(out.failure.code == "intacct_error");
+  CHECK(out.failure.message.find("reading the record from Intacct failed") != std::string::npos);
+  // The next delivery goes through.
+  CHECK(f.apply(IntacctFixture::thin(rec)).result == "applied");
+}
+
+TEST_CASE("rejected credentials park the tenant's thin events instead of retrying them") {
+  IntacctFixture f("wrong-password");
+  auto rec = f.add_customer("C-600", "Locked");
+  auto out = f.apply(IntacctFixture::thin(rec));
+  CHECK(out.kind == queue::Outcome::Kind::park);
+  CHECK(out.failure.code == "intacct_circuit_open");
+  // The circuit is open: the next event is parked without calling Intacct.
+  const auto requests = f.company.stats().requests;
+  auto again = f.apply(IntacctFixture::thin(f.add_customer("C-601", "Locked too")));
+  CHECK(again.kind == queue::Outcome::Kind::park);
+  CHECK(again.failure.code == "intacct_circuit_open");
+  CHECK(f.company.stats().requests == requests);
+}
+
+TEST_CASE("without Intacct access for the tenant a thin event is parked") {
+  MirrorFixture f;
+  auto out = f.apply(make_event("CUSTOMER", "7", "set", 1700000000));
+  CHECK(out.kind == queue::Outcome::Kind::park);
+  CHECK(out.failure.code == "thin_event");
+}
+
+}  // namespace
+}  // namespace isync::testing
