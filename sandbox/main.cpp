@@ -1,0 +1,603 @@
+// intacct-sandbox: serve | ctl. `serve` runs the in-memory Intacct company
+// behind its XML gateway, control API and smart-event poster (server.hpp);
+// `ctl` is a small client of the control API.
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sandbox/sandbox.hpp"
+#include "sandbox/server.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using asio::ip::tcp;
+using isync::Error;
+using isync::make_error;
+using isync::Result;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr std::chrono::seconds kSaveEvery{60};
+constexpr std::chrono::seconds kCtlTimeout{10};
+constexpr std::chrono::seconds kStopMargin{5};
+constexpr std::size_t kCtlBodyLimit = 64 * 1024 * 1024;
+
+// Result<std::string> needs the value spelled out: an Error is also
+// constructible from a string.
+Result<std::string> ok_text(std::string s) {
+  return Result<std::string>(boost::system::in_place_value, std::move(s));
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "intacct-sandbox: " << message << "\n";
+  return kExitUsage;
+}
+
+std::string trim(std::string s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  auto e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+}
+
+// A secret or URL from a file (one value; surrounding whitespace dropped).
+Result<std::string> read_value_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return make_error("config", "cannot read " + what + " file " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  auto value = trim(s.str());
+  if (value.empty()) return make_error("config", what + " file " + path + " is empty");
+  return ok_text(std::move(value));
+}
+
+// --X-file F, else the environment variable, else an error naming both.
+Result<std::string> secret_from(const std::string& file, const char* env, const std::string& what,
+                                const std::string& flag) {
+  if (!file.empty()) return read_value_file(file, what);
+  if (const char* v = std::getenv(env); v && *v) return ok_text(v);
+  return make_error("config", what + " is not given: use " + flag + " FILE or set " + env);
+}
+
+// "2h", "90m", "30s", "7200" -> seconds.
+Result<std::chrono::seconds> parse_duration(const std::string& text) {
+  if (text.empty()) return make_error("usage", "empty duration");
+  std::size_t digits = text.find_first_not_of("0123456789");
+  std::string unit = digits == std::string::npos ? "s" : text.substr(digits);
+  std::string number = text.substr(0, digits);
+  long long mult = unit == "s"   ? 1
+                   : unit == "m" ? 60
+                   : unit == "h" ? 3600
+                   : unit == "d" ? 86400
+                                 : 0;
+  if (number.empty() || number.size() > 9 || mult == 0) {
+    return make_error("usage", "duration \"" + text + "\" is not N[s|m|h|d], e.g. 2h");
+  }
+  auto secs = std::stoll(number) * mult;
+  if (secs <= 0) return make_error("usage", "duration \"" + text + "\" must be positive");
+  return std::chrono::seconds(secs);
+}
+
+// HOST:PORT with HOST an IP literal ([v6] in brackets).
+Result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return make_error("usage", "\"" + text + "\" is not HOST:PORT");
+  std::string host = text.substr(0, colon);
+  std::string port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty() || port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
+    return make_error("usage", "\"" + text + "\" is not HOST:PORT (PORT 0-65535)");
+  }
+  return std::make_pair(host, static_cast<std::uint16_t>(std::stoul(port)));
+}
+
+// Port 0 asks for a free port. The gateway's port must be known before the
+// company is built (getAPISession answers with the endpoint URL), so it is
+// picked here: bound, read and released, then bound again by the server.
+Result<std::uint16_t> pick_port(const std::string& host, std::uint16_t port) {
+  if (port != 0) return port;
+  asio::io_context ioc;
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return make_error("usage", "\"" + host + "\" is not an IP address");
+  tcp::acceptor a(ioc);
+  a.open(addr.is_v4() ? tcp::v4() : tcp::v6(), ec);
+  if (!ec) a.bind(tcp::endpoint(addr, 0), ec);
+  if (ec)
+    return make_error("listen_failed", "cannot find a free port on " + host + ": " + ec.message());
+  return a.local_endpoint().port();
+}
+
+// Writes `text` to `path` through a temporary file and a rename, so a reader
+// never sees half a file. Mode 0600: state files hold session ids.
+Result<void> write_file_atomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
+    if (!out) return make_error("io", "cannot write " + tmp);
+    out << text;
+    out.flush();
+    if (!out) return make_error("io", "cannot write " + tmp);
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return make_error("io", "cannot rename " + tmp + " to " + path + ": " + ec.message());
+  return {};
+}
+
+struct ServeArgs {
+  std::string gateway_listen = "127.0.0.1:8090";
+  std::string control_listen = "127.0.0.1:8091";
+  std::string sender_id, sender_password_file, company_id, user_id, user_password_file;
+  std::string session_duration = "2h";
+  std::string endpoint_url;
+  int demo_customers = 500;
+  int demo_invoices = 2000;
+  std::uint64_t seed = 1;
+  std::string events_url, events_url_file, events_token_file, control_token_file;
+  bool events_snapshot = false;
+  std::string state_file, port_file;
+  bool payment_batch_required = false;
+  int threads = 2;
+};
+
+int serve(const ServeArgs& args) {
+  isync::Log log(isync::Level::info);
+  auto fail = [&](const std::string& message) {
+    log.error(message);
+    return kExitFailed;
+  };
+  auto gw = parse_listen(args.gateway_listen);
+  if (!gw) return usage_error("--gateway-listen: " + gw.error().message);
+  auto ctl = parse_listen(args.control_listen);
+  if (!ctl) return usage_error("--control-listen: " + ctl.error().message);
+  auto duration = parse_duration(args.session_duration);
+  if (!duration) return usage_error("--session-duration: " + duration.error().message);
+  auto sender_password = secret_from(args.sender_password_file, "INTACCT_SANDBOX_SENDER_PASSWORD",
+                                     "sender password", "--sender-password-file");
+  if (!sender_password) return usage_error(sender_password.error().message);
+  auto user_password = secret_from(args.user_password_file, "INTACCT_SANDBOX_USER_PASSWORD",
+                                   "user password", "--user-password-file");
+  if (!user_password) return usage_error(user_password.error().message);
+
+  isync::sandbox::ServerOptions so;
+  so.gateway_address = gw->first;
+  so.control_address = ctl->first;
+  auto gw_port = pick_port(gw->first, gw->second);
+  if (!gw_port) return fail(gw_port.error().message);
+  so.gateway_port = *gw_port;
+  so.control_port = ctl->second;
+  if (!args.control_token_file.empty()) {
+    auto t = read_value_file(args.control_token_file, "control token");
+    if (!t) return usage_error(t.error().message);
+    so.control_token = isync::Secret(*t);
+  }
+  so.events.url = args.events_url;
+  if (!args.events_url_file.empty()) {
+    auto u = read_value_file(args.events_url_file, "events URL");
+    if (!u) return usage_error(u.error().message);
+    so.events.url = *u;
+  }
+  if (!args.events_token_file.empty()) {
+    auto t = read_value_file(args.events_token_file, "events token");
+    if (!t) return usage_error(t.error().message);
+    so.events.bearer_token = isync::Secret(*t);
+  }
+  so.events.snapshot = args.events_snapshot;
+
+  isync::sandbox::Options co;
+  co.credentials = {args.sender_id, *sender_password, args.company_id, args.user_id,
+                    *user_password};
+  std::string host = gw->first.find(':') != std::string::npos ? "[" + gw->first + "]" : gw->first;
+  co.endpoint_url =
+      args.endpoint_url.empty()
+          ? "http://" + host + ":" + std::to_string(so.gateway_port) + "/ia/xml/xmlgw.phtml"
+          : args.endpoint_url;
+  co.session_duration = *duration;
+  co.payment_batch_required = args.payment_batch_required;
+
+  isync::SystemClock clock;
+  isync::sandbox::Company company(co, clock);
+  if (!args.state_file.empty() && std::filesystem::exists(args.state_file)) {
+    auto text = read_value_file(args.state_file, "state");
+    if (!text) return fail(text.error().message);
+    if (auto r = company.load_snapshot_json(*text); !r) {
+      return fail("state file " + args.state_file + ": " + r.error().message);
+    }
+    log.info("state loaded", isync::LogLine().str("state_file", args.state_file));
+  } else {
+    company.seed_demo(args.demo_customers, args.demo_invoices, args.seed);
+  }
+  auto save_state = [&] {
+    if (args.state_file.empty()) return;
+    if (auto r = write_file_atomically(args.state_file, company.snapshot_json()); !r) {
+      log.error("cannot save the state", isync::LogLine().str("error", r.error().message));
+    }
+  };
+
+  asio::io_context ioc;
+  auto guard = asio::make_work_guard(ioc);
+  isync::sandbox::Server server(ioc.get_executor(), company, so, log);
+  if (auto r = server.start(); !r) return fail(r.error().message);
+  if (!args.port_file.empty()) {
+    auto ports =
+        std::to_string(server.gateway_port()) + " " + std::to_string(server.control_port()) + "\n";
+    if (auto r = write_file_atomically(args.port_file, ports); !r) return fail(r.error().message);
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop_requested = false;
+  bool stopped = false;
+  asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log.info("stopping", isync::LogLine().num("signal", signo));
+    std::lock_guard lock(mu);
+    stop_requested = true;
+    cv.notify_all();
+  });
+  std::vector<std::thread> threads;
+  for (int i = 0; i < std::max(1, args.threads); ++i) threads.emplace_back([&] { ioc.run(); });
+
+  // This thread saves the state (blocking file I/O stays off the io threads).
+  {
+    std::unique_lock lock(mu);
+    while (!stop_requested) {
+      if (!cv.wait_for(lock, kSaveEvery, [&] { return stop_requested; })) {
+        lock.unlock();
+        save_state();
+        lock.lock();
+      }
+    }
+  }
+  server.stop([&] {
+    std::lock_guard lock(mu);
+    stopped = true;
+    cv.notify_all();
+  });
+  {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, so.drain_timeout + kStopMargin, [&] { return stopped; })) {
+      log.warn("stop: drain did not finish in time");
+    }
+  }
+  auto events = server.poster_stats();
+  save_state();
+  signals.cancel();
+  guard.reset();
+  ioc.stop();
+  for (auto& t : threads) t.join();
+  log.info("stopped", isync::LogLine()
+                          .num("events_posted", events.posted)
+                          .num("events_failed", events.failed)
+                          .num("events_dropped", events.dropped)
+                          .num("events_unsent", events.queued));
+  return kExitOk;
+}
+
+// ---- ctl -------------------------------------------------------------------
+
+struct CtlResponse {
+  unsigned status = 0;
+  std::string body;
+};
+
+// One request to the control API, with one deadline over connect, write and
+// read; an Error when no HTTP answer came.
+Result<CtlResponse> control_request(const std::string& base_url, const std::string& token,
+                                    http::verb method, const std::string& target,
+                                    const std::string& body) {
+  constexpr std::string_view kScheme = "http://";
+  if (base_url.rfind(kScheme, 0) != 0) {
+    return make_error("usage", "--control " + base_url + " is not http://HOST:PORT");
+  }
+  std::string authority = base_url.substr(kScheme.size());
+  std::string prefix;
+  if (auto slash = authority.find('/'); slash != std::string::npos) {
+    prefix = authority.substr(slash);
+    authority.resize(slash);
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  }
+  auto hp = parse_listen(authority);
+  if (!hp) return make_error("usage", "--control " + base_url + " is not http://HOST:PORT");
+
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::flat_buffer buffer;
+  http::request<http::string_body> req{method, prefix + target, 11};
+  req.set(http::field::host, authority);
+  req.set(http::field::user_agent, "intacct-sandbox-ctl");
+  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kCtlBodyLimit);
+  beast::error_code result;
+  boost::system::error_code ec;
+  tcp::endpoint ep(asio::ip::make_address(hp->first, ec), hp->second);
+  if (ec) return make_error("usage", "--control host " + hp->first + " is not an IP address");
+
+  stream.expires_after(kCtlTimeout);
+  stream.async_connect(ep, [&](beast::error_code cec) {
+    if (cec) {
+      result = cec;
+      return;
+    }
+    http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
+      if (wec) {
+        result = wec;
+        return;
+      }
+      http::async_read(stream, buffer, parser,
+                       [&](beast::error_code rec, std::size_t) { result = rec; });
+    });
+  });
+  ioc.run();
+  if (result) {
+    return make_error("unreachable",
+                      "control API at " + base_url + " did not answer: " + result.message());
+  }
+  return CtlResponse{parser.get().result_int(), parser.get().body()};
+}
+
+// The "message" of an {"error":{…}} body, or the body itself.
+std::string error_message(const std::string& body) {
+  auto m = body.find("\"message\":\"");
+  if (m == std::string::npos) return body;
+  std::string out;
+  for (std::size_t i = m + 11; i < body.size() && body[i] != '"'; ++i) {
+    if (body[i] == '\\' && i + 1 < body.size()) ++i;
+    out += body[i];
+  }
+  return out;
+}
+
+// NAME=VALUE words -> pairs; an Error for a word without '='.
+Result<std::vector<std::pair<std::string, std::string>>> split_pairs(
+    const std::vector<std::string>& words) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& w : words) {
+    auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error("usage", "\"" + w + "\" is not NAME=VALUE");
+    }
+    out.emplace_back(w.substr(0, eq), w.substr(eq + 1));
+  }
+  return out;
+}
+
+std::string fields_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("fields");
+  w.StartObject();
+  for (const auto& [k, v] : pairs) {
+    w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+    w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Fault values: true/false or a non-negative integer.
+Result<std::string> faults_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  for (const auto& [k, v] : pairs) {
+    w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+    if (v == "true" || v == "false") {
+      w.Bool(v == "true");
+    } else if (!v.empty() && v.size() <= 12 &&
+               v.find_first_not_of("0123456789") == std::string::npos) {
+      w.Int64(std::stoll(v));
+    } else {
+      return make_error("usage",
+                        "fault " + k + "=" + v + ": the value must be a number or true/false");
+    }
+  }
+  w.EndObject();
+  return ok_text(std::string(buf.GetString(), buf.GetSize()));
+}
+
+struct CtlArgs {
+  std::string control = "http://127.0.0.1:8091";
+  std::string token_file;
+  std::string object, recordno;
+  std::vector<std::string> words;
+  int limit = 100;
+  long long after = 0;
+};
+
+// Sends one control request; prints the body (or, for `add`, the RECORDNO).
+int run_ctl(const CtlArgs& a, http::verb method, const std::string& target, const std::string& body,
+            bool print_recordno) {
+  std::string token;
+  if (!a.token_file.empty()) {
+    auto t = read_value_file(a.token_file, "control token");
+    if (!t) return usage_error(t.error().message);
+    token = *t;
+  } else if (const char* v = std::getenv("INTACCT_SANDBOX_CONTROL_TOKEN"); v) {
+    token = v;
+  }
+  auto res = control_request(a.control, token, method, target, body);
+  if (!res) {
+    std::cerr << "intacct-sandbox: " << res.error().message << "\n";
+    return res.error().code == "usage" ? kExitUsage : kExitFailed;
+  }
+  if (res->status >= 300) {
+    std::cerr << "intacct-sandbox: " << error_message(res->body) << " (HTTP " << res->status
+              << ")\n";
+    return kExitFailed;
+  }
+  if (print_recordno) {
+    auto r = res->body.find("\"recordno\":");
+    if (r != std::string::npos) {
+      std::cout << std::stoll(res->body.substr(r + 11)) << "\n";
+      return kExitOk;
+    }
+  }
+  if (!res->body.empty()) std::cout << res->body << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"intacct-sandbox: an in-memory Sage Intacct company behind the XML gateway"};
+  cli.require_subcommand(1);
+
+  ServeArgs s;
+  auto* serve_cmd = cli.add_subcommand("serve", "run the sandbox until SIGTERM/SIGINT");
+  serve_cmd
+      ->add_option("--gateway-listen", s.gateway_listen, "XML gateway HOST:PORT (0 = free port)")
+      ->capture_default_str();
+  serve_cmd->add_option("--control-listen", s.control_listen, "control API HOST:PORT")
+      ->capture_default_str();
+  serve_cmd->add_option("--sender-id", s.sender_id, "Web Services sender id")->required();
+  serve_cmd->add_option("--sender-password-file", s.sender_password_file,
+                        "file holding the sender password (or INTACCT_SANDBOX_SENDER_PASSWORD)");
+  serve_cmd->add_option("--company-id", s.company_id, "company id")->required();
+  serve_cmd->add_option("--user-id", s.user_id, "Web Services user id")->required();
+  serve_cmd->add_option("--user-password-file", s.user_password_file,
+                        "file holding the user password (or INTACCT_SANDBOX_USER_PASSWORD)");
+  serve_cmd->add_option("--session-duration", s.session_duration, "session lifetime, e.g. 2h, 30m")
+      ->capture_default_str();
+  serve_cmd->add_option("--endpoint-url", s.endpoint_url,
+                        "endpoint URL getAPISession returns (default: the gateway's own)");
+  serve_cmd->add_option("--demo-customers", s.demo_customers, "customers seeded")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve_cmd->add_option("--demo-invoices", s.demo_invoices, "invoices seeded")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve_cmd->add_option("--seed", s.seed, "demo data seed")->capture_default_str();
+  auto* url_opt = serve_cmd->add_option("--events-url", s.events_url,
+                                        "smart-event HTTP post URL (http only; may carry ?token=)");
+  serve_cmd->add_option("--events-url-file", s.events_url_file, "file holding the events URL")
+      ->excludes(url_opt);
+  serve_cmd->add_option("--events-token-file", s.events_token_file,
+                        "file holding a token sent as Authorization: Bearer");
+  serve_cmd->add_flag("--events-snapshot", s.events_snapshot,
+                      "post every field of the record too, not only the README template");
+  serve_cmd->add_option("--control-token-file", s.control_token_file,
+                        "file holding a Bearer token the control API requires");
+  serve_cmd->add_option("--state-file", s.state_file,
+                        "load at start if present (else seed); saved every 60 s and at exit");
+  serve_cmd->add_option("--port-file", s.port_file,
+                        "write \"GATEWAY_PORT CONTROL_PORT\" here once listening");
+  serve_cmd->add_flag("--payment-batch-required", s.payment_batch_required,
+                      "ARPYMT creates need PRBATCH");
+  serve_cmd->add_option("--threads", s.threads, "io threads")->check(CLI::Range(1, 64));
+
+  CtlArgs c;
+  auto* ctl_cmd = cli.add_subcommand("ctl", "talk to a running sandbox's control API");
+  ctl_cmd->add_option("--control", c.control, "control API URL")->capture_default_str();
+  ctl_cmd->add_option("--token-file", c.token_file,
+                      "file holding the control token (or INTACCT_SANDBOX_CONTROL_TOKEN)");
+  ctl_cmd->require_subcommand(1);
+  auto* add = ctl_cmd->add_subcommand("add", "add a record; prints its RECORDNO");
+  add->add_option("object", c.object, "CUSTOMER | ARINVOICE | ARPYMT")->required();
+  add->add_option("fields", c.words, "FIELD=VALUE ...");
+  auto* set = ctl_cmd->add_subcommand("set", "change fields of a record");
+  set->add_option("object", c.object)->required();
+  set->add_option("recordno", c.recordno)->required();
+  set->add_option("fields", c.words, "FIELD=VALUE ...")->required();
+  auto* del = ctl_cmd->add_subcommand("delete", "delete a record");
+  del->add_option("object", c.object)->required();
+  del->add_option("recordno", c.recordno)->required();
+  auto* get = ctl_cmd->add_subcommand("get", "print a record as JSON");
+  get->add_option("object", c.object)->required();
+  get->add_option("recordno", c.recordno)->required();
+  auto* list = ctl_cmd->add_subcommand("list", "print records as JSON");
+  list->add_option("object", c.object)->required();
+  list->add_option("--limit", c.limit, "at most this many (1-1000)")->capture_default_str();
+  list->add_option("--after", c.after, "only RECORDNOs above this")->capture_default_str();
+  auto* faults = ctl_cmd->add_subcommand("faults", "show faults, set KEY=VALUE ..., or `clear`");
+  faults->add_option("settings", c.words, "KEY=VALUE ... | clear");
+  auto* expire = ctl_cmd->add_subcommand("expire-sessions", "invalidate every open session");
+  auto* stats = ctl_cmd->add_subcommand("stats", "print counters as JSON");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    cli.exit(e);
+    return kExitUsage;
+  }
+  if (*serve_cmd) return serve(s);
+
+  if (*add) {
+    auto pairs = split_pairs(c.words);
+    if (!pairs) return usage_error(pairs.error().message);
+    return run_ctl(c, http::verb::post, "/v1/records/" + c.object, fields_json(*pairs), true);
+  }
+  if (*set) {
+    auto pairs = split_pairs(c.words);
+    if (!pairs) return usage_error(pairs.error().message);
+    return run_ctl(c, http::verb::patch, "/v1/records/" + c.object + "/" + c.recordno,
+                   fields_json(*pairs), false);
+  }
+  if (*del) {
+    return run_ctl(c, http::verb::delete_, "/v1/records/" + c.object + "/" + c.recordno, {}, false);
+  }
+  if (*get)
+    return run_ctl(c, http::verb::get, "/v1/records/" + c.object + "/" + c.recordno, {}, false);
+  if (*list) {
+    return run_ctl(c, http::verb::get,
+                   "/v1/records/" + c.object + "?after=" + std::to_string(c.after) +
+                       "&limit=" + std::to_string(c.limit),
+                   {}, false);
+  }
+  if (*faults) {
+    if (c.words.empty()) return run_ctl(c, http::verb::get, "/v1/faults", {}, false);
+    if (c.words.size() == 1 && c.words[0] == "clear") {
+      return run_ctl(c, http::verb::delete_, "/v1/faults", {}, false);
+    }
+    auto pairs = split_pairs(c.words);
+    if (!pairs) return usage_error(pairs.error().message);
+    auto body = faults_json(*pairs);
+    if (!body) return usage_error(body.error().message);
+    return run_ctl(c, http::verb::put, "/v1/faults", *body, false);
+  }
+  if (*expire) return run_ctl(c, http::verb::post, "/v1/sessions/expire", {}, false);
+  if (*stats) return run_ctl(c, http::verb::get, "/v1/stats", {}, false);
+  return kExitUsage;
+}
