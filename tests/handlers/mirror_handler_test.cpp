@@ -105,7 +105,9 @@ TEST_CASE_FIXTURE(MirrorFixture, "a snapshot merges field by field into the stor
   CHECK(newest.find(R"("changed":["STATE","TOTALDUE"])") != std::string::npos);
 }
 
-TEST_CASE_FIXTURE(MirrorFixture, "a thin event newer than the mirror is parked") {
+TEST_CASE_FIXTURE(MirrorFixture,
+                  "a thin event newer than the mirror is parked when the tenant has no Intacct "
+                  "access") {
   apply(make_event("CUSTOMER", "60", "set", kV1, {{"NAME", "x"}}));
   auto thin_event = make_event("CUSTOMER", "60", "set", kV2);
   auto thin = apply(thin_event);
@@ -113,7 +115,8 @@ TEST_CASE_FIXTURE(MirrorFixture, "a thin event newer than the mirror is parked")
   CHECK(thin.failure.code == "thin_event");
   CHECK(thin.failure.message ==
         "CUSTOMER 60 of tenant acme (event " + thin_event.event_id +
-            "): thin event: needs a read from Intacct, which is not configured yet");
+            "): thin event: needs a read from Intacct, and the tenant has no Intacct access "
+            "configured (company_id, user_id, user_password)");
   CHECK(hget("CUSTOMER", "60", "v") == std::to_string(kV1));
 
   auto unknown = apply(make_event("CUSTOMER", "61", "add", kV1));

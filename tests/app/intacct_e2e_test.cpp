@@ -1,0 +1,262 @@
+// The whole loop on one machine, as deploy/run.sh runs it: the
+// intacct-sandbox binary posts a smart event for every change of its company
+// to the intacct-sync binary, whose workers read the record back from the
+// sandbox's gateway into the mirror. Real processes, sockets and Redis.
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "tests/app/process.hpp"
+#include "tests/support/redis_server.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using isync::testing::Child;
+using isync::testing::eventually;
+using isync::testing::free_port;
+using isync::testing::HttpClient;
+using isync::testing::RedisServer;
+using isync::testing::Response;
+namespace http = boost::beast::http;
+
+constexpr const char* kAdminToken = "admin-token-for-e2e";
+constexpr const char* kTenantToken = "acme-token-for-e2e";
+constexpr const char* kSenderPassword = "sender-secret-e2e";
+constexpr const char* kUserPassword = "user-secret-e2e";
+
+rapidjson::Document json(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str(), text.size());
+  return d;
+}
+
+std::int64_t stat_of(const rapidjson::Document& stats, const char* function) {
+  if (!stats.IsObject() || !stats.HasMember("calls_by_function")) return 0;
+  const auto& calls = stats["calls_by_function"];
+  if (!calls.IsObject() || !calls.HasMember(function)) return 0;
+  return calls[function].GetInt64();
+}
+
+// A temporary directory holding the sandbox and one or more services wired
+// to each other, on fresh ports.
+class Loop {
+ public:
+  explicit Loop(RedisServer& redis) : redis_(redis) {
+    char tmpl[] = "/tmp/isync-e2e-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    public_port = free_port();
+  }
+  ~Loop() {
+    services.clear();
+    sandbox.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  void start_sandbox(int customers = 20, int invoices = 40) {
+    const std::string port_file = dir + "/sandbox.ports";
+    const std::string url_file = dir + "/events-url";
+    std::ofstream(url_file) << "http://127.0.0.1:" << public_port
+                            << "/v1/intacct/acme/events?token=" << kTenantToken << "\n";
+    sandbox = std::make_unique<Child>(
+        ISYNC_SANDBOX_BINARY,
+        std::vector<std::string>{"serve",
+                                 "--gateway-listen",
+                                 "127.0.0.1:0",
+                                 "--control-listen",
+                                 "127.0.0.1:0",
+                                 "--sender-id",
+                                 "sender-e2e",
+                                 "--company-id",
+                                 "DEMO-CO",
+                                 "--user-id",
+                                 "ws_user",
+                                 "--demo-customers",
+                                 std::to_string(customers),
+                                 "--demo-invoices",
+                                 std::to_string(invoices),
+                                 "--seed",
+                                 "7",
+                                 "--events-url-file",
+                                 url_file,
+                                 "--port-file",
+                                 port_file},
+        std::vector<std::string>{std::string("INTACCT_SANDBOX_SENDER_PASSWORD=") + kSenderPassword,
+                                 std::string("INTACCT_SANDBOX_USER_PASSWORD=") + kUserPassword},
+        dir + "/sandbox.log");
+    bool up = eventually(
+        [&] {
+          std::ifstream in(port_file);
+          return static_cast<bool>(in >> gateway_port >> control_port) && control_port != 0;
+        },
+        10s);
+    if (!up) FAIL("sandbox did not come up; log:\n" << sandbox->log());
+  }
+
+  // Starts a service process; `extra` is appended to its config.
+  Child& start_service(const std::string& user_password = kUserPassword, int concurrency = 2,
+                       const std::string& extra_tenant = {}) {
+    const int n = static_cast<int>(services.size());
+    const std::uint16_t pub = n == 0 ? public_port : free_port();
+    const std::uint16_t adm = free_port();
+    if (n == 0) admin_port = adm;
+    const std::string config = dir + "/service" + std::to_string(n) + ".toml";
+    std::ofstream(config) << "[server]\npublic_listen = \"127.0.0.1:" << pub
+                          << "\"\nadmin_listen = \"127.0.0.1:" << adm
+                          << "\"\nthreads = 2\ndrain_timeout = \"10s\"\n"
+                          << "[redis]\nurl = \"" << redis_.url() << "\"\n"
+                          << "[queue]\nworkers = 4\nretry_base = \"100ms\"\nretry_cap = \"1s\"\n"
+                          << "[intacct]\nendpoint = \"http://127.0.0.1:" << gateway_port
+                          << "/ia/xml/xmlgw.phtml\"\nsender_id = \"sender-e2e\"\n"
+                          << "sender_password = \"env:TEST_SENDER_PASSWORD\"\n"
+                          << "[admin]\ntoken = \"env:TEST_ADMIN_TOKEN\"\n"
+                          << "[[tenant]]\nid = \"acme\"\ntoken = \"env:TEST_ACME_TOKEN\"\n"
+                          << "company_id = \"DEMO-CO\"\nuser_id = \"ws_user\"\n"
+                          << "user_password = \"env:TEST_USER_PASSWORD\"\n"
+                          << "concurrency = " << concurrency << "\n"
+                          << extra_tenant;
+    services.push_back(std::make_unique<Child>(
+        ISYNC_BINARY, std::vector<std::string>{"serve", "--config", config},
+        std::vector<std::string>{std::string("TEST_ADMIN_TOKEN=") + kAdminToken,
+                                 std::string("TEST_ACME_TOKEN=") + kTenantToken,
+                                 std::string("TEST_SENDER_PASSWORD=") + kSenderPassword,
+                                 "TEST_USER_PASSWORD=" + user_password},
+        dir + "/service" + std::to_string(n) + ".log"));
+    bool up = eventually(
+        [&] { return HttpClient(pub).request(http::verb::get, "/healthz").status == 200; }, 10s);
+    if (!up) FAIL("service did not come up; log:\n" << services.back()->log());
+    return *services.back();
+  }
+
+  Response control(http::verb method, const std::string& target, const std::string& body = {}) {
+    return HttpClient(control_port).request(method, target, body, "application/json");
+  }
+  void set_fields(const std::string& object, int recordno, const std::string& fields_json) {
+    auto r = control(http::verb::patch, "/v1/records/" + object + "/" + std::to_string(recordno),
+                     "{\"fields\":" + fields_json + "}");
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+  }
+  rapidjson::Document stats() { return json(control(http::verb::get, "/v1/stats").body); }
+  void faults(const std::string& body) {
+    auto r = control(http::verb::put, "/v1/faults", body);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+  }
+
+  Response mirror(const std::string& collection, int recordno) {
+    return HttpClient(admin_port)
+        .request(http::verb::get, "/v1/tenants/acme/" + collection + "/" + std::to_string(recordno),
+                 {}, {}, kAdminToken);
+  }
+  // Waits until the mirror's record contains `needle`.
+  bool mirror_has(const std::string& collection, int recordno, const std::string& needle,
+                  std::chrono::milliseconds deadline = 30s) {
+    return eventually(
+        [&] {
+          auto r = mirror(collection, recordno);
+          return r.status == 200 && r.body.find(needle) != std::string::npos;
+        },
+        deadline);
+  }
+  std::string logs() {
+    std::string out = "--- sandbox\n" + (sandbox ? sandbox->log() : std::string());
+    for (auto& s : services) out += "--- service\n" + s->log();
+    return out;
+  }
+
+  std::string dir;
+  std::uint16_t public_port = 0, admin_port = 0, gateway_port = 0, control_port = 0;
+  std::unique_ptr<Child> sandbox;
+  std::vector<std::unique_ptr<Child>> services;
+
+ private:
+  RedisServer& redis_;
+};
+
+}  // namespace
+
+TEST_CASE("a change in the sandbox reaches the mirror through a smart event and a read") {
+  RedisServer redis;
+  Loop loop(redis);
+  loop.start_sandbox();
+  loop.start_service();
+  loop.set_fields("CUSTOMER", 3, R"({"NAME":"Renamed in Intacct"})");
+  INFO(loop.logs());
+  CHECK(loop.mirror_has("customers", 3, "\"NAME\":\"Renamed in Intacct\""));
+  auto doc = json(loop.mirror("customers", 3).body);
+  REQUIRE(doc.IsObject());
+  CHECK(doc["fields"]["CUSTOMERID"].IsString());
+  CHECK(stat_of(loop.stats(), "read") >= 1);
+  CHECK(stat_of(loop.stats(), "getAPISession") == 1);
+}
+
+TEST_CASE("a burst of 429s and 5xx is retried with backoff and every change lands") {
+  RedisServer redis;
+  Loop loop(redis);
+  loop.start_sandbox();
+  loop.start_service();
+  loop.faults(R"({"rate_limit":4,"rate_limit_http":true,"server_error":4})");
+  for (int i = 1; i <= 10; ++i)
+    loop.set_fields("CUSTOMER", i, "{\"NAME\":\"Burst " + std::to_string(i) + "\"}");
+  INFO(loop.logs());
+  for (int i = 1; i <= 10; ++i)
+    CHECK(loop.mirror_has("customers", i, "\"NAME\":\"Burst " + std::to_string(i) + "\""));
+  auto stats = loop.stats();
+  CHECK(stats["faults_injected"].GetInt64() == 8);
+  CHECK(redis.cmd({"ZCARD", "isync:{acme}:dead"}).integer == 0);
+}
+
+TEST_CASE("a session expiring mid-run is renewed without losing a change") {
+  RedisServer redis;
+  Loop loop(redis);
+  loop.start_sandbox();
+  loop.start_service();
+  loop.set_fields("CUSTOMER", 1, R"({"NAME":"Before expiry"})");
+  INFO(loop.logs());
+  REQUIRE(loop.mirror_has("customers", 1, "Before expiry"));
+  REQUIRE(loop.control(http::verb::post, "/v1/sessions/expire").status == 200);
+  loop.set_fields("CUSTOMER", 2, R"({"NAME":"After expiry"})");
+  CHECK(loop.mirror_has("customers", 2, "After expiry"));
+  CHECK(stat_of(loop.stats(), "getAPISession") == 2);
+  CHECK(redis.cmd({"ZCARD", "isync:{acme}:retry"}).integer == 0);
+  CHECK(redis.cmd({"ZCARD", "isync:{acme}:dead"}).integer == 0);
+}
+
+TEST_CASE("rejected credentials open the circuit and park events instead of retrying") {
+  RedisServer redis;
+  Loop loop(redis);
+  loop.start_sandbox();
+  loop.start_service("not-the-password");
+  for (int i = 1; i <= 5; ++i)
+    loop.set_fields("CUSTOMER", i, "{\"NAME\":\"Locked " + std::to_string(i) + "\"}");
+  INFO(loop.logs());
+  CHECK(eventually([&] { return redis.cmd({"ZCARD", "isync:{acme}:parked"}).integer == 5; }, 30s));
+  // One login was tried; the rest were refused without calling Intacct, so
+  // the user is not locked out by a retry storm.
+  CHECK(stat_of(loop.stats(), "getAPISession") == 0);
+  CHECK(loop.stats()["requests"].GetInt64() == 1);
+  CHECK(redis.cmd({"HGET", "isync:{acme}:intacct:circuit", "reason"}).str.find("XL03000006") !=
+        std::string::npos);
+  CHECK(loop.services.front()->log().find("intacct circuit open") != std::string::npos);
+  CHECK(redis.cmd({"ZCARD", "isync:{acme}:dead"}).integer == 0);
+}
+
+TEST_CASE("two service processes share one Intacct session") {
+  RedisServer redis;
+  Loop loop(redis);
+  loop.start_sandbox();
+  loop.start_service(kUserPassword, 1);
+  loop.start_service(kUserPassword, 1);
+  loop.faults(R"({"latency_ms":50})");
+  for (int i = 1; i <= 12; ++i)
+    loop.set_fields("CUSTOMER", i, "{\"NAME\":\"Shared " + std::to_string(i) + "\"}");
+  INFO(loop.logs());
+  for (int i = 1; i <= 12; ++i)
+    CHECK(loop.mirror_has("customers", i, "\"NAME\":\"Shared " + std::to_string(i) + "\""));
+  CHECK(stat_of(loop.stats(), "getAPISession") == 1);
+}
