@@ -1,43 +1,244 @@
-// Temporary stubs so the server can build against the header.
-#include "sandbox/sandbox.hpp"
+// Company: the control API, seeding, faults, stats and listeners. The
+// gateway is in gateway*.cpp, the snapshot in company_snapshot.cpp.
+#include <algorithm>
+#include <cstdio>
+
+#include "sandbox/detail/state.hpp"
 
 namespace isync::sandbox {
+namespace detail {
 
-struct Company::State {
-  Options options;
-  Clock* clock;
-};
+std::string CompanyState::random_token(std::size_t length) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out(length, ' ');
+  for (auto& c : out) c = kAlphabet[rng() % (sizeof kAlphabet - 1)];
+  return out;
+}
+
+void CompanyState::remember_executed(const std::string& controlid, std::int64_t now) {
+  if (executed.insert_or_assign(controlid, now).second) executed_order.emplace_back(controlid, now);
+  while (
+      executed_order.size() > kMaxExecutedControlIds ||
+      (!executed_order.empty() && executed_order.front().second + kExecutedControlIdTtlMs <= now)) {
+    const auto it = executed.find(executed_order.front().first);
+    if (it != executed.end() && it->second == executed_order.front().second) executed.erase(it);
+    executed_order.pop_front();
+  }
+}
+
+bool CompanyState::was_executed(const std::string& controlid, std::int64_t now) {
+  const auto it = executed.find(controlid);
+  return it != executed.end() && it->second + kExecutedControlIdTtlMs > now;
+}
+
+}  // namespace detail
+
+namespace {
+
+Error to_error(const detail::Failure& f) {
+  std::string message = f.description2.empty() ? f.description : f.description2;
+  if (!f.correction.empty()) message += " " + f.correction;
+  return make_error(f.code.empty() ? "invalid_value" : f.code, message);
+}
+
+void notify(const std::vector<std::function<void(const Change&)>>& listeners,
+            const std::vector<Change>& changes) {
+  for (const auto& change : changes) {
+    for (const auto& l : listeners) l(change);
+  }
+}
+
+}  // namespace
 
 Company::Company(Options options, Clock& clock)
-    : state_(std::make_unique<State>(State{std::move(options), &clock})) {}
+    : state_(std::make_unique<detail::CompanyState>(std::move(options), clock)) {
+  for (const char* object : {"CUSTOMER", "ARINVOICE", "ARPYMT"}) {
+    state_->data.tables[object];
+    state_->data.next_recordno[object] = 1;
+  }
+}
+
 Company::~Company() = default;
-Reply Company::handle_gateway(std::string_view, std::string_view) {
-  return Reply{503, "text/plain", "not ready", {}};
+
+Result<Record> Company::add(const std::string& object,
+                            const std::map<std::string, std::string>& fields) {
+  std::vector<Change> changes;
+  std::vector<std::function<void(const Change&)>> listeners;
+  Record record;
+  {
+    std::lock_guard lock(state_->mu);
+    auto& s = *state_;
+    const auto* def = detail::find_object(detail::to_upper(object));
+    if (def == nullptr) return to_error(detail::unknown_object(object));
+    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
+    detail::Fields out;
+    if (auto bad = detail::create_record(ctx, *def, fields, out)) return to_error(*bad);
+    record = detail::to_record(def->name, out);
+    listeners = s.listeners;
+  }
+  notify(listeners, changes);
+  return record;
 }
-int Company::run_due() { return 0; }
-Result<Record> Company::add(const std::string&, const std::map<std::string, std::string>&) {
-  return make_error("unknown_object", "not implemented");
+
+Result<Record> Company::set(const std::string& object, std::int64_t recordno,
+                            const std::map<std::string, std::string>& fields) {
+  std::vector<Change> changes;
+  std::vector<std::function<void(const Change&)>> listeners;
+  Record record;
+  {
+    std::lock_guard lock(state_->mu);
+    auto& s = *state_;
+    const auto* def = detail::find_object(detail::to_upper(object));
+    if (def == nullptr) return to_error(detail::unknown_object(object));
+    auto in = fields;
+    in["RECORDNO"] = std::to_string(recordno);
+    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
+    detail::Fields out;
+    if (auto bad = detail::update_record(ctx, *def, in, out)) return to_error(*bad);
+    record = detail::to_record(def->name, out);
+    listeners = s.listeners;
+  }
+  notify(listeners, changes);
+  return record;
 }
-Result<Record> Company::set(const std::string&, std::int64_t,
-                            const std::map<std::string, std::string>&) {
-  return make_error("unknown_object", "not implemented");
-}
-Result<void> Company::remove(const std::string&, std::int64_t) {
-  return make_error("unknown_object", "not implemented");
-}
-std::optional<Record> Company::get(const std::string&, std::int64_t) const { return std::nullopt; }
-std::vector<Record> Company::list(const std::string&, std::int64_t, std::size_t) const {
+
+Result<void> Company::remove(const std::string& object, std::int64_t recordno) {
+  std::vector<Change> changes;
+  std::vector<std::function<void(const Change&)>> listeners;
+  {
+    std::lock_guard lock(state_->mu);
+    auto& s = *state_;
+    const auto* def = detail::find_object(detail::to_upper(object));
+    if (def == nullptr) return to_error(detail::unknown_object(object));
+    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
+    if (auto bad = detail::delete_record(ctx, *def, recordno)) return to_error(*bad);
+    listeners = s.listeners;
+  }
+  notify(listeners, changes);
   return {};
 }
-std::size_t Company::count(const std::string&) const { return 0; }
-void Company::seed_demo(int, int, std::uint64_t) {}
-void Company::set_faults(const Faults&) {}
-Faults Company::faults() const { return {}; }
-void Company::expire_sessions() {}
-bool Company::take_event_drop() { return false; }
-void Company::on_change(std::function<void(const Change&)>) {}
-Stats Company::stats() const { return {}; }
-std::string Company::snapshot_json() const { return "{}"; }
-Result<void> Company::load_snapshot_json(std::string_view) { return {}; }
+
+std::optional<Record> Company::get(const std::string& object, std::int64_t recordno) const {
+  std::lock_guard lock(state_->mu);
+  const auto name = detail::to_upper(object);
+  const auto* f = state_->data.find(name, recordno);
+  if (f == nullptr) return std::nullopt;
+  return detail::to_record(name, *f);
+}
+
+std::vector<Record> Company::list(const std::string& object, std::int64_t after_recordno,
+                                  std::size_t limit) const {
+  std::lock_guard lock(state_->mu);
+  std::vector<Record> out;
+  const auto name = detail::to_upper(object);
+  const auto t = state_->data.tables.find(name);
+  if (t == state_->data.tables.end()) return out;
+  for (auto it = t->second.upper_bound(after_recordno); it != t->second.end() && out.size() < limit;
+       ++it) {
+    out.push_back(detail::to_record(name, it->second));
+  }
+  return out;
+}
+
+std::size_t Company::count(const std::string& object) const {
+  std::lock_guard lock(state_->mu);
+  const auto t = state_->data.tables.find(detail::to_upper(object));
+  return t == state_->data.tables.end() ? 0 : t->second.size();
+}
+
+void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
+  std::lock_guard lock(state_->mu);
+  auto& s = *state_;
+  std::mt19937_64 rng(seed);
+  const auto pick = [&](std::uint64_t n) { return n == 0 ? std::uint64_t{0} : rng() % n; };
+  static const char* const kFirst[] = {"Acme",    "Globex", "Initech",   "Umbrella",
+                                       "Stark",   "Wayne",  "Hooli",     "Vandelay",
+                                       "Soylent", "Tyrell", "Cyberdyne", "Wonka"};
+  static const char* const kSecond[] = {"Widgets",  "Logistics", "Foods",    "Software",
+                                        "Textiles", "Labs",      "Holdings", "Outfitters",
+                                        "Energy",   "Media"};
+  static const char* const kMethods[] = {"Printed Check", "Cash", "EFT", "Credit Card"};
+  const auto now = s.now_ms();
+  detail::WriteContext ctx{s.data, s.options, now, nullptr, nullptr, nullptr};
+  std::vector<std::string> ids;
+  for (int i = 0; i < customers; ++i) {
+    const auto no = s.data.next_recordno["CUSTOMER"];
+    char id[32];
+    std::snprintf(id, sizeof id, "CUST-%05lld", static_cast<long long>(no));
+    const std::string name = std::string(kFirst[pick(std::size(kFirst))]) + " " +
+                             kSecond[pick(std::size(kSecond))] + " " + std::to_string(no);
+    detail::Fields out;
+    const detail::Fields in = {
+        {"CUSTOMERID", id},
+        {"NAME", name},
+        {"DISPLAYCONTACT.EMAIL1", "billing@cust" + std::to_string(no) + ".example.com"},
+        {"DISPLAYCONTACT.PHONE1", "+1 555 01" + std::to_string(1000 + no % 9000)}};
+    if (!detail::create_record(ctx, *detail::find_object("CUSTOMER"), in, out)) ids.push_back(id);
+  }
+  if (ids.empty()) return;
+  for (int i = 0; i < invoices; ++i) {
+    const auto& customer = ids[pick(ids.size())];
+    const auto total = 5000 + static_cast<std::int64_t>(pick(495001));  // 50.00 .. 5000.00
+    const auto created = now / 1000 - static_cast<std::int64_t>(pick(120)) * 86400;
+    const auto roll = pick(100);
+    detail::Fields in = {{"CUSTOMERID", customer},
+                         {"TOTALENTERED", detail::format_cents(total)},
+                         {"WHENCREATED", detail::format_date(created)},
+                         {"DOCNUMBER", "PO-" + std::to_string(10000 + pick(90000))}};
+    if (roll < 5) in["STATE"] = "Draft";
+    detail::Fields inv;
+    if (detail::create_record(ctx, *detail::find_object("ARINVOICE"), in, inv)) continue;
+    if (roll < 5 || roll >= 50) continue;  // drafts and open invoices
+    const auto amount = roll < 35 ? total
+                                  : std::max<std::int64_t>(
+                                        1, total * static_cast<std::int64_t>(10 + pick(80)) / 100);
+    const auto paid_on =
+        std::min(now / 1000, created + static_cast<std::int64_t>(pick(30)) * 86400);
+    detail::Fields pay = {
+        {"CUSTOMERID", customer},
+        {"PAYMENTMETHOD", kMethods[pick(std::size(kMethods))]},
+        {"UNDEPOSITEDACCOUNTNO", "1010"},
+        {"RECEIPTDATE", detail::format_date(paid_on)},
+        {"DOCNUMBER", "SEED-" + inv["RECORDNO"]},
+        {"ARPYMTDETAILS.ARPYMTDETAIL.0.RECORDKEY", inv["RECORDNO"]},
+        {"ARPYMTDETAILS.ARPYMTDETAIL.0.TRX_PAYMENTAMOUNT", detail::format_cents(amount)}};
+    if (s.options.payment_batch_required) pay["PRBATCH"] = "SEED";
+    detail::Fields out;
+    (void)detail::create_record(ctx, *detail::find_object("ARPYMT"), pay, out);
+  }
+}
+
+void Company::set_faults(const Faults& faults) {
+  std::lock_guard lock(state_->mu);
+  state_->faults = faults;
+}
+
+Faults Company::faults() const {
+  std::lock_guard lock(state_->mu);
+  return state_->faults;
+}
+
+void Company::expire_sessions() {
+  std::lock_guard lock(state_->mu);
+  state_->sessions.clear();
+}
+
+bool Company::take_event_drop() {
+  std::lock_guard lock(state_->mu);
+  if (state_->faults.drop_events <= 0) return false;
+  --state_->faults.drop_events;
+  ++state_->stats.faults_injected;
+  return true;
+}
+
+void Company::on_change(std::function<void(const Change&)> listener) {
+  std::lock_guard lock(state_->mu);
+  state_->listeners.push_back(std::move(listener));
+}
+
+Stats Company::stats() const {
+  std::lock_guard lock(state_->mu);
+  return state_->stats;
+}
 
 }  // namespace isync::sandbox

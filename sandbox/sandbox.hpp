@@ -45,6 +45,10 @@
 
 namespace isync::sandbox {
 
+namespace detail {
+struct CompanyState;  // everything a Company holds (sandbox/detail/state.hpp)
+}
+
 // The company's login data; a request must match these or fail as Intacct does.
 struct Credentials {
   std::string sender_id;        // <control><senderid>, case-sensitive
@@ -172,8 +176,7 @@ class Company {
   Result<void> load_snapshot_json(std::string_view json);
 
  private:
-  struct State;
-  std::unique_ptr<State> state_;
+  std::unique_ptr<detail::CompanyState> state_;
 };
 
 }  // namespace isync::sandbox

@@ -1,0 +1,535 @@
+// Writes: create, update and delete of CUSTOMER, ARINVOICE and ARPYMT, with
+// the side effects Intacct applies (payment application to invoices, customer
+// TOTALDUE), shared by the gateway, the control API, seeding and deferred
+// landings. Business rules follow PROTOCOL.md §4.
+#include <algorithm>
+
+#include "sandbox/detail/model.hpp"
+
+namespace isync::sandbox::detail {
+namespace {
+
+const char* const kPaymentMethods[] = {
+    "Printed Check", "Cash", "EFT", "Credit Card", "Online Charge Card", "Online ACH Debit"};
+
+std::string stamp(const WriteContext& ctx) { return format_whenmodified(ctx.now_ms / 1000); }
+
+std::string get(const Fields& f, const std::string& key) {
+  const auto it = f.find(key);
+  return it == f.end() ? std::string{} : it->second;
+}
+
+std::int64_t cents(const Fields& f, const std::string& key) {
+  return parse_cents(get(f, key)).value_or(0);
+}
+
+void emit(WriteContext& ctx, const std::string& object, const std::string& action,
+          std::int64_t recordno, const Fields& after) {
+  if (ctx.changes == nullptr) return;
+  Change c;
+  c.object = object;
+  c.action = action;
+  c.recordno = recordno;
+  c.whenmodified = action == "delete" ? stamp(ctx) : get(after, "WHENMODIFIED");
+  c.at_ms = ctx.now_ms;
+  if (action != "delete") c.fields = after;
+  ctx.changes->push_back(std::move(c));
+}
+
+std::int64_t next_recordno(WriteContext& ctx, const std::string& object) {
+  auto& next = ctx.data.next_recordno[object];
+  if (next < 1) next = 1;
+  std::int64_t no = 0;
+  if (ctx.reserved != nullptr && !(*ctx.reserved)[object].empty()) {
+    no = (*ctx.reserved)[object].front();
+    (*ctx.reserved)[object].pop_front();
+  } else {
+    no = next;
+  }
+  next = std::max(next, no + 1);
+  if (ctx.assigned != nullptr) (*ctx.assigned)[object].push_back(no);
+  return no;
+}
+
+// The BL34000061 shape of fixtures/result-failure-duplicate-bl34000061.xml,
+// including Intacct's two spaces before "already" and its two follow-ups.
+Failure duplicate(const std::string& label, const std::string& value) {
+  std::string lower = label;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  Failure f{"BL34000061",
+            "",
+            "Another " + label + " with the given value(s) " + value + "  already exists",
+            "Use a unique value instead.",
+            "duplicate",
+            {}};
+  f.then.push_back(
+      {"BL01001973", "", "Could not create " + lower + " record!", "", "duplicate", {}});
+  f.then.push_back(
+      {"BL01001973", "", "Error while saving the " + label + " info", "", "duplicate", {}});
+  return f;
+}
+
+// Every given field must exist on the object; typed fields must parse.
+// Fields the company sets itself (RECORDNO, WHENMODIFIED, ...) are ignored,
+// as Intacct ignores read-only fields in create/update.
+std::optional<Failure> check_fields(const ObjectDef& def, const Fields& in, Fields& writable) {
+  for (const auto& [name, value] : in) {
+    if (name == "ACTION") {
+      writable[name] = value;
+      continue;
+    }
+    if (def.name == "ARPYMT" && is_detail_field(name)) {
+      const auto rest = std::string_view(name).substr(kDetailPrefix.size());
+      const auto dot = rest.find('.');
+      const auto leaf = dot == std::string_view::npos ? std::string_view{} : rest.substr(dot + 1);
+      if (dot == std::string_view::npos || !parse_int(rest.substr(0, dot)) ||
+          (leaf != "RECORDKEY" && leaf != "TRX_PAYMENTAMOUNT" && leaf != "ENTRYKEY")) {
+        return unknown_field(def.name, name);
+      }
+      writable[name] = value;
+      continue;
+    }
+    const FieldDef* f = def.field(name);
+    if (f == nullptr) return unknown_field(def.name, name);
+    if (!f->writable) continue;
+    if (!value.empty()) {
+      bool ok = true;
+      switch (f->type) {
+        case FieldType::money:
+          ok = parse_cents(value).has_value();
+          break;
+        case FieldType::date:
+          ok = value.size() == 10 && parse_intacct_time(value).has_value();
+          break;
+        case FieldType::integer:
+          ok = parse_int(value).has_value();
+          break;
+        case FieldType::boolean:
+          ok = value == "true" || value == "false";
+          break;
+        default:
+          break;
+      }
+      if (!ok) {
+        return invalid_value(
+            "Invalid value '" + shorten(value, 64) + "' for " + def.name + "." + name + ".",
+            f->type == FieldType::date    ? "Use the format MM/DD/YYYY."
+            : f->type == FieldType::money ? "Use a decimal amount with at most 2 decimals."
+                                          : "");
+      }
+    }
+    writable[name] = value;
+  }
+  return std::nullopt;
+}
+
+// Sum of the customer's posted invoices' TOTALDUE; when it changed, the
+// customer is modified (and a `set` change reported).
+void refresh_customer_due(WriteContext& ctx, const std::string& customer_id) {
+  const auto no = ctx.data.by_id("CUSTOMER", customer_id);
+  Fields* customer = ctx.data.find("CUSTOMER", no);
+  if (customer == nullptr) return;
+  std::int64_t due = 0;
+  for (const auto inv_no : ctx.data.invoices_by_customer[customer_id]) {
+    const Fields* inv = ctx.data.find("ARINVOICE", inv_no);
+    if (inv != nullptr && get(*inv, "STATE") != "Draft") due += cents(*inv, "TOTALDUE");
+  }
+  const auto text = format_cents(due);
+  if ((*customer)["TOTALDUE"] == text) return;
+  (*customer)["TOTALDUE"] = text;
+  (*customer)["WHENMODIFIED"] = stamp(ctx);
+  emit(ctx, "CUSTOMER", "set", no, *customer);
+}
+
+// Recomputes an invoice's TOTALDUE/STATE/WHENPAID after TOTALPAID changed.
+void settle_invoice(Fields& inv, std::int64_t paid, const std::string& paid_on) {
+  const std::int64_t due = cents(inv, "TOTALENTERED") - paid;
+  inv["TOTALPAID"] = format_cents(paid);
+  inv["TOTALDUE"] = format_cents(due);
+  if (get(inv, "STATE") == "Draft") return;
+  if (paid == 0) {
+    inv["STATE"] = "Posted";
+    inv["WHENPAID"] = "";
+  } else if (due == 0) {
+    inv["STATE"] = "Paid";
+    inv["WHENPAID"] = paid_on;
+  } else {
+    inv["STATE"] = "Partially Paid";
+    inv["WHENPAID"] = "";
+  }
+}
+
+// ---- CUSTOMER ----------------------------------------------------------------
+
+std::optional<Failure> check_customer(const Fields& f) {
+  const auto status = get(f, "STATUS");
+  if (!status.empty() && status != "active" && status != "inactive") {
+    return invalid_value("Invalid STATUS '" + shorten(status, 32) + "' for CUSTOMER.",
+                         "Use active or inactive.");
+  }
+  return std::nullopt;
+}
+
+std::optional<Failure> create_customer(WriteContext& ctx, Fields f, Fields& out) {
+  if (get(f, "NAME").empty())
+    return invalid_value("Required field NAME is missing for CUSTOMER.", "Provide NAME.");
+  if (auto bad = check_customer(f)) return bad;
+  auto id = get(f, "CUSTOMERID");
+  if (!id.empty() && ctx.data.customer_by_id.count(id) != 0) return duplicate("Customer", id);
+  const auto no = next_recordno(ctx, "CUSTOMER");
+  if (id.empty()) id = "C" + std::to_string(no);  // Intacct's auto-numbering, simplified
+  f.erase("ACTION");
+  f["RECORDNO"] = std::to_string(no);
+  f["CUSTOMERID"] = id;
+  if (get(f, "STATUS").empty()) f["STATUS"] = "active";
+  if (get(f, "ONHOLD").empty()) f["ONHOLD"] = "false";
+  if (get(f, "DISPLAYCONTACT.PRINTAS").empty()) f["DISPLAYCONTACT.PRINTAS"] = f["NAME"];
+  f["TOTALDUE"] = "0.00";
+  f["WHENCREATED"] = f["WHENMODIFIED"] = stamp(ctx);
+  ctx.data.customer_by_id[id] = no;
+  out = ctx.data.tables["CUSTOMER"][no] = std::move(f);
+  emit(ctx, "CUSTOMER", "add", no, out);
+  return std::nullopt;
+}
+
+std::optional<Failure> update_customer(Fields& rec, const Fields& f) {
+  if (auto bad = check_customer(f)) return bad;
+  const auto id = get(f, "CUSTOMERID");
+  if (!id.empty() && id != rec["CUSTOMERID"]) {
+    return invalid_value("CUSTOMERID of customer " + rec["RECORDNO"] + " cannot be changed.",
+                         "Create a new customer instead.");
+  }
+  for (const auto& [k, v] : f) {
+    if (k != "ACTION") rec[k] = v;
+  }
+  if (rec["NAME"].empty())
+    return invalid_value("Required field NAME is missing for CUSTOMER.", "Provide NAME.");
+  return std::nullopt;
+}
+
+// ---- ARINVOICE ---------------------------------------------------------------
+
+std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) {
+  const auto customer_id = get(f, "CUSTOMERID");
+  if (customer_id.empty())
+    return invalid_value("Required field CUSTOMERID is missing for ARINVOICE.",
+                         "Provide CUSTOMERID.");
+  const Fields* customer = ctx.data.find("CUSTOMER", ctx.data.by_id("CUSTOMER", customer_id));
+  if (customer == nullptr) {
+    return invalid_value("Invalid Customer '" + shorten(customer_id, 64) + "' specified.",
+                         "Use the CUSTOMERID of an existing customer.");
+  }
+  if (get(f, "TOTALENTERED").empty()) {
+    return invalid_value("Required field TOTALENTERED is missing for ARINVOICE.",
+                         "Provide TOTALENTERED.");
+  }
+  const auto total = cents(f, "TOTALENTERED");
+  if (total < 0) return invalid_value("TOTALENTERED of an invoice cannot be negative.");
+  const auto state = get(f, "STATE"), action = get(f, "ACTION");
+  const bool draft = state == "Draft" || action == "Draft";
+  if (!state.empty() && state != "Draft" && state != "Posted") {
+    return invalid_value("Invalid STATE '" + shorten(state, 32) + "' for a new ARINVOICE.",
+                         "Use Draft or Posted.");
+  }
+  auto number = get(f, "RECORDID");
+  if (!number.empty() && ctx.data.invoice_by_number.count(number) != 0) {
+    // Intacct's duplicate invoice number text [PROTOCOL.md §4, INV]; errorno not documented.
+    return Failure{"BL01001973",
+                   "",
+                   "A transaction with the number '" + number + "' already exists.",
+                   "Use a unique invoice number.",
+                   "duplicate",
+                   {}};
+  }
+  const auto no = next_recordno(ctx, "ARINVOICE");
+  if (number.empty()) number = "INV-" + std::to_string(no);
+  f.erase("ACTION");
+  f["RECORDNO"] = std::to_string(no);
+  f["RECORDID"] = number;
+  f["CUSTOMERNAME"] = get(*customer, "NAME");
+  f["STATE"] = draft ? "Draft" : "Posted";
+  if (get(f, "WHENCREATED").empty()) f["WHENCREATED"] = format_date(ctx.now_ms / 1000);
+  if (get(f, "WHENDUE").empty()) {
+    f["WHENDUE"] = format_date(parse_intacct_time(f["WHENCREATED"]).value_or(0) + 30 * 86400);
+  }
+  f["WHENPOSTED"] = draft ? "" : f["WHENCREATED"];
+  f["WHENPAID"] = "";
+  f["TOTALENTERED"] = format_cents(total);
+  f["TOTALPAID"] = "0.00";
+  f["TOTALDUE"] = format_cents(total);
+  if (get(f, "CURRENCY").empty()) f["CURRENCY"] = "USD";
+  f["WHENMODIFIED"] = stamp(ctx);
+  ctx.data.invoice_by_number[number] = no;
+  ctx.data.invoices_by_customer[customer_id].insert(no);
+  out = ctx.data.tables["ARINVOICE"][no] = std::move(f);
+  emit(ctx, "ARINVOICE", "add", no, out);
+  refresh_customer_due(ctx, customer_id);
+  return std::nullopt;
+}
+
+std::optional<Failure> update_invoice(Fields& rec, const Fields& f) {
+  const auto number = get(f, "RECORDID");
+  if (!number.empty() && number != rec["RECORDID"]) {
+    return invalid_value("RECORDID of invoice " + rec["RECORDNO"] + " cannot be changed.");
+  }
+  const auto customer_id = get(f, "CUSTOMERID");
+  if (!customer_id.empty() && customer_id != rec["CUSTOMERID"]) {
+    return invalid_value("CUSTOMERID of invoice " + rec["RECORDID"] + " cannot be changed.",
+                         "Delete the invoice and create it for the other customer.");
+  }
+  const auto paid = cents(rec, "TOTALPAID");
+  auto state = get(f, "STATE");
+  if (get(f, "ACTION") == "Submit") state = "Posted";
+  if (!state.empty() && state != rec["STATE"]) {
+    if ((state != "Draft" && state != "Posted") || paid != 0) {
+      return invalid_value(
+          "STATE of invoice " + rec["RECORDID"] + " cannot become '" + shorten(state, 32) + "'.",
+          "Only an unpaid invoice moves between Draft and Posted.");
+    }
+    rec["STATE"] = state;
+    rec["WHENPOSTED"] = state == "Posted" ? rec["WHENCREATED"] : "";
+  }
+  for (const auto& [k, v] : f) {
+    if (k != "ACTION" && k != "STATE") rec[k] = v;
+  }
+  if (cents(rec, "TOTALENTERED") < paid) {
+    return invalid_value("TOTALENTERED of invoice " + rec["RECORDID"] +
+                         " cannot be below its TOTALPAID " + format_cents(paid) + ".");
+  }
+  rec["TOTALENTERED"] = format_cents(cents(rec, "TOTALENTERED"));
+  settle_invoice(rec, paid, rec["WHENPAID"]);
+  return std::nullopt;
+}
+
+// ---- ARPYMT ------------------------------------------------------------------
+
+struct Detail {
+  std::int64_t invoice = 0;
+  std::int64_t amount = 0;
+};
+
+std::vector<Detail> details_of(const Fields& f) {
+  std::map<std::int64_t, Detail> by_index;
+  for (const auto& [k, v] : f) {
+    if (!is_detail_field(k)) continue;
+    const auto rest = std::string_view(k).substr(kDetailPrefix.size());
+    const auto dot = rest.find('.');
+    const auto index = parse_int(rest.substr(0, dot)).value_or(0);
+    const auto leaf = rest.substr(dot + 1);
+    if (leaf == "RECORDKEY") by_index[index].invoice = parse_int(v).value_or(-1);
+    if (leaf == "TRX_PAYMENTAMOUNT") by_index[index].amount = parse_cents(v).value_or(-1);
+  }
+  std::vector<Detail> out;
+  for (const auto& [i, d] : by_index) out.push_back(d);
+  return out;
+}
+
+std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) {
+  const auto customer_id = get(f, "CUSTOMERID");
+  if (customer_id.empty())
+    return invalid_value("Required field CUSTOMERID is missing for ARPYMT.", "Provide CUSTOMERID.");
+  if (ctx.data.by_id("CUSTOMER", customer_id) == 0) {
+    return invalid_value("Invalid Customer '" + shorten(customer_id, 64) + "' specified.",
+                         "Use the CUSTOMERID of an existing customer.");
+  }
+  const auto method = get(f, "PAYMENTMETHOD");
+  if (std::find(std::begin(kPaymentMethods), std::end(kPaymentMethods), method) ==
+      std::end(kPaymentMethods)) {
+    return invalid_value(
+        "Invalid PAYMENTMETHOD '" + shorten(method, 32) + "' for ARPYMT.",
+        "Use Printed Check, Cash, EFT, Credit Card, Online Charge Card or Online ACH Debit.");
+  }
+  if (ctx.options.payment_batch_required && get(f, "PRBATCH").empty()) {
+    // AR configured for user-specified payment summaries [PROTOCOL.md §4, INV].
+    return invalid_value(
+        "Please provide a payment batch key.",
+        "Send PRBATCH, or set the AR payment summary frequency to Daily or Monthly.");
+  }
+  if (get(f, "FINANCIALENTITY").empty() && get(f, "UNDEPOSITEDACCOUNTNO").empty() &&
+      get(f, "PRBATCH").empty()) {
+    return invalid_value("ARPYMT needs a deposit account.",
+                         "Provide FINANCIALENTITY, UNDEPOSITEDACCOUNTNO or PRBATCH.");
+  }
+  if (get(f, "RECEIPTDATE").empty()) {
+    return invalid_value("Required field RECEIPTDATE is missing for ARPYMT.",
+                         "Provide RECEIPTDATE as MM/DD/YYYY.");
+  }
+  const auto details = details_of(f);
+  std::map<std::int64_t, std::int64_t> applied;  // invoice RECORDNO → amount
+  std::int64_t total = 0;
+  for (const auto& d : details) {
+    if (d.invoice <= 0 || d.amount <= 0) {
+      return invalid_value("Each ARPYMTDETAIL needs a RECORDKEY and a positive TRX_PAYMENTAMOUNT.");
+    }
+    const auto key = std::to_string(d.invoice);
+    const Fields* inv = ctx.data.find("ARINVOICE", d.invoice);
+    if (inv == nullptr) {
+      return invalid_value(
+          "Invoice with RECORDNO " + key + " does not exist; the payment cannot be applied to it.",
+          "Check the RECORDKEY of the payment detail.");
+    }
+    if (get(*inv, "CUSTOMERID") != customer_id) {
+      return invalid_value("Invoice " + key + " belongs to customer " + get(*inv, "CUSTOMERID") +
+                           ", not " + shorten(customer_id, 64) + ".");
+    }
+    if (get(*inv, "STATE") == "Draft") {
+      return invalid_value("Invoice " + key + " is a draft and cannot take payments.",
+                           "Post the invoice first.");
+    }
+    applied[d.invoice] += d.amount;
+    if (applied[d.invoice] > cents(*inv, "TOTALDUE")) {
+      return invalid_value("Payment amount " + format_cents(applied[d.invoice]) +
+                               " exceeds the amount due " + get(*inv, "TOTALDUE") + " of invoice " +
+                               key + ".",
+                           "Apply at most the invoice's TOTALDUE.");
+    }
+    total += d.amount;
+  }
+  const auto entered = get(f, "TOTALENTERED");
+  if (details.empty()) {
+    if (entered.empty() || cents(f, "TOTALENTERED") <= 0) {
+      return invalid_value(
+          "An ARPYMT without ARPYMTDETAIL needs a positive TOTALENTERED (an advance).");
+    }
+    total = cents(f, "TOTALENTERED");
+  } else if (!entered.empty() && cents(f, "TOTALENTERED") != total) {
+    return invalid_value("TOTALENTERED " + entered + " differs from the sum of the details " +
+                         format_cents(total) + ".");
+  }
+  const auto no = next_recordno(ctx, "ARPYMT");
+  f.erase("ACTION");
+  f["RECORDNO"] = std::to_string(no);
+  if (get(f, "PAYMENTDATE").empty()) f["PAYMENTDATE"] = f["RECEIPTDATE"];
+  if (get(f, "CURRENCY").empty()) f["CURRENCY"] = "USD";
+  f["STATE"] = "Posted";
+  f["TOTALENTERED"] = f["TOTALPAID"] = format_cents(total);
+  f["RECORDTYPE"] = details.empty() ? "rr" : "rp";  // rr = advance [PROTOCOL.md §4]
+  f["WHENCREATED"] = f["WHENMODIFIED"] = stamp(ctx);
+  // Details stored normalised and re-indexed from 0.
+  for (auto it = f.begin(); it != f.end();)
+    it = is_detail_field(it->first) ? f.erase(it) : std::next(it);
+  for (std::size_t i = 0; i < details.size(); ++i) {
+    const auto prefix = std::string(kDetailPrefix) + std::to_string(i) + ".";
+    f[prefix + "RECORDKEY"] = std::to_string(details[i].invoice);
+    f[prefix + "TRX_PAYMENTAMOUNT"] = format_cents(details[i].amount);
+  }
+  out = ctx.data.tables["ARPYMT"][no] = std::move(f);
+  emit(ctx, "ARPYMT", "add", no, out);
+  for (const auto& [inv_no, amount] : applied) {
+    Fields& inv = *ctx.data.find("ARINVOICE", inv_no);
+    settle_invoice(inv, cents(inv, "TOTALPAID") + amount, out["PAYMENTDATE"]);
+    inv["WHENMODIFIED"] = stamp(ctx);
+    emit(ctx, "ARINVOICE", "set", inv_no, inv);
+  }
+  if (!applied.empty()) refresh_customer_due(ctx, customer_id);
+  return std::nullopt;
+}
+
+std::optional<Failure> update_payment(Fields& rec, const Fields& f) {
+  for (const auto& [k, v] : f) {
+    if (is_detail_field(k)) {
+      return invalid_value("The applications of payment " + rec["RECORDNO"] + " cannot be changed.",
+                           "Delete the payment and create it again.");
+    }
+    if (k == "CUSTOMERID" && v != rec["CUSTOMERID"]) {
+      return invalid_value("CUSTOMERID of payment " + rec["RECORDNO"] + " cannot be changed.");
+    }
+    if (k == "TOTALENTERED" && cents(f, k) != cents(rec, k)) {
+      return invalid_value("TOTALENTERED of payment " + rec["RECORDNO"] + " cannot be changed.");
+    }
+  }
+  for (const auto& [k, v] : f) {
+    if (k != "ACTION" && k != "TOTALENTERED") rec[k] = v;
+  }
+  if (rec["RECEIPTDATE"].empty()) return invalid_value("RECEIPTDATE of an ARPYMT cannot be empty.");
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Failure> create_record(WriteContext& ctx, const ObjectDef& def, const Fields& in,
+                                     Fields& out) {
+  Fields f;
+  if (auto bad = check_fields(def, in, f)) return bad;
+  if (def.name == "CUSTOMER") return create_customer(ctx, std::move(f), out);
+  if (def.name == "ARINVOICE") return create_invoice(ctx, std::move(f), out);
+  return create_payment(ctx, std::move(f), out);
+}
+
+std::optional<Failure> update_record(WriteContext& ctx, const ObjectDef& def, const Fields& in,
+                                     Fields& out) {
+  std::int64_t no = 0;
+  std::string key;
+  if (const auto it = in.find("RECORDNO"); it != in.end() && !it->second.empty()) {
+    key = it->second;
+    no = parse_int(key).value_or(0);
+  } else if (!def.id_field.empty() && !get(in, def.id_field).empty()) {
+    key = get(in, def.id_field);
+    no = ctx.data.by_id(def.name, key);
+  } else {
+    return invalid_value("An update of " + def.name + " needs RECORDNO" +
+                             (def.id_field.empty() ? std::string{} : " or " + def.id_field) + ".",
+                         "Name the record to update.");
+  }
+  Fields* rec = ctx.data.find(def.name, no);
+  if (rec == nullptr) return not_found(def.name, shorten(key, 64));
+  Fields f;
+  if (auto bad = check_fields(def, in, f)) return bad;
+  Fields updated = *rec;  // written back only when every rule passed
+  std::optional<Failure> bad;
+  if (def.name == "CUSTOMER") bad = update_customer(updated, f);
+  if (def.name == "ARINVOICE") bad = update_invoice(updated, f);
+  if (def.name == "ARPYMT") bad = update_payment(updated, f);
+  if (bad) return bad;
+  updated["WHENMODIFIED"] = stamp(ctx);
+  *rec = updated;
+  out = *rec;
+  emit(ctx, def.name, "set", no, out);
+  if (def.name == "ARINVOICE") refresh_customer_due(ctx, out["CUSTOMERID"]);
+  if (def.name == "CUSTOMER") out = *ctx.data.find("CUSTOMER", no);
+  return std::nullopt;
+}
+
+std::optional<Failure> delete_record(WriteContext& ctx, const ObjectDef& def,
+                                     std::int64_t recordno) {
+  Fields* rec = ctx.data.find(def.name, recordno);
+  if (rec == nullptr) return not_found(def.name, std::to_string(recordno));
+  const Fields gone = *rec;
+  const auto customer_id = get(gone, "CUSTOMERID");
+  if (def.name == "CUSTOMER") {
+    if (!ctx.data.invoices_by_customer[customer_id].empty()) {
+      return invalid_value("Customer " + customer_id + " has invoices and cannot be deleted.",
+                           "Delete its invoices first, or set STATUS to inactive.");
+    }
+    ctx.data.customer_by_id.erase(customer_id);
+  } else if (def.name == "ARINVOICE") {
+    if (cents(gone, "TOTALPAID") != 0) {
+      return invalid_value(
+          "Invoice " + get(gone, "RECORDID") + " has payments applied and cannot be deleted.",
+          "Delete its payments first.");
+    }
+    ctx.data.invoice_by_number.erase(get(gone, "RECORDID"));
+    ctx.data.invoices_by_customer[customer_id].erase(recordno);
+  }
+  ctx.data.tables[def.name].erase(recordno);
+  emit(ctx, def.name, "delete", recordno, {});
+  if (def.name == "ARPYMT") {
+    // Reverse the payment's applications [PROTOCOL.md §4].
+    std::map<std::int64_t, std::int64_t> applied;
+    for (const auto& d : details_of(gone)) applied[d.invoice] += d.amount;
+    for (const auto& [inv_no, amount] : applied) {
+      Fields* inv = ctx.data.find("ARINVOICE", inv_no);
+      if (inv == nullptr) continue;
+      settle_invoice(*inv, std::max<std::int64_t>(0, cents(*inv, "TOTALPAID") - amount),
+                     get(*inv, "WHENPAID"));
+      (*inv)["WHENMODIFIED"] = stamp(ctx);
+      emit(ctx, "ARINVOICE", "set", inv_no, *inv);
+    }
+    if (!applied.empty()) refresh_customer_due(ctx, customer_id);
+  }
+  if (def.name == "ARINVOICE") refresh_customer_due(ctx, customer_id);
+  return std::nullopt;
+}
+
+}  // namespace isync::sandbox::detail

@@ -1,0 +1,66 @@
+// CompanyState — everything a Company holds, behind one mutex. Internal.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "sandbox/detail/model.hpp"
+
+namespace isync::sandbox::detail {
+
+struct CompanyState {
+  struct Session {
+    std::string location_id;
+    std::int64_t expires_ms = 0;
+  };
+  // A readByQuery result set: the matching RECORDNOs taken at the first call
+  // (PROTOCOL.md §3: "resultId keeps pages on one snapshot").
+  struct ResultSet {
+    std::string object;
+    std::vector<std::string> fields;  // empty = *
+    std::vector<std::int64_t> recordnos;
+    std::size_t next = 0;
+    std::int64_t pagesize = 100;
+    std::int64_t expires_ms = 0;
+  };
+  // A request whose writes land later (Faults::land_later): its body is run
+  // again at `due_ms` with the RECORDNOs reserved when it arrived.
+  struct Landing {
+    std::int64_t due_ms = 0;
+    std::string body;
+    std::map<std::string, std::deque<std::int64_t>> reserved;
+  };
+
+  CompanyState(Options o, Clock& c) : options(std::move(o)), clock(c) {}
+
+  mutable std::mutex mu;
+  Options options;
+  Clock& clock;
+  Data data;
+  std::unordered_map<std::string, Session> sessions;
+  std::unordered_map<std::string, ResultSet> result_sets;
+  // Function controlids of writes that ran (for uniqueid=true replays):
+  // bounded by count and age.
+  std::unordered_map<std::string, std::int64_t> executed;
+  std::deque<std::pair<std::string, std::int64_t>> executed_order;
+  std::vector<Landing> landings;
+  Faults faults;
+  Stats stats;
+  std::vector<std::function<void(const Change&)>> listeners;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  std::int64_t now_ms() const { return clock.now_ms(); }
+  std::string random_token(std::size_t length);
+  void remember_executed(const std::string& controlid, std::int64_t now);
+  bool was_executed(const std::string& controlid, std::int64_t now);
+};
+
+inline constexpr std::size_t kMaxExecutedControlIds = 100000;
+inline constexpr std::int64_t kExecutedControlIdTtlMs = 24LL * 3600 * 1000;
+
+}  // namespace isync::sandbox::detail

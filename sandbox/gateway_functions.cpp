@@ -1,0 +1,409 @@
+// The functions of PROTOCOL.md §3: getAPISession, read, readByName,
+// readByQuery, readMore, query, create, update, delete.
+#include <algorithm>
+
+#include "sandbox/detail/gateway.hpp"
+#include "sandbox/detail/query.hpp"
+
+namespace isync::sandbox::detail {
+namespace {
+
+constexpr std::size_t kMaxKeys = 100;          // read/delete keys [PROTOCOL.md §3, PHP Read.php]
+constexpr std::size_t kMaxWriteObjects = 100;  // objects in one create/update (sandbox cap)
+
+Failure bad_request(const std::string& description2, const std::string& correction = "") {
+  return {"DL02000001",    "There was an error processing the request.",
+          description2,    correction,
+          "invalid_value", {}};
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    item.erase(0, item.find_first_not_of(" \t\r\n"));
+    item.erase(item.find_last_not_of(" \t\r\n") + 1);
+    if (!item.empty()) out.push_back(std::move(item));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::optional<Failure> object_of(const pugi::xml_node& fn, const ObjectDef*& def) {
+  const auto name = text_of(fn.child("object"));
+  if (name.empty()) return bad_request("<object> is required.", "Name the object, e.g. CUSTOMER.");
+  def = find_object(to_upper(name));
+  if (def == nullptr) return unknown_object(name);
+  return std::nullopt;
+}
+
+// `*` (or nothing) = every field; otherwise each must exist on the object.
+std::optional<Failure> field_list(const std::string& text, const ObjectDef& def,
+                                  std::vector<std::string>& out) {
+  out.clear();
+  auto items = split_list(text);
+  if (items.empty() || (items.size() == 1 && items[0] == "*")) return std::nullopt;
+  for (auto& item : items) {
+    item = to_upper(item);
+    if (def.field(item) == nullptr) return unknown_field(def.name, item);
+    out.push_back(item);
+  }
+  return std::nullopt;
+}
+
+std::optional<Failure> page_size(const pugi::xml_node& node, std::int64_t max, std::int64_t& out) {
+  out = 100;  // default for readByQuery and query [PROTOCOL.md §3]
+  if (!node) return std::nullopt;
+  const auto v = parse_int(text_of(node));
+  if (!v || *v < 1 || *v > max) {
+    return bad_request("pagesize must be between 1 and " + std::to_string(max) + ".",
+                       "Send a pagesize from 1 to " + std::to_string(max) + ".");
+  }
+  out = *v;
+  return std::nullopt;
+}
+
+// readByQuery rows do not come in RECORDNO order in Intacct (PROTOCOL.md
+// §3): the sandbox orders them by a fixed scramble of RECORDNO, so a client
+// that cursors on RECORDNO instead of using resultId fails here too.
+std::uint64_t scramble(std::int64_t recordno) {
+  auto z = static_cast<std::uint64_t>(recordno) + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void set_count(pugi::xml_node data, const char* name, std::size_t n) {
+  data.append_attribute(name) = static_cast<unsigned long long>(n);
+}
+
+// ---- getAPISession -------------------------------------------------------------
+
+std::optional<Failure> get_api_session(FunctionRun& run, const pugi::xml_node& fn,
+                                       pugi::xml_node result) {
+  auto location = run.location_id;
+  if (const auto node = fn.child("locationid"))
+    location = text_of(node);  // <locationid/> = top level
+  const auto id = run.s.random_token(30) + "..";
+  run.s.sessions[id] = {
+      location, run.ctx.now_ms + std::int64_t{run.s.options.session_duration.count()} * 1000};
+  auto api = result.append_child("data").append_child("api");
+  add_text(api, "sessionid", id);
+  add_text(api, "endpoint", run.s.options.endpoint_url);
+  add_text(api, "locationid", location);
+  return std::nullopt;
+}
+
+// ---- read / readByName ---------------------------------------------------------
+
+std::optional<Failure> read(FunctionRun& run, const pugi::xml_node& fn, pugi::xml_node result,
+                            bool by_name) {
+  const ObjectDef* def = nullptr;
+  if (auto bad = object_of(fn, def)) return bad;
+  std::vector<std::string> fields;
+  if (auto bad = field_list(text_of(fn.child("fields")), *def, fields)) return bad;
+  const auto keys = split_list(text_of(fn.child("keys")));
+  if (keys.size() > kMaxKeys) {
+    return bad_request(
+        "read accepts at most 100 keys; " + std::to_string(keys.size()) + " were sent.",
+        "Split the keys over several read functions.");
+  }
+  if (by_name && def->id_field.empty())
+    return bad_request("readByName is not available for " + def->name + ".");
+  auto data = result.append_child("data");
+  data.append_attribute("listtype") = def->name.c_str();
+  auto count_attr = data.append_attribute("count");
+  std::size_t count = 0;
+  auto& table = run.ctx.data.tables[def->name];
+  for (const auto& key : keys) {
+    // Missing keys are simply absent from the answer (PROTOCOL.md §10 q4).
+    const auto no = by_name ? run.ctx.data.by_id(def->name, key) : parse_int(key).value_or(0);
+    const auto it = table.find(no);
+    if (it == table.end()) continue;
+    write_row(data, def->name, *def, it->second, fields);
+    ++count;
+  }
+  count_attr = static_cast<unsigned long long>(count);
+  if (run.count_reads) run.s.stats.records_read += static_cast<std::int64_t>(count);
+  return std::nullopt;
+}
+
+// ---- readByQuery / readMore ----------------------------------------------------
+
+void write_page(FunctionRun& run, CompanyState::ResultSet& set, const std::string& result_id,
+                std::int64_t pagesize, pugi::xml_node result) {
+  const ObjectDef& def = *find_object(set.object);
+  auto data = result.append_child("data");
+  data.append_attribute("listtype") = lower(def.name).c_str();
+  const auto& table = run.ctx.data.tables[def.name];
+  const auto element = lower(def.name);
+  std::size_t count = 0;
+  const auto end = std::min(set.recordnos.size(), set.next + static_cast<std::size_t>(pagesize));
+  for (; set.next < end; ++set.next) {
+    const auto it = table.find(set.recordnos[set.next]);
+    if (it == table.end()) continue;  // deleted since the snapshot
+    write_row(data, element, def, it->second, set.fields);
+    ++count;
+  }
+  const auto remaining = set.recordnos.size() - set.next;
+  set_count(data, "count", count);
+  set_count(data, "totalcount", set.recordnos.size());
+  set_count(data, "numremaining", remaining);
+  data.append_attribute("resultId") = result_id.c_str();
+  if (run.count_reads) run.s.stats.records_read += static_cast<std::int64_t>(count);
+}
+
+std::optional<Failure> read_by_query(FunctionRun& run, const pugi::xml_node& fn,
+                                     pugi::xml_node result) {
+  const ObjectDef* def = nullptr;
+  if (auto bad = object_of(fn, def)) return bad;
+  CompanyState::ResultSet set;
+  set.object = def->name;
+  if (auto bad = field_list(text_of(fn.child("fields")), *def, set.fields)) return bad;
+  Expr filter;
+  if (auto bad = parse_query_text(text_of(fn.child("query")), *def, filter)) return bad;
+  std::int64_t pagesize = 0;
+  if (auto bad = page_size(fn.child("pagesize"), 1000, pagesize)) return bad;
+  set.pagesize = pagesize;
+  for (const auto& [no, rec] : run.ctx.data.tables[def->name]) {
+    if (matches(filter, *def, rec, false)) set.recordnos.push_back(no);
+  }
+  std::sort(set.recordnos.begin(), set.recordnos.end(),
+            [](std::int64_t a, std::int64_t b) { return scramble(a) < scramble(b); });
+  std::string id;
+  if (set.recordnos.size() > static_cast<std::size_t>(pagesize)) id = run.s.random_token(34);
+  write_page(run, set, id, pagesize, result);
+  if (!id.empty()) {
+    set.expires_ms = run.ctx.now_ms + run.s.options.result_id_lifetime.count() * 60 * 1000;
+    run.s.result_sets.emplace(id, std::move(set));
+  }
+  return std::nullopt;
+}
+
+// An unknown or expired resultId: Intacct's answer is not documented
+// (PROTOCOL.md §3, "resultId lifetime undocumented"). The sandbox answers
+// DL02000001, Intacct's code for a failed query result, naming the resultId.
+std::optional<Failure> read_more(FunctionRun& run, const pugi::xml_node& fn,
+                                 pugi::xml_node result) {
+  const auto id = text_of(fn.child("resultId"));
+  const auto it = run.s.result_sets.find(id);
+  if (id.empty() || it == run.s.result_sets.end() || it->second.expires_ms <= run.ctx.now_ms) {
+    if (it != run.s.result_sets.end()) run.s.result_sets.erase(it);
+    return bad_request("resultId '" + shorten(id, 64) + "' is unknown or has expired.",
+                       "Run readByQuery again.");
+  }
+  write_page(run, it->second, id, it->second.pagesize, result);
+  it->second.expires_ms = run.ctx.now_ms + run.s.options.result_id_lifetime.count() * 60 * 1000;
+  if (it->second.next >= it->second.recordnos.size()) {
+    run.s.result_sets.erase(it);
+  }
+  return std::nullopt;
+}
+
+// ---- query -------------------------------------------------------------------
+
+std::optional<Failure> query(FunctionRun& run, const pugi::xml_node& fn, pugi::xml_node result) {
+  const ObjectDef* def = nullptr;
+  if (auto bad = object_of(fn, def)) return bad;
+  std::vector<std::string> select;
+  for (auto f : fn.child("select").children()) {
+    if (f.type() != pugi::node_element) continue;
+    if (std::string_view(f.name()) != "field") {
+      return bad_request("<select><" + shorten(f.name(), 32) + "> is not supported by the sandbox.",
+                         "Select plain <field>s.");
+    }
+    const auto name = to_upper(text_of(f));
+    if (name == "*")
+      return bad_request("query does not accept '*' in <select>.", "List the fields to return.");
+    if (def->field(name) == nullptr) return unknown_field(def->name, name);
+    select.push_back(name);
+  }
+  if (select.empty()) return bad_request("query needs <select> with at least one <field>.");
+  const bool ci = text_of(fn.child("options").child("caseinsensitive")) == "true";
+  Expr filter;
+  if (auto bad = parse_filter_xml(fn.child("filter"), *def, filter)) return bad;
+  struct Order {
+    std::string field;
+    FieldType type;
+    bool descending;
+  };
+  std::vector<Order> orders;
+  for (auto o : fn.child("orderby").children("order")) {
+    const auto name = to_upper(text_of(o.child("field")));
+    const FieldDef* f = def->field(name);
+    if (f == nullptr) return unknown_field(def->name, name);
+    orders.push_back({name, f->type, static_cast<bool>(o.child("descending"))});
+  }
+  std::int64_t pagesize = 0;
+  if (auto bad = page_size(fn.child("pagesize"), 2000, pagesize)) return bad;
+  std::int64_t offset = 0;
+  if (const auto node = fn.child("offset")) {
+    const auto v = parse_int(text_of(node));
+    if (!v) return bad_request("offset must be a whole number ≥ 0.");
+    offset = *v;
+  }
+  const auto& table = run.ctx.data.tables[def->name];
+  std::vector<const Fields*> rows;
+  for (const auto& [no, rec] : table) {
+    if (matches(filter, *def, rec, ci)) rows.push_back(&rec);
+  }
+  const auto value = [](const Fields* r, const std::string& k) {
+    const auto it = r->find(k);
+    return it == r->end() ? std::string_view{} : std::string_view(it->second);
+  };
+  // Without <orderby>, rows come in the same scrambled order as readByQuery.
+  std::stable_sort(rows.begin(), rows.end(), [&](const Fields* a, const Fields* b) {
+    for (const auto& o : orders) {
+      const auto x = value(a, o.field), y = value(b, o.field);
+      int c = x.empty() || y.empty() ? (x.empty() ? (y.empty() ? 0 : -1) : 1)
+                                     : compare_values(o.type, x, y, ci);
+      if (o.descending) c = -c;
+      if (c != 0) return c < 0;
+    }
+    return scramble(parse_int(value(a, "RECORDNO")).value_or(0)) <
+           scramble(parse_int(value(b, "RECORDNO")).value_or(0));
+  });
+  auto data = result.append_child("data");
+  data.append_attribute("listtype") = def->name.c_str();
+  const auto total = rows.size();
+  const auto first = std::min(total, static_cast<std::size_t>(offset));
+  const auto last = std::min(total, first + static_cast<std::size_t>(pagesize));
+  set_count(data, "totalcount", total);
+  data.append_attribute("offset") = static_cast<long long>(offset);
+  set_count(data, "count", last - first);
+  set_count(data, "numremaining", total - last);
+  for (auto i = first; i < last; ++i) write_row(data, def->name, *def, *rows[i], select);
+  if (run.count_reads) run.s.stats.records_read += static_cast<std::int64_t>(last - first);
+  return std::nullopt;
+}
+
+// ---- create / update / delete --------------------------------------------------
+
+void flatten(const pugi::xml_node& node, const std::string& prefix, Fields& out) {
+  std::size_t detail_index = 0;
+  for (auto child : node.children()) {
+    if (child.type() != pugi::node_element) continue;
+    const std::string name = child.name();
+    const bool has_elements =
+        child.find_child([](pugi::xml_node n) { return n.type() == pugi::node_element; });
+    if (prefix == "ARPYMTDETAILS." && name == "ARPYMTDETAIL") {
+      flatten(child, prefix + name + "." + std::to_string(detail_index++) + ".", out);
+    } else if (has_elements) {
+      flatten(child, prefix + name + ".", out);
+    } else {
+      out[prefix + name] = text_of(child);
+    }
+  }
+}
+
+void write_key_row(pugi::xml_node data, const ObjectDef& def, const Fields& rec) {
+  auto row = data.append_child(lower(def.name).c_str());
+  add_text(row, "RECORDNO", rec.at("RECORDNO"));
+  if (!def.id_field.empty()) add_text(row, def.id_field.c_str(), rec.at(def.id_field));
+}
+
+// Objects are written one by one; those written before a failure stay
+// written and are listed in <data> (fixtures/result-failure-duplicate-...).
+std::optional<Failure> write_objects(FunctionRun& run, const pugi::xml_node& fn,
+                                     pugi::xml_node result, bool create) {
+  std::vector<pugi::xml_node> objects;
+  for (auto child : fn.children()) {
+    if (child.type() == pugi::node_element) objects.push_back(child);
+  }
+  if (objects.empty()) return bad_request(std::string(fn.name()) + " needs at least one object.");
+  if (objects.size() > kMaxWriteObjects) {
+    return bad_request("At most 100 objects per " + std::string(fn.name()) + ".",
+                       "Split the objects over functions.");
+  }
+  auto data = result.append_child("data");
+  data.append_attribute("listtype") = "objects";
+  std::size_t count = 0;
+  std::optional<Failure> failure;
+  for (const auto& obj : objects) {
+    const ObjectDef* def = find_object(obj.name());
+    std::optional<Failure> bad;
+    Fields in, out;
+    if (def == nullptr) {
+      bad = unknown_object(obj.name());
+    } else {
+      flatten(obj, "", in);
+      bad = create ? create_record(run.ctx, *def, in, out) : update_record(run.ctx, *def, in, out);
+    }
+    if (bad) {
+      if (failure) {
+        failure->then.push_back(*bad);
+      } else {
+        failure = std::move(bad);
+      }
+      continue;
+    }
+    write_key_row(data, *def, out);
+    ++count;
+  }
+  set_count(data, "count", count);
+  return failure;
+}
+
+std::optional<Failure> delete_function(FunctionRun& run, const pugi::xml_node& fn,
+                                       pugi::xml_node result) {
+  const ObjectDef* def = nullptr;
+  if (auto bad = object_of(fn, def)) return bad;
+  const auto keys = split_list(text_of(fn.child("keys")));
+  if (keys.empty()) return bad_request("delete needs <keys>.");
+  if (keys.size() > kMaxKeys) {
+    return bad_request("delete accepts at most 100 keys; " + std::to_string(keys.size()) +
+                       " were sent.");
+  }
+  std::vector<std::int64_t> nos;
+  for (const auto& key : keys) {
+    const auto no = parse_int(key).value_or(0);
+    if (run.ctx.data.find(def->name, no) == nullptr) return not_found(def->name, shorten(key, 64));
+    nos.push_back(no);
+  }
+  auto data = result.append_child("data");
+  data.append_attribute("listtype") = "objects";
+  std::size_t count = 0;
+  for (const auto no : nos) {
+    if (auto bad = delete_record(run.ctx, *def, no)) {
+      set_count(data, "count", count);
+      return bad;
+    }
+    add_text(data.append_child(lower(def->name).c_str()), "RECORDNO", std::to_string(no));
+    ++count;
+  }
+  set_count(data, "count", count);
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool is_known_function(std::string_view name) {
+  static const char* const kNames[] = {"getAPISession", "read",     "readByName",
+                                       "readByQuery",   "readMore", "query",
+                                       "create",        "update",   "delete"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+std::optional<Failure> run_function(FunctionRun& run, const pugi::xml_node& fn,
+                                    pugi::xml_node result) {
+  const std::string_view name = fn.name();
+  if (name == "getAPISession") return get_api_session(run, fn, result);
+  if (name == "read") return read(run, fn, result, false);
+  if (name == "readByName") return read(run, fn, result, true);
+  if (name == "readByQuery") return read_by_query(run, fn, result);
+  if (name == "readMore") return read_more(run, fn, result);
+  if (name == "query") return query(run, fn, result);
+  if (name == "create") return write_objects(run, fn, result, true);
+  if (name == "update") return write_objects(run, fn, result, false);
+  return delete_function(run, fn, result);
+}
+
+}  // namespace isync::sandbox::detail
