@@ -1,0 +1,730 @@
+// The sandbox server over real loopback sockets: the XML gateway, the control
+// API, smart-event posts received by an in-test HTTP sink, and the
+// intacct-sandbox binary (ctl and serve) as a child process.
+#include "sandbox/server.hpp"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "intacct/intacct.hpp"
+#include "sandbox/sandbox.hpp"
+#include "tests/support/io_loop.hpp"
+#include "tests/support/redis_server.hpp"
+
+extern char** environ;
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace intacct = isync::intacct;
+namespace sandbox = isync::sandbox;
+using asio::ip::tcp;
+using isync::testing::eventually;
+using isync::testing::free_port;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kSenderId = "sandbox-sender";
+constexpr const char* kSenderPassword = "sender-secret-pw";
+constexpr const char* kCompanyId = "demo-co";
+constexpr const char* kUserId = "ws-user";
+constexpr const char* kUserPassword = "user-secret-pw";
+constexpr const char* kEventToken = "event-token-in-url";
+constexpr const char* kGatewayPath = "/ia/xml/xmlgw.phtml";
+
+struct Response {
+  int status = 0;  // 0 = no answer
+  std::string body;
+  std::string allow;
+};
+
+// One request on a new connection, with a 10 s deadline over all of it.
+Response call(std::uint16_t port, http::verb method, const std::string& target,
+              const std::string& body = {}, const std::string& content_type = {},
+              const std::string& bearer = {}) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::flat_buffer buffer;
+  http::request<http::string_body> req{method, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  if (!content_type.empty()) req.set(http::field::content_type, content_type);
+  if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
+  req.body() = body;
+  req.prepare_payload();
+  http::response<http::string_body> res;
+  beast::error_code result;
+  stream.expires_after(10s);
+  stream.async_connect(
+      tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
+        if (ec) {
+          result = ec;
+          return;
+        }
+        http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
+          if (wec) {
+            result = wec;
+            return;
+          }
+          http::async_read(stream, buffer, res,
+                           [&](beast::error_code rec, std::size_t) { result = rec; });
+        });
+      });
+  ioc.run();
+  if (result) return {};
+  return {static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::allow])};
+}
+
+// Stands in for the service: records every request and answers 200.
+class EventSink {
+ public:
+  struct Received {
+    std::string target, content_type, user_agent, authorization, body;
+  };
+
+  EventSink() : acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    asio::co_spawn(ioc_, accept_loop(), asio::detached);
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  ~EventSink() {
+    ioc_.stop();
+    thread_.join();
+  }
+  EventSink(const EventSink&) = delete;
+  EventSink& operator=(const EventSink&) = delete;
+
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  std::vector<Received> received() {
+    std::lock_guard lock(mu_);
+    return received_;
+  }
+  std::size_t count() {
+    std::lock_guard lock(mu_);
+    return received_.size();
+  }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      boost::system::error_code ec;
+      auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      asio::co_spawn(ioc_, serve(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> serve(tcp::socket socket) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      boost::system::error_code ec;
+      http::request<http::string_body> req;
+      co_await http::async_read(socket, buffer, req, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      {
+        std::lock_guard lock(mu_);
+        received_.push_back({std::string(req.target()), std::string(req[http::field::content_type]),
+                             std::string(req[http::field::user_agent]),
+                             std::string(req[http::field::authorization]), req.body()});
+      }
+      http::response<http::string_body> res{http::status::ok, 11};
+      res.keep_alive(req.keep_alive());
+      res.body() = "{}";
+      res.prepare_payload();
+      co_await http::async_write(socket, res, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !req.keep_alive()) co_return;
+    }
+  }
+
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<Received> received_;
+};
+
+// A Company and a started Server on free ports, posting events to a sink.
+// Members are destroyed bottom-up: the Server (after stop()), then the io
+// threads, then the company.
+struct Fixture {
+  explicit Fixture(sandbox::EventOptions events = {}, std::string control_token = {}) {
+    gateway_port = free_port();
+    sandbox::Options o;
+    o.credentials = {kSenderId, kSenderPassword, kCompanyId, kUserId, kUserPassword};
+    o.endpoint_url = "http://127.0.0.1:" + std::to_string(gateway_port) + kGatewayPath;
+    company = std::make_unique<sandbox::Company>(o, clock);
+    company->seed_demo(5, 10, 1);
+    sandbox::ServerOptions so;
+    so.gateway_port = gateway_port;
+    so.control_port = 0;
+    so.control_token = isync::Secret(control_token);
+    so.events = std::move(events);
+    if (so.events.url.empty()) {
+      so.events.url = "http://127.0.0.1:" + std::to_string(sink.port()) +
+                      "/v1/intacct/demo/events?token=" + kEventToken;
+    }
+    server = std::make_unique<sandbox::Server>(loop.ioc.get_executor(), *company, so, log);
+    auto r = server->start();
+    INFO((r ? std::string() : r.error().message));
+    REQUIRE(r.has_value());
+    control_port = server->control_port();
+  }
+  ~Fixture() {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    server->stop([&] {
+      std::lock_guard lock(mu);
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, 15s, [&] { return done; });
+    lock.unlock();
+    server.reset();
+  }
+
+  std::string logs() {
+    std::lock_guard lock(log_mu);
+    std::string all;
+    for (const auto& l : log_lines) all += l + "\n";
+    return all;
+  }
+
+  Response control(http::verb method, const std::string& target, const std::string& body = {}) {
+    return call(control_port, method, target, body, body.empty() ? "" : "application/json");
+  }
+
+  EventSink sink;
+  isync::SystemClock clock;
+  std::mutex log_mu;
+  std::vector<std::string> log_lines;
+  isync::Log log{isync::Level::info, [this](std::string_view line) {
+                   std::lock_guard lock(log_mu);
+                   log_lines.emplace_back(line);
+                 }};
+  std::unique_ptr<sandbox::Company> company;
+  isync::testing::Loop loop;
+  std::unique_ptr<sandbox::Server> server;
+  std::uint16_t gateway_port = 0;
+  std::uint16_t control_port = 0;
+};
+
+intacct::Request login_request(std::vector<intacct::Function> functions) {
+  intacct::Request r;
+  r.sender_id = kSenderId;
+  r.sender_password = isync::Secret(kSenderPassword);
+  r.control_id = "test-control";
+  r.auth = intacct::Login{kUserId, kCompanyId, isync::Secret(kUserPassword), ""};
+  r.functions = std::move(functions);
+  return r;
+}
+
+Response post_gateway(std::uint16_t port, const intacct::Request& request) {
+  auto xml = intacct::to_xml(request);
+  REQUIRE(xml.has_value());
+  return call(port, http::verb::post, kGatewayPath, *xml, "application/xml");
+}
+
+std::string field_of(const std::string& json, const std::string& key) {
+  auto k = json.find("\"" + key + "\":");
+  if (k == std::string::npos) return {};
+  auto start = k + key.size() + 3;
+  if (json[start] == '"') {
+    auto end = json.find('"', start + 1);
+    return json.substr(start + 1, end - start - 1);
+  }
+  auto end = json.find_first_of(",}", start);
+  return json.substr(start, end - start);
+}
+
+// Percent-encoded MM/DD/YYYY HH:MM:SS.
+bool looks_like_encoded_stamp(const std::string& v) {
+  // 11%2F22%2F2026+13%3A00%3A00
+  return v.size() == 27 && v.substr(2, 3) == "%2F" && v.substr(7, 3) == "%2F" && v[14] == '+' &&
+         v.substr(17, 3) == "%3A" && v.substr(22, 3) == "%3A";
+}
+
+std::string form_value(const std::string& body, const std::string& name) {
+  std::string key = name + "=";
+  std::size_t pos = 0;
+  while (pos <= body.size()) {
+    auto amp = body.find('&', pos);
+    auto pair = body.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (pair.rfind(key, 0) == 0) return pair.substr(key.size());
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return "<absent>";
+}
+
+}  // namespace
+
+TEST_CASE("a gateway login and read of a seeded customer round-trips through parse_response") {
+  Fixture fx;
+  auto first = fx.company->list("CUSTOMER", 0, 1);
+  REQUIRE(first.size() == 1);
+  auto recordno = std::to_string(first[0].recordno);
+  auto res = post_gateway(
+      fx.gateway_port, login_request({{"read-1", intacct::Read{"CUSTOMER", {recordno}, {}, ""}}}));
+  REQUIRE(res.status == 200);
+  auto parsed = intacct::parse_response(200, "text/xml", res.body);
+  REQUIRE(parsed.has_value());
+  CHECK(parsed->control_status == intacct::Status::success);
+  REQUIRE(parsed->authentication);
+  CHECK(parsed->authentication->status == intacct::Status::success);
+  auto* result = parsed->result("read-1");
+  REQUIRE(result != nullptr);
+  CHECK(result->status == intacct::Status::success);
+  REQUIRE(result->data);
+  auto rows = result->data->rows_of("CUSTOMER");
+  REQUIRE(rows.size() == 1);
+  REQUIRE(rows[0]->get("RECORDNO") != nullptr);
+  CHECK(*rows[0]->get("RECORDNO") == recordno);
+
+  // The log line names the function and never a credential.
+  REQUIRE(
+      eventually([&] { return fx.logs().find("\"functions\":\"read\"") != std::string::npos; }));
+  auto logs = fx.logs();
+  CHECK(logs.find(kSenderPassword) == std::string::npos);
+  CHECK(logs.find(kUserPassword) == std::string::npos);
+  CHECK(logs.find(kEventToken) == std::string::npos);
+}
+
+TEST_CASE("the gateway answers 404 off its path and 405 to other methods") {
+  Fixture fx;
+  CHECK(call(fx.gateway_port, http::verb::post, "/ia/xml/other", "<x/>").status == 404);
+  auto res = call(fx.gateway_port, http::verb::get, kGatewayPath);
+  CHECK(res.status == 405);
+  CHECK(res.allow == "POST");
+}
+
+TEST_CASE("the latency fault delays the gateway reply by at least the injected time") {
+  Fixture fx;
+  auto put = fx.control(http::verb::put, "/v1/faults", R"({"latency_ms":400})");
+  REQUIRE(put.status == 200);
+  CHECK(field_of(put.body, "latency_ms") == "400");
+  auto started = std::chrono::steady_clock::now();
+  auto res = post_gateway(fx.gateway_port,
+                          login_request({{"q", intacct::ReadByQuery{"CUSTOMER", {}, "", 10}}}));
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  CHECK(res.status == 200);
+  CHECK(elapsed >= 400ms);
+}
+
+TEST_CASE("control add, patch and delete each post exactly one smart event with the token") {
+  Fixture fx;
+  auto added = fx.control(http::verb::post, "/v1/records/CUSTOMER",
+                          R"({"fields":{"NAME":"Acme & Sons","CUSTOMERID":"C-T1"}})");
+  REQUIRE(added.status == 201);
+  auto recordno = field_of(added.body, "recordno");
+  REQUIRE(!recordno.empty());
+  CHECK(field_of(added.body, "object") == "CUSTOMER");
+  REQUIRE(eventually([&] { return fx.sink.count() >= 1; }));
+
+  auto patched = fx.control(http::verb::patch, "/v1/records/customer/" + recordno,
+                            R"({"fields":{"NAME":"Acme Ltd"}})");
+  REQUIRE(patched.status == 200);
+  CHECK(field_of(patched.body, "NAME") == "Acme Ltd");
+  REQUIRE(eventually([&] { return fx.sink.count() >= 2; }));
+
+  auto deleted = fx.control(http::verb::delete_, "/v1/records/CUSTOMER/" + recordno);
+  CHECK(deleted.status == 204);
+  CHECK(deleted.body.empty());
+  REQUIRE(eventually([&] { return fx.server->poster_stats().posted >= 3; }));
+  std::this_thread::sleep_for(200ms);  // room for a wrongly repeated post to arrive
+
+  auto got = fx.sink.received();
+  REQUIRE(got.size() == 3);
+  const char* actions[] = {"add", "set", "delete"};
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(got[i].body);
+    CHECK(got[i].target == std::string("/v1/intacct/demo/events?token=") + kEventToken);
+    CHECK(got[i].content_type == "application/x-www-form-urlencoded");
+    CHECK(got[i].user_agent == "Intacct Standard HTTP Agent");
+    CHECK(got[i].authorization.empty());
+    CHECK(got[i].body.rfind("object=CUSTOMER&action=" + std::string(actions[i]) +
+                                "&recordno=" + recordno + "&whenmodified=",
+                            0) == 0);
+    CHECK(looks_like_encoded_stamp(form_value(got[i].body, "whenmodified")));
+    CHECK(form_value(got[i].body, "NAME") == "<absent>");  // thin by default
+  }
+  auto stats = fx.control(http::verb::get, "/v1/stats");
+  REQUIRE(stats.status == 200);
+  CHECK(field_of(stats.body, "posted") == "3");
+  CHECK(field_of(stats.body, "failed") == "0");
+  CHECK(fx.control(http::verb::get, "/v1/records/CUSTOMER/" + recordno).status == 404);
+  CHECK(fx.logs().find(kEventToken) == std::string::npos);
+}
+
+TEST_CASE("with a bearer token and snapshots, posts carry the header and every field") {
+  EventSink sink;
+  sandbox::EventOptions events;
+  events.url = "http://127.0.0.1:" + std::to_string(sink.port()) + "/hook";
+  events.bearer_token = isync::Secret("bearer-for-events");
+  events.snapshot = true;
+  Fixture fx(events);
+  auto added = fx.control(http::verb::post, "/v1/records/CUSTOMER",
+                          R"({"fields":{"NAME":"Snap & Co","CUSTOMERID":"C-SNAP"}})");
+  REQUIRE(added.status == 201);
+  REQUIRE(eventually([&] { return sink.count() == 1; }));
+  auto got = sink.received()[0];
+  CHECK(got.target == "/hook");
+  CHECK(got.authorization == "Bearer bearer-for-events");
+  CHECK(form_value(got.body, "NAME") == "Snap+%26+Co");
+  CHECK(form_value(got.body, "CUSTOMERID") == "C-SNAP");
+  CHECK(form_value(got.body, "RECORDNO") == "<absent>");  // not repeated beside recordno
+  CHECK(fx.logs().find("bearer-for-events") == std::string::npos);
+}
+
+TEST_CASE("bad control input gets the exact status and message") {
+  Fixture fx;
+  auto r = fx.control(http::verb::get, "/v1/records/VENDOR/1");
+  CHECK(r.status == 404);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"unknown_object","message":"object \"VENDOR\" is not one of CUSTOMER, ARINVOICE, ARPYMT"}})");
+
+  r = fx.control(http::verb::get, "/v1/records/CUSTOMER/999999");
+  CHECK(r.status == 404);
+  CHECK(r.body == R"({"error":{"code":"not_found","message":"no CUSTOMER with RECORDNO 999999"}})");
+
+  r = fx.control(http::verb::post, "/v1/records/CUSTOMER", "{\"fields\":");
+  CHECK(r.status == 400);
+  CHECK(field_of(r.body, "code") == "malformed_body");
+
+  r = fx.control(http::verb::post, "/v1/records/CUSTOMER", R"({"fields":{"NAME":"x"}} trailing)");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"x({"error":{"code":"malformed_body","message":"the body has bytes after its JSON value (at byte 24)"}})x");
+
+  r = fx.control(http::verb::post, "/v1/records/CUSTOMER", R"({"name":"x"})");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"invalid_field","message":"unknown key \"name\"; send {\"fields\":{…}}"}})");
+
+  r = fx.control(http::verb::put, "/v1/faults", R"({"latency":5})");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"invalid_field","message":"unknown fault \"latency\"; known: latency_ms, rate_limit, rate_limit_http, server_error, timeout_after_write, land_later, land_delay_ms, drop_events"}})");
+
+  r = fx.control(http::verb::put, "/v1/faults", R"({"rate_limit":-1})");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"invalid_field","message":"\"rate_limit\" must be an integer from 0 to 1000000"}})");
+
+  r = fx.control(http::verb::get, "/v1/records/CUSTOMER?limit=1001");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"invalid_parameter","message":"limit \"1001\" is not an integer from 1 to 1000"}})");
+
+  r = fx.control(http::verb::put, "/v1/records/CUSTOMER/1", R"({"fields":{}})");
+  CHECK(r.status == 405);
+  CHECK(r.allow == "GET, PATCH, DELETE");
+
+  r = fx.control(http::verb::get, "/v1/nothing");
+  CHECK(r.status == 404);
+  CHECK(r.body == R"({"error":{"code":"not_found","message":"no route for \"/v1/nothing\""}})");
+
+  // The engine's own validation comes back as 400 with its message.
+  r = fx.control(http::verb::post, "/v1/records/CUSTOMER", R"({"fields":{"CUSTOMERID":"C-X"}})");
+  CHECK(r.status == 400);
+  CHECK(field_of(r.body, "message") == "Required field NAME is missing for CUSTOMER.");
+  CHECK(fx.sink.count() == 0);
+}
+
+TEST_CASE("a control token, when set, is required on every route but /healthz") {
+  Fixture fx({}, "control-secret");
+  auto r = fx.control(http::verb::get, "/v1/faults");
+  CHECK(r.status == 401);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"unauthorized","message":"the control token is missing or wrong; send Authorization: Bearer <control token>"}})");
+  CHECK(call(fx.control_port, http::verb::get, "/v1/faults", {}, {}, "wrong").status == 401);
+  CHECK(call(fx.control_port, http::verb::get, "/v1/faults", {}, {}, "control-secret").status ==
+        200);
+  CHECK(fx.control(http::verb::get, "/healthz").status == 200);
+}
+
+TEST_CASE("drop_events drops exactly N smart events") {
+  Fixture fx;
+  REQUIRE(fx.control(http::verb::put, "/v1/faults", R"({"drop_events":2})").status == 200);
+  for (int i = 0; i < 4; ++i) {
+    auto r = fx.control(http::verb::post, "/v1/records/CUSTOMER",
+                        R"({"fields":{"NAME":"Drop )" + std::to_string(i) + R"("}})");
+    REQUIRE(r.status == 201);
+  }
+  REQUIRE(eventually([&] { return fx.server->poster_stats().posted == 2; }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(fx.sink.count() == 2);
+  auto stats = fx.server->poster_stats();
+  CHECK(stats.dropped == 2);
+  CHECK(stats.failed == 0);
+  CHECK(field_of(fx.control(http::verb::get, "/v1/faults").body, "drop_events") == "0");
+}
+
+TEST_CASE("land_later makes a gateway create visible only after the delay") {
+  Fixture fx;
+  REQUIRE(
+      fx.control(http::verb::put, "/v1/faults", R"({"land_later":1,"land_delay_ms":600})").status ==
+      200);
+  auto before = fx.company->count("CUSTOMER");
+  auto started = std::chrono::steady_clock::now();
+  auto res = post_gateway(
+      fx.gateway_port,
+      login_request({{"create-1", intacct::Create{"CUSTOMER",
+                                                  {intacct::leaf("CUSTOMERID", "C-LATE"),
+                                                   intacct::leaf("NAME", "Late Ltd")}}}}));
+  CHECK(res.status == 524);
+  CHECK(fx.company->count("CUSTOMER") == before);
+  CHECK(fx.sink.count() == 0);
+  REQUIRE(eventually([&] { return fx.company->count("CUSTOMER") == before + 1; }));
+  CHECK(std::chrono::steady_clock::now() - started >= 600ms);
+  REQUIRE(eventually([&] { return fx.sink.count() == 1; }));
+  CHECK(fx.sink.received()[0].body.rfind("object=CUSTOMER&action=add&", 0) == 0);
+}
+
+TEST_CASE("a receiver that is down counts failed posts without retrying") {
+  sandbox::EventOptions events;
+  events.url = "http://127.0.0.1:" + std::to_string(free_port()) + "/down?token=secret-in-query";
+  Fixture fx(events);
+  REQUIRE(fx.control(http::verb::post, "/v1/records/CUSTOMER", R"({"fields":{"NAME":"Nobody"}})")
+              .status == 201);
+  REQUIRE(eventually([&] { return fx.server->poster_stats().failed == 1; }));
+  CHECK(fx.server->poster_stats().posted == 0);
+  CHECK(fx.server->poster_stats().queued == 0);
+  auto logs = fx.logs();
+  CHECK(logs.find("smart event post failed") != std::string::npos);
+  CHECK(logs.find("/down") != std::string::npos);
+  CHECK(logs.find("secret-in-query") == std::string::npos);
+}
+
+// ---- The binary ------------------------------------------------------------
+
+namespace {
+
+struct RunResult {
+  int code = -100;  // exit code, -signal, or -100 when still running at the deadline
+  std::string out, err;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/isync-sandbox-test-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  return tmpl;
+}
+
+// The intacct-sandbox binary as a child: stdout and stderr go to files.
+class Child {
+ public:
+  Child(std::vector<std::string> args, const std::vector<std::string>& extra_env,
+        const std::string& dir) {
+    out_ = dir + "/out-" + std::to_string(++counter_);
+    err_ = out_ + ".err";
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+    for (const auto& e : extra_env) env_strings.push_back(e);
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    args.insert(args.begin(), ISYNC_SANDBOX_BINARY);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int rc = posix_spawn(&pid_, ISYNC_SANDBOX_BINARY, &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    REQUIRE(rc == 0);
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  void signal(int sig) { ::kill(pid_, sig); }
+
+  RunResult wait(std::chrono::milliseconds deadline = 20s) {
+    RunResult r;
+    eventually(
+        [&] {
+          int status = 0;
+          if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+          pid_ = -1;
+          r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+          return true;
+        },
+        deadline);
+    r.out = read_file(out_);
+    r.err = read_file(err_);
+    return r;
+  }
+
+ private:
+  static inline int counter_ = 0;
+  std::string out_, err_;
+  pid_t pid_ = -1;
+};
+
+RunResult ctl(const Fixture& fx, const std::string& dir, std::vector<std::string> args) {
+  args.insert(args.begin(),
+              {"ctl", "--control", "http://127.0.0.1:" + std::to_string(fx.control_port)});
+  Child child(std::move(args), {}, dir);
+  return child.wait();
+}
+
+}  // namespace
+
+TEST_CASE("intacct-sandbox ctl drives the control API and exits 0, 1 or 2") {
+  Fixture fx;
+  auto dir = temp_dir();
+
+  auto added = ctl(fx, dir, {"add", "CUSTOMER", "NAME=Cli Ltd", "CUSTOMERID=C-CLI"});
+  CAPTURE(added.err);
+  REQUIRE(added.code == 0);
+  auto recordno = added.out.substr(0, added.out.find('\n'));
+  REQUIRE(fx.company->get("CUSTOMER", std::stoll(recordno)).has_value());
+  CHECK(fx.company->get("CUSTOMER", std::stoll(recordno))->fields.at("NAME") == "Cli Ltd");
+
+  auto set = ctl(fx, dir, {"set", "CUSTOMER", recordno, "NAME=Cli Two"});
+  CHECK(set.code == 0);
+  CHECK(fx.company->get("CUSTOMER", std::stoll(recordno))->fields.at("NAME") == "Cli Two");
+
+  auto got = ctl(fx, dir, {"get", "CUSTOMER", recordno});
+  CHECK(got.code == 0);
+  CHECK(got.out.find("\"NAME\":\"Cli Two\"") != std::string::npos);
+
+  auto listed = ctl(fx, dir, {"list", "CUSTOMER", "--limit", "2"});
+  CHECK(listed.code == 0);
+  CHECK(listed.out.rfind("{\"records\":[", 0) == 0);
+
+  CHECK(ctl(fx, dir, {"faults", "latency_ms=5", "rate_limit_http=false"}).code == 0);
+  CHECK(fx.company->faults().latency == 5ms);
+  CHECK(fx.company->faults().rate_limit_http == false);
+  auto shown = ctl(fx, dir, {"faults"});
+  CHECK(shown.out.find("\"latency_ms\":5") != std::string::npos);
+  CHECK(ctl(fx, dir, {"faults", "clear"}).code == 0);
+  CHECK(fx.company->faults().latency == 0ms);
+
+  CHECK(ctl(fx, dir, {"expire-sessions"}).code == 0);
+  auto stats = ctl(fx, dir, {"stats"});
+  CHECK(stats.code == 0);
+  CHECK(stats.out.find("\"events\":{") != std::string::npos);
+
+  CHECK(ctl(fx, dir, {"delete", "CUSTOMER", recordno}).code == 0);
+  CHECK_FALSE(fx.company->get("CUSTOMER", std::stoll(recordno)).has_value());
+
+  auto missing = ctl(fx, dir, {"get", "CUSTOMER", recordno});
+  CHECK(missing.code == 1);
+  CHECK(missing.err.find("no CUSTOMER with RECORDNO " + recordno) != std::string::npos);
+
+  CHECK(ctl(fx, dir, {"faults", "latency_ms=soon"}).code == 2);
+  CHECK(ctl(fx, dir, {"add", "CUSTOMER", "NAME"}).code == 2);
+  CHECK(ctl(fx, dir, {"frobnicate"}).code == 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("serve writes its ports, answers, and on SIGTERM exits 0 having saved its state") {
+  auto dir = temp_dir();
+  EventSink sink;
+  std::string state = dir + "/state.json";
+  std::string ports = dir + "/ports";
+  std::ofstream(dir + "/events-url") << "http://127.0.0.1:" << sink.port()
+                                     << "/v1/intacct/demo/events?token=" << kEventToken << "\n";
+  Child serve({"serve",
+               "--gateway-listen",
+               "127.0.0.1:0",
+               "--control-listen",
+               "127.0.0.1:0",
+               "--sender-id",
+               kSenderId,
+               "--company-id",
+               kCompanyId,
+               "--user-id",
+               kUserId,
+               "--demo-customers",
+               "3",
+               "--demo-invoices",
+               "4",
+               "--events-url-file",
+               dir + "/events-url",
+               "--state-file",
+               state,
+               "--port-file",
+               ports},
+              {std::string("INTACCT_SANDBOX_SENDER_PASSWORD=") + kSenderPassword,
+               std::string("INTACCT_SANDBOX_USER_PASSWORD=") + kUserPassword},
+              dir);
+  REQUIRE(eventually([&] { return read_file(ports).find('\n') != std::string::npos; }));
+  std::istringstream in(read_file(ports));
+  int gateway = 0, control = 0;
+  in >> gateway >> control;
+  REQUIRE(gateway > 0);
+  REQUIRE(control > 0);
+
+  auto health = call(static_cast<std::uint16_t>(control), http::verb::get, "/healthz");
+  CHECK(health.status == 200);
+  auto added =
+      call(static_cast<std::uint16_t>(control), http::verb::post, "/v1/records/CUSTOMER",
+           R"({"fields":{"NAME":"Saved Ltd","CUSTOMERID":"C-SAVED"}})", "application/json");
+  CHECK(added.status == 201);
+  auto res = post_gateway(static_cast<std::uint16_t>(gateway),
+                          login_request({{"q", intacct::ReadByQuery{"CUSTOMER", {}, "", 10}}}));
+  CHECK(res.status == 200);
+  CHECK(eventually([&] { return sink.count() == 1; }));
+
+  serve.signal(SIGTERM);
+  auto exit = serve.wait();
+  CAPTURE(exit.err);
+  CHECK(exit.code == 0);
+  auto saved = read_file(state);
+  CHECK(saved.find("C-SAVED") != std::string::npos);
+  CHECK(exit.err.find("\"functions\":\"readByQuery\"") != std::string::npos);
+  CHECK(exit.err.find(kSenderPassword) == std::string::npos);
+  CHECK(exit.err.find(kUserPassword) == std::string::npos);
+  CHECK(exit.err.find(kEventToken) == std::string::npos);
+  std::filesystem::remove_all(dir);
+}
