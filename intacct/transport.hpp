@@ -57,6 +57,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "core/core.hpp"
@@ -75,6 +76,11 @@ struct TransportError {
   bool sent = false;    // the whole request was written before the failure
   std::string message;  // for logs: what failed, host:port — never a body or secret
 };
+
+// For test output and logs: status, content type and body size (never the
+// body); failure kind, sent and message.
+std::ostream& operator<<(std::ostream& os, const HttpReply& reply);
+std::ostream& operator<<(std::ostream& os, const TransportError& error);
 
 // boost::system::result needs this to throw from value() on an error.
 [[noreturn]] void throw_exception_from_error(const TransportError& e,
