@@ -420,7 +420,7 @@ TEST_CASE("bad control input gets the exact status and message") {
   CHECK(r.status == 400);
   CHECK(
       r.body ==
-      R"x({"error":{"code":"malformed_body","message":"the body has bytes after its JSON value (at byte 24)"}})x");
+      R"x({"error":{"code":"malformed_body","message":"the body has bytes after its JSON value (at byte 23)"}})x");
 
   r = fx.control(http::verb::post, "/v1/records/CUSTOMER", R"({"name":"x"})");
   CHECK(r.status == 400);
@@ -457,7 +457,8 @@ TEST_CASE("bad control input gets the exact status and message") {
   // The engine's own validation comes back as 400 with its message.
   r = fx.control(http::verb::post, "/v1/records/CUSTOMER", R"({"fields":{"CUSTOMERID":"C-X"}})");
   CHECK(r.status == 400);
-  CHECK(field_of(r.body, "message") == "Required field NAME is missing for CUSTOMER.");
+  CHECK(field_of(r.body, "message") ==
+        "Required field NAME is missing for CUSTOMER. Provide NAME.");
   CHECK(fx.sink.count() == 0);
 }
 
