@@ -1,3 +1,362 @@
+// The company's data rules through the control API (and the gateway where a
+// rule lives there): payments, changes, seeding, snapshots.
 #include <doctest/doctest.h>
 
+#include <chrono>
+
+#include "intacct/intacct.hpp"
 #include "sandbox/sandbox.hpp"
+
+namespace sb = isync::sandbox;
+namespace ii = isync::intacct;
+
+namespace {
+
+constexpr std::int64_t kStart = 1795352400000;  // 2026-11-22T13:00:00Z
+
+sb::Options options() {
+  sb::Options o;
+  o.credentials = {"SENDER", "sender-pw", "ACME", "ws_user", "user-pw"};
+  o.endpoint_url = "http://127.0.0.1:8089/ia/xml/xmlgw.phtml";
+  return o;
+}
+
+using Fields = std::map<std::string, std::string>;
+
+sb::Record must(const isync::Result<sb::Record>& r) {
+  REQUIRE_MESSAGE(r.has_value(), (r.has_value() ? std::string{} : r.error().message));
+  return *r;
+}
+
+std::string error_of(const isync::Result<sb::Record>& r) {
+  REQUIRE_FALSE(r.has_value());
+  return r.error().code + ": " + r.error().message;
+}
+
+Fields payment(const std::string& customer,
+               const std::vector<std::pair<std::int64_t, std::string>>& details) {
+  Fields f = {{"CUSTOMERID", customer},
+              {"PAYMENTMETHOD", "EFT"},
+              {"FINANCIALENTITY", "BOA"},
+              {"RECEIPTDATE", "11/21/2026"},
+              {"DOCNUMBER", "pi_123"}};
+  for (std::size_t i = 0; i < details.size(); ++i) {
+    const auto p = "ARPYMTDETAILS.ARPYMTDETAIL." + std::to_string(i) + ".";
+    f[p + "RECORDKEY"] = std::to_string(details[i].first);
+    f[p + "TRX_PAYMENTAMOUNT"] = details[i].second;
+  }
+  return f;
+}
+
+struct Fixture {
+  isync::ManualClock clock{kStart};
+  sb::Company c{options(), clock};
+  std::vector<sb::Change> changes;
+  Fixture() {
+    c.on_change([this](const sb::Change& ch) { changes.push_back(ch); });
+  }
+  std::string f(const std::string& object, std::int64_t no, const std::string& name) {
+    const auto r = c.get(object, no);
+    REQUIRE(r);
+    return r->fields.count(name) ? r->fields.at(name) : "<absent>";
+  }
+};
+
+}  // namespace
+
+TEST_CASE("add assigns RECORDNO and stamps; set and remove change it; each emits one Change") {
+  Fixture x;
+  auto rec =
+      must(x.c.add("customer", {{"RECORDNO", "999"}, {"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  CHECK(rec.object == "CUSTOMER");
+  CHECK(rec.recordno == 1);
+  CHECK(rec.fields.at("WHENCREATED") == "11/22/2026 13:00:00");
+  CHECK(rec.fields.at("WHENMODIFIED") == "11/22/2026 13:00:00");
+  CHECK(rec.fields.at("STATUS") == "active");
+  x.clock.advance(61 * 1000);
+  rec = must(x.c.set("CUSTOMER", 1, {{"DISPLAYCONTACT.EMAIL1", "b@example.com"}}));
+  CHECK(rec.fields.at("WHENMODIFIED") == "11/22/2026 13:01:01");
+  CHECK(rec.fields.at("NAME") == "One");
+  REQUIRE(x.c.remove("CUSTOMER", 1).has_value());
+  CHECK_FALSE(x.c.get("CUSTOMER", 1));
+  REQUIRE(x.changes.size() == 3);
+  CHECK(x.changes[0].action == "add");
+  CHECK(x.changes[0].object == "CUSTOMER");
+  CHECK(x.changes[0].recordno == 1);
+  CHECK(x.changes[0].at_ms == kStart);
+  CHECK(x.changes[0].fields.at("CUSTOMERID") == "C1");
+  CHECK(x.changes[1].action == "set");
+  CHECK(x.changes[1].whenmodified == "11/22/2026 13:01:01");
+  CHECK(x.changes[1].fields.at("DISPLAYCONTACT.EMAIL1") == "b@example.com");
+  CHECK(x.changes[2].action == "delete");
+  CHECK(x.changes[2].fields.empty());
+  CHECK(x.changes[2].whenmodified == "11/22/2026 13:01:01");
+}
+
+TEST_CASE("control API errors name the problem") {
+  Fixture x;
+  CHECK(error_of(x.c.add("VENDOR", {{"NAME", "x"}})) ==
+        "unknown_object: Object definition VENDOR not found");
+  CHECK(error_of(x.c.add("CUSTOMER", {{"NAME", "x"}, {"COLOUR", "red"}})) ==
+        "unknown_field: Unknown field 'COLOUR' on object CUSTOMER. Use a field of CUSTOMER; see "
+        "lookup.");
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  CHECK(error_of(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "x"}})) ==
+        "duplicate: Another Customer with the given value(s) C1  already exists Use a unique value "
+        "instead.");
+  CHECK(error_of(x.c.set("CUSTOMER", 5, {{"NAME", "x"}})) ==
+        "not_found: CUSTOMER record '5' does not exist. Check the key; the record may have been "
+        "deleted.");
+  CHECK(error_of(x.c.add("ARINVOICE", {{"CUSTOMERID", "C9"}, {"TOTALENTERED", "1"}})) ==
+        "invalid_value: Invalid Customer 'C9' specified. Use the CUSTOMERID of an existing "
+        "customer.");
+  CHECK(error_of(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "1.005"}})) ==
+        "invalid_value: Invalid value '1.005' for ARINVOICE.TOTALENTERED. Use a decimal amount "
+        "with at most 2 "
+        "decimals.");
+  const auto gone = x.c.remove("ARPYMT", 3);
+  REQUIRE_FALSE(gone.has_value());
+  CHECK(gone.error().code == "not_found");
+  CHECK(x.c.count("CUSTOMER") == 1);
+}
+
+TEST_CASE("changes within one second share WHENMODIFIED, as in Intacct") {
+  Fixture x;
+  must(x.c.add("CUSTOMER", {{"NAME", "a"}}));
+  x.clock.advance(400);
+  must(x.c.add("CUSTOMER", {{"NAME", "b"}}));
+  CHECK(x.changes.at(0).whenmodified == x.changes.at(1).whenmodified);
+  CHECK(x.changes.at(0).at_ms != x.changes.at(1).at_ms);
+}
+
+TEST_CASE(
+    "payments move an invoice to Partially Paid then Paid, and the customer's TOTALDUE with it") {
+  Fixture x;
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  const auto inv = must(
+      x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"RECORDID", "INV-1"}, {"TOTALENTERED", "100"}}));
+  CHECK(inv.fields.at("STATE") == "Posted");
+  CHECK(inv.fields.at("TOTALDUE") == "100.00");
+  CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "100.00");
+  x.changes.clear();
+  x.clock.advance(2000);
+
+  const auto p1 = must(x.c.add("ARPYMT", payment("C1", {{inv.recordno, "40.10"}})));
+  CHECK(p1.fields.at("TOTALENTERED") == "40.10");
+  CHECK(p1.fields.at("RECORDTYPE") == "rp");
+  CHECK(x.f("ARINVOICE", 1, "STATE") == "Partially Paid");
+  CHECK(x.f("ARINVOICE", 1, "TOTALPAID") == "40.10");
+  CHECK(x.f("ARINVOICE", 1, "TOTALDUE") == "59.90");
+  CHECK(x.f("ARINVOICE", 1, "WHENMODIFIED") == "11/22/2026 13:00:02");
+  CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "59.90");
+  REQUIRE(x.changes.size() == 3);
+  CHECK((x.changes[0].object == "ARPYMT" && x.changes[0].action == "add"));
+  CHECK((x.changes[1].object == "ARINVOICE" && x.changes[1].action == "set"));
+  CHECK(x.changes[1].fields.at("TOTALDUE") == "59.90");
+  CHECK((x.changes[2].object == "CUSTOMER" && x.changes[2].action == "set"));
+
+  CHECK(error_of(x.c.add("ARPYMT", payment("C1", {{inv.recordno, "59.91"}}))) ==
+        "invalid_value: Payment amount 59.91 exceeds the amount due 59.90 of invoice 1. Apply at "
+        "most the invoice's "
+        "TOTALDUE.");
+  CHECK(error_of(x.c.add("ARPYMT", payment("C1", {{77, "1"}}))) ==
+        "invalid_value: Invoice with RECORDNO 77 does not exist; the payment cannot be applied to "
+        "it. Check the "
+        "RECORDKEY of the payment detail.");
+  const auto p2 = must(x.c.add("ARPYMT", payment("C1", {{inv.recordno, "59.90"}})));
+  CHECK(x.f("ARINVOICE", 1, "STATE") == "Paid");
+  CHECK(x.f("ARINVOICE", 1, "TOTALDUE") == "0.00");
+  CHECK(x.f("ARINVOICE", 1, "WHENPAID") == "11/21/2026");
+  CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "0.00");
+  CHECK(error_of(x.c.add("ARPYMT", payment("C1", {{inv.recordno, "0.01"}}))).find("exceeds") !=
+        std::string::npos);
+
+  // Deleting a payment reverses its application.
+  x.changes.clear();
+  REQUIRE(x.c.remove("ARPYMT", p2.recordno).has_value());
+  CHECK(x.f("ARINVOICE", 1, "STATE") == "Partially Paid");
+  CHECK(x.f("ARINVOICE", 1, "TOTALDUE") == "59.90");
+  CHECK(x.f("ARINVOICE", 1, "WHENPAID").empty());
+  CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "59.90");
+  REQUIRE(x.changes.size() == 3);
+  CHECK((x.changes[0].object == "ARPYMT" && x.changes[0].action == "delete"));
+  CHECK((x.changes[1].object == "ARINVOICE" && x.changes[1].action == "set"));
+  REQUIRE(x.c.remove("ARPYMT", p1.recordno).has_value());
+  CHECK(x.f("ARINVOICE", 1, "STATE") == "Posted");
+  CHECK(x.f("ARINVOICE", 1, "TOTALPAID") == "0.00");
+  CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "100.00");
+}
+
+TEST_CASE(
+    "one payment applies to several invoices; drafts and other customers' invoices refuse "
+    "payments") {
+  Fixture x;
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C2"}, {"NAME", "Two"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "10"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "20"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "30"}, {"STATE", "Draft"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C2"}, {"TOTALENTERED", "5"}}));
+  CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "30.00");  // drafts do not count
+  const auto p = must(x.c.add("ARPYMT", payment("C1", {{1, "10"}, {2, "5"}})));
+  CHECK(p.fields.at("TOTALENTERED") == "15.00");
+  CHECK(p.fields.at("ARPYMTDETAILS.ARPYMTDETAIL.1.RECORDKEY") == "2");
+  CHECK(x.f("ARINVOICE", 1, "STATE") == "Paid");
+  CHECK(x.f("ARINVOICE", 2, "STATE") == "Partially Paid");
+  CHECK(error_of(x.c.add("ARPYMT", payment("C1", {{3, "1"}}))) ==
+        "invalid_value: Invoice 3 is a draft and cannot take payments. Post the invoice first.");
+  CHECK(error_of(x.c.add("ARPYMT", payment("C1", {{4, "1"}}))) ==
+        "invalid_value: Invoice 4 belongs to customer C2, not C1.");
+  CHECK(error_of(x.c.add("ARPYMT", payment("C1", {}))).find("needs a positive TOTALENTERED") !=
+        std::string::npos);
+  auto advance = payment("C1", {});
+  advance["TOTALENTERED"] = "12.34";
+  CHECK(must(x.c.add("ARPYMT", advance)).fields.at("RECORDTYPE") == "rr");
+  auto no_date = payment("C1", {{2, "1"}});
+  no_date.erase("RECEIPTDATE");
+  CHECK(error_of(x.c.add("ARPYMT", no_date)) ==
+        "invalid_value: Required field RECEIPTDATE is missing for ARPYMT. Provide RECEIPTDATE as "
+        "MM/DD/YYYY.");
+  const auto paid = x.c.remove("ARINVOICE", 2);
+  REQUIRE_FALSE(paid.has_value());
+  CHECK(paid.error().message ==
+        "Invoice INV-2 has payments applied and cannot be deleted. Delete its payments first.");
+  const auto has_invoices = x.c.remove("CUSTOMER", 1);
+  REQUIRE_FALSE(has_invoices.has_value());
+  CHECK(has_invoices.error().message ==
+        "Customer C1 has invoices and cannot be deleted. Delete its invoices first, or set STATUS "
+        "to inactive.");
+}
+
+TEST_CASE("an ARPYMT created through the gateway reads back with its details nested") {
+  Fixture x;
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "125"}}));
+  const std::string head =
+      "<?xml "
+      "version=\"1.0\"?><request><control><senderid>SENDER</senderid><password>sender-pw</password>"
+      "<controlid>1</controlid><uniqueid>true</uniqueid><dtdversion>3.0</dtdversion></"
+      "control><operation>"
+      "<authentication><login><userid>ws_user</userid><companyid>ACME</"
+      "companyid><password>user-pw</password></login>"
+      "</authentication><content>";
+  const auto reply = x.c.handle_gateway(
+      head +
+          "<function "
+          "controlid=\"p\"><create><ARPYMT><FINANCIALENTITY>BOA</"
+          "FINANCIALENTITY><PAYMENTMETHOD>Cash"
+          "</PAYMENTMETHOD><CUSTOMERID>C1</CUSTOMERID><DOCNUMBER>INV-007</"
+          "DOCNUMBER><RECEIPTDATE>05/15/2019"
+          "</RECEIPTDATE><PAYMENTDATE>05/16/2019</"
+          "PAYMENTDATE><ARPYMTDETAILS><ARPYMTDETAIL><RECORDKEY>1</RECORDKEY>"
+          "<TRX_PAYMENTAMOUNT>100</TRX_PAYMENTAMOUNT></ARPYMTDETAIL><ARPYMTDETAIL><RECORDKEY>1</"
+          "RECORDKEY>"
+          "<TRX_PAYMENTAMOUNT>25</TRX_PAYMENTAMOUNT></ARPYMTDETAIL></ARPYMTDETAILS></ARPYMT></"
+          "create></function>"
+          "<function controlid=\"r\"><read><object>ARPYMT</object><keys>1</keys></read></function>"
+          "</content></operation></request>",
+      "application/xml");
+  const auto r = ii::parse_response(reply.status, reply.content_type, reply.body);
+  REQUIRE(r.has_value());
+  REQUIRE(r->results.size() == 2);
+  CHECK(r->results[0].status == ii::Status::success);
+  const auto& row = r->results[1].data->rows.at(0);
+  CHECK(*row.get("ARPYMTDETAILS.ARPYMTDETAIL.RECORDKEY") == "1");
+  CHECK(*row.get("ARPYMTDETAILS.ARPYMTDETAIL.TRX_PAYMENTAMOUNT") == "100.00");
+  CHECK(*row.get("ARPYMTDETAILS.ARPYMTDETAIL.TRX_PAYMENTAMOUNT[1]") == "25.00");
+  CHECK(*row.get("PAYMENTDATE") == "05/16/2019");
+  CHECK(x.f("ARINVOICE", 1, "STATE") == "Paid");
+  CHECK(x.f("ARINVOICE", 1, "WHENPAID") == "05/16/2019");
+}
+
+TEST_CASE("a listener may call back into the company") {
+  Fixture x;
+  std::size_t seen = 0;
+  x.c.on_change([&](const sb::Change&) { seen = x.c.count("CUSTOMER"); });
+  must(x.c.add("CUSTOMER", {{"NAME", "a"}}));
+  CHECK(seen == 1);
+}
+
+TEST_CASE("seed_demo builds the company deterministically without notifications") {
+  isync::ManualClock clock(kStart);
+  sb::Company a(options(), clock), b(options(), clock);
+  int notified = 0;
+  a.on_change([&](const sb::Change&) { ++notified; });
+  a.seed_demo(500, 2000, 42);
+  b.seed_demo(500, 2000, 42);
+  CHECK(notified == 0);
+  CHECK(a.count("CUSTOMER") == 500);
+  CHECK(a.count("ARINVOICE") == 2000);
+  CHECK(a.count("ARPYMT") > 500);
+  CHECK(a.snapshot_json() == b.snapshot_json());
+  std::map<std::string, int> states;
+  for (const auto& inv : a.list("ARINVOICE", 0, 5000)) ++states[inv.fields.at("STATE")];
+  CHECK(states["Paid"] > 300);
+  CHECK(states["Partially Paid"] > 100);
+  CHECK(states["Draft"] > 20);
+  CHECK(states["Posted"] > 500);
+  CHECK(a.list("ARINVOICE", 1990, 100).size() == 10);
+  CHECK(a.list("CUSTOMER", 0, 7).size() == 7);
+}
+
+TEST_CASE("snapshot_json round-trips records, counters, sessions and executed controlids") {
+  isync::ManualClock clock(kStart);
+  sb::Company a(options(), clock);
+  a.seed_demo(20, 60, 7);
+  const std::string once =
+      "<request><control><senderid>SENDER</senderid><password>sender-pw</password><controlid>1</"
+      "controlid>"
+      "<uniqueid>true</uniqueid><dtdversion>3.0</dtdversion></"
+      "control><operation><authentication><login><userid>"
+      "ws_user</userid><companyid>ACME</companyid><password>user-pw</password></login></"
+      "authentication><content>"
+      "<function controlid=\"once\"><create><CUSTOMER><NAME>x</NAME></CUSTOMER></create></function>"
+      "</content></operation></request>";
+  const auto reply = a.handle_gateway(once, "");
+  REQUIRE(reply.body.find("<status>success</status><function>create</function>") !=
+          std::string::npos);
+  const auto json = a.snapshot_json();
+  sb::Company b(options(), clock);
+  REQUIRE(b.load_snapshot_json(json).has_value());
+  CHECK(b.snapshot_json() == json);
+  CHECK(b.count("CUSTOMER") == 21);
+  // RECORDNO counters resume; the replay is still refused.
+  CHECK(must(b.add("CUSTOMER", {{"NAME", "next"}})).recordno == 22);
+  CHECK(b.handle_gateway(once, "").body.find("SANDBOX_DUPLICATE_CONTROLID") != std::string::npos);
+  CHECK(b.count("CUSTOMER") == 22);
+  const auto again = b.load_snapshot_json("{\"format\":\"other\"}");
+  REQUIRE_FALSE(again.has_value());
+  CHECK(again.error().code == "bad_snapshot");
+  CHECK(again.error().message == "Snapshot rejected: \"format\" must be \"isync-sandbox-1\".");
+  CHECK_FALSE(b.load_snapshot_json("{").has_value());
+  CHECK(b.count("CUSTOMER") == 22);  // a rejected snapshot changes nothing
+}
+
+TEST_CASE("a read of 100 keys on the demo company is cheap") {
+  isync::ManualClock clock(kStart);
+  sb::Company c(options(), clock);
+  c.seed_demo(500, 2000, 1);
+  std::string keys;
+  for (int i = 1; i <= 100; ++i) keys += (i > 1 ? "," : "") + std::to_string(i * 17);
+  const auto body =
+      "<request><control><senderid>SENDER</senderid><password>sender-pw</password><controlid>1</"
+      "controlid>"
+      "<uniqueid>false</uniqueid><dtdversion>3.0</dtdversion></"
+      "control><operation><authentication><login><userid>"
+      "ws_user</userid><companyid>ACME</companyid><password>user-pw</password></login></"
+      "authentication><content>"
+      "<function controlid=\"r\"><read><object>ARINVOICE</object><keys>" +
+      keys + "</keys></read></function></content></operation></request>";
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr int kRounds = 50;
+  std::string last;
+  for (int i = 0; i < kRounds; ++i) last = c.handle_gateway(body, "").body;
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  MESSAGE("read of 100 ARINVOICE keys: " << us / kRounds << " us per request");
+  const auto r = ii::parse_response(200, "text/xml", last);
+  REQUIRE(r.has_value());
+  CHECK(r->results.at(0).data->count == 100);
+  CHECK(c.stats().records_read == 100 * kRounds);
+}
