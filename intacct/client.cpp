@@ -158,7 +158,8 @@ void HubCore::set_circuit(TenantState& t, bool open) {
   t.circuit_gauge->set(open ? 1.0 : 0.0);
 }
 
-void HubCore::open_circuit(const std::shared_ptr<TenantState>& t, const IntacctError& why) {
+void HubCore::open_circuit(const std::shared_ptr<TenantState>& t, const IntacctError& why,
+                           std::function<void()> then) {
   set_circuit(*t, true);
   const std::string reason = shorten(why.summary(), 500);
   const auto now = clock_.now_ms();
@@ -169,7 +170,9 @@ void HubCore::open_circuit(const std::shared_ptr<TenantState>& t, const IntacctE
       {t->fingerprint, std::to_string(now), reason,
        std::to_string(std::max<std::int64_t>(1, options_.circuit_probe_interval.count())),
        make_ulid(now)},
-      [self = shared_from_this(), t, reason](boost::system::error_code ec, redis::Reply reply) {
+      [self = shared_from_this(), t, reason, then = std::move(then)](boost::system::error_code ec,
+                                                                     redis::Reply reply) mutable {
+        boost::asio::post(self->strand_, std::move(then));
         LogLine f;
         f.str("tenant", t->access.tenant).str("entity", t->entity_key).str("reason", reason);
         if (ec || reply.is_error()) {

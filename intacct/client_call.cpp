@@ -274,14 +274,9 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
       release_lock();
       CallOutcome out;
       out.circuit_open = probing_;  // a failed probe leaves the circuit open
-      if (a.error->bad_credentials) {
-        hub_->open_circuit(t_, *a.error);
-        out.circuit_open = true;
-      }
       out.error = std::move(a.error);
       out.response = std::move(a.response);
-      std::string label = outcome_label(*out.error);
-      return finish(std::move(out), label);
+      return fail(std::move(out));
     }
     const auto now = hub_->clock().now_ms();
     const std::int64_t expires =
@@ -386,11 +381,12 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
       return need_session(session_id_);
     }
     CallOutcome out;
-    if (a.error && a.error->bad_credentials) {
-      hub_->open_circuit(t_, *a.error);
-      out.circuit_open = true;
+    if (a.error) {
+      out.response = std::move(a.response);
+      out.error = std::move(a.error);
+      return fail(std::move(out), /*counted=*/true);
     }
-    if (!a.error && a.response) {
+    if (a.response) {
       touch_session(*a.response);
       hub_->add_budget(t_, api_transactions(sent, *a.response));
     }
@@ -398,6 +394,18 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
     out.response = std::move(a.response);
     out.error = std::move(a.error);
     finish(std::move(out), label, /*counted=*/true);
+  }
+
+  // A request-wide failure; rejected credentials open the circuit first.
+  void fail(CallOutcome out, bool counted = false) {
+    std::string label = outcome_label(*out.error);
+    if (!out.error->bad_credentials) return finish(std::move(out), label, counted);
+    out.circuit_open = true;
+    const IntacctError why = *out.error;
+    hub_->open_circuit(t_, why,
+                       [self = shared_from_this(), out = std::move(out), label, counted]() mutable {
+                         self->finish(std::move(out), label, counted);
+                       });
   }
 
   void touch_session(const Response& response) {

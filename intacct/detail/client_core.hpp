@@ -75,8 +75,11 @@ class HubCore : public std::enable_shared_from_this<HubCore> {
              std::uint64_t n = 1);
   void observe(std::string_view function, double seconds);
   void add_budget(const std::shared_ptr<TenantState>& t, std::int64_t transactions);
-  // Strand: marks the circuit open in Redis, logs and sets the gauge.
-  void open_circuit(const std::shared_ptr<TenantState>& t, const IntacctError& why);
+  // Strand: marks the circuit open in Redis, logs and sets the gauge, then
+  // calls `then` (on the strand), so the caller hears of the failure only
+  // once every process will refuse the tenant's calls.
+  void open_circuit(const std::shared_ptr<TenantState>& t, const IntacctError& why,
+                    std::function<void()> then);
   void set_circuit(TenantState& t, bool open);
 
  private:
