@@ -34,7 +34,7 @@ struct IntacctFixture : MirrorFixture {
     so.gateway_port = 0;
     so.control_port = 0;
     gateway = std::make_unique<sandbox::Server>(io->executor(), company, so, log);
-    REQUIRE(gateway->start());
+    REQUIRE(gateway->start().has_value());
     intacct::TransportOptions to;
     to.allow_plain_http = true;
     transport = intacct::HttpTransport::create(io->executor(), to, log);
@@ -74,12 +74,12 @@ struct IntacctFixture : MirrorFixture {
   }
   sandbox::Record add_customer(const std::string& id, const std::string& name) {
     auto r = company.add("CUSTOMER", {{"CUSTOMERID", id}, {"NAME", name}});
-    REQUIRE(r);
+    REQUIRE(r.has_value());
     return *r;
   }
   static queue::Envelope thin(const sandbox::Record& r, const std::string& action = "set") {
     auto v = parse_whenmodified(r.fields.at("WHENMODIFIED"));
-    REQUIRE(v);
+    REQUIRE(v.has_value());
     return make_event(r.object, std::to_string(r.recordno), action, *v);
   }
 };
@@ -91,7 +91,11 @@ TEST_CASE("a thin event is settled by reading the record from Intacct") {
   CHECK(out.kind == queue::Outcome::Kind::done);
   CHECK(out.result == "applied");
   auto stored = f.fields("CUSTOMER", std::to_string(rec.recordno));
-  CHECK(stored == rec.fields);
+  for (const auto& [k, v] : rec.fields) {
+    INFO("field " << k);
+    CHECK(stored[k] == v);
+  }
+  CHECK(stored["RECORDNO"] == std::to_string(rec.recordno));
   CHECK(f.reads() == 1);
   CHECK(f.read_results("CUSTOMER", "applied") == 1);
   CHECK(f.hget("CUSTOMER", std::to_string(rec.recordno), "wm") == rec.fields.at("WHENMODIFIED"));
@@ -147,7 +151,7 @@ TEST_CASE("a thin event for a record Intacct no longer has leaves a tombstone") 
   IntacctFixture f;
   auto rec = f.add_customer("C-300", "Gone Soon");
   REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");
-  REQUIRE(f.company.remove("CUSTOMER", rec.recordno));
+  REQUIRE(f.company.remove("CUSTOMER", rec.recordno).has_value());
   auto later = IntacctFixture::thin(rec);
   later.version += 5;
   later.whenmodified = format_whenmodified(later.version);
@@ -156,7 +160,7 @@ TEST_CASE("a thin event for a record Intacct no longer has leaves a tombstone") 
   CHECK(out.result == "tombstoned");
   CHECK(f.hget("CUSTOMER", std::to_string(rec.recordno), "del") == "1");
   auto doc = f.get("customers", std::to_string(rec.recordno));
-  REQUIRE(doc);
+  REQUIRE(doc.has_value());
   CHECK(doc->find("\"deleted\":true") != std::string::npos);
   CHECK(f.read_results("CUSTOMER", "gone") == 1);
 }
