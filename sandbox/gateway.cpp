@@ -264,8 +264,12 @@ Reply process(CompanyState& s, std::string_view body, std::vector<Change>& chang
   Reply reply;
   reply.delay = s.faults.latency;
   ++s.stats.requests;
-  for (auto it = s.result_sets.begin(); it != s.result_sets.end();) {
-    it = it->second.expires_ms <= now ? s.result_sets.erase(it) : std::next(it);
+  if (now - s.last_purge_ms >= 1000) {
+    // Expired sessions and result sets go at most once a second, so a request
+    // does not pay for a scan of every open one.
+    s.last_purge_ms = now;
+    std::erase_if(s.result_sets, [&](const auto& kv) { return kv.second.expires_ms <= now; });
+    std::erase_if(s.sessions, [&](const auto& kv) { return kv.second.expires_ms <= now; });
   }
   if (s.faults.rate_limit > 0) {
     // GW-0010 [PROTOCOL.md §5]: HTTP 429 with an XML body, or a 200 control failure.

@@ -28,6 +28,27 @@
 // Error{code, message} with code one of: "unknown_object", "unknown_field",
 // "not_found", "duplicate", "invalid_value", "bad_snapshot".
 //
+// Where Intacct's behaviour is not documented (PROTOCOL.md §10) the sandbox
+// chooses, and says so here so nobody mistakes it for Intacct's:
+//  * A write function replayed with <uniqueid>true</uniqueid> whose controlid
+//    already completed (remembered 24 h, at most 100k) is not run again: result
+//    failure errorno SANDBOX_DUPLICATE_CONTROLID. A failed or rolled-back
+//    function may run again.
+//  * A missing record in update/delete: result failure BL01001973
+//    "<OBJECT> record '<key>' does not exist."; read simply omits it.
+//  * readMore with an unknown or expired resultId: DL02000001 naming it.
+//    A resultId lives result_id_lifetime after its last use and ends with its
+//    last page; a single page answers resultId="".
+//  * readByQuery (and query without <orderby>) rows come in a fixed scramble
+//    of RECORDNO, not RECORDNO order (PROTOCOL.md §3: do not cursor on it).
+//  * read and query rows are <OBJECT>; readByQuery/readMore rows and
+//    listtype are lower case, as in the fixtures; create/update/delete answer
+//    <data listtype="objects"> with <object> rows of RECORDNO (+ ID field).
+//    Dotted fields are written nested (<DISPLAYCONTACT><EMAIL1>).
+//  * land_later: the request is validated on a copy and its RECORDNOs and
+//    controlids are reserved at once; the write runs (and emits its Changes)
+//    when run_due() finds it due. A replay before then is refused as above.
+//
 // Ownership: the Company keeps a reference to the Clock, which must outlive it.
 #pragma once
 

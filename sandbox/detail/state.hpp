@@ -51,6 +51,7 @@ struct CompanyState {
   std::vector<Landing> landings;
   Faults faults;
   Stats stats;
+  std::int64_t last_purge_ms = 0;
   std::vector<std::function<void(const Change&)>> listeners;
   std::mt19937_64 rng{std::random_device{}()};
 
