@@ -1,6 +1,7 @@
 #include "app/service.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -255,19 +256,28 @@ int serve(const config::Config& cfg, Log& log) {
   }
   if (pool) pool->start();
   // Events parked while a tenant had no Intacct access (or its circuit was
-  // open) go back on the stream now that it has: each is parked again if it
-  // still cannot be handled.
-  if (hub) {
+  // open) go back on the stream once Redis is up: each is parked again if it
+  // still cannot be handled. Tried again at the next reconnect if it fails.
+  auto unparked = std::make_shared<std::atomic<bool>>(false);
+  auto unpark = [&log, &intacct_tenants, handler_conn, unparked] {
+    if (unparked->exchange(true)) return;
     for (const auto& t : intacct_tenants) {
-      queue::unpark_all(*handler_conn, t, [&log, t](Result<std::int64_t> moved) {
+      queue::unpark_all(*handler_conn, t, [&log, t, unparked](Result<std::int64_t> moved) {
         if (!moved) {
-          log.warn("could not unpark the tenant's events; they stay parked",
+          unparked->store(false);
+          log.warn("could not unpark the tenant's events yet; trying again at the next reconnect",
                    LogLine().str("tenant", t).str("error", moved.error().message));
         } else if (*moved > 0) {
           log.info("unparked events", LogLine().str("tenant", t).num("events", *moved));
         }
       });
     }
+  };
+  if (hub) {
+    handler_conn->on_state_change([unpark](bool up) {
+      if (up) unpark();
+    });
+    if (handler_conn->connected()) unpark();
   }
 
   log.info("intacct-sync started",

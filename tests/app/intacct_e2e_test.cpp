@@ -128,8 +128,10 @@ class Loop {
                                  std::string("TEST_SENDER_PASSWORD=") + kSenderPassword,
                                  "TEST_USER_PASSWORD=" + user_password},
         dir + "/service" + std::to_string(n) + ".log"));
+    // Ready = Redis reachable: a smart event posted before that would be
+    // answered 503, and the sandbox, like Intacct, never posts it again.
     bool up = eventually(
-        [&] { return HttpClient(pub).request(http::verb::get, "/healthz").status == 200; }, 10s);
+        [&] { return HttpClient(pub).request(http::verb::get, "/readyz").status == 200; }, 10s);
     if (!up) FAIL("service did not come up; log:\n" << services.back()->log());
     return *services.back();
   }
