@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "intacct/transport.hpp"
+#include "sandbox/sandbox.hpp"
 #include "tests/support/io_loop.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -192,14 +194,17 @@ class FakeGateway {
 // in flight (between reading a request and writing its reply).
 class GatewayServer {
  public:
-  explicit GatewayServer(FakeGateway& gw) : gw_(gw), acceptor_(ioc_) {
+  using Handler = std::function<GatewayReply(const std::string& body)>;
+  explicit GatewayServer(FakeGateway& gw)
+      : GatewayServer([&gw](const std::string& body) { return gw.handle(body); }, gw.url) {}
+  GatewayServer(Handler handler, std::string& url) : handler_(std::move(handler)), acceptor_(ioc_) {
     asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
     acceptor_.open(ep.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(ep);
     acceptor_.listen();
-    gw_.url = "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) +
-              "/ia/xml/xmlgw.phtml";
+    url = "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) +
+          "/ia/xml/xmlgw.phtml";
     asio::co_spawn(ioc_, accept(), asio::detached);
     for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
   }
@@ -229,7 +234,7 @@ class GatewayServer {
       int seen = max_in_flight.load();
       while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
       }
-      GatewayReply r = gw_.handle(req.body());
+      GatewayReply r = handler_(req.body());
       if (r.delay.count() > 0) {
         asio::steady_timer timer(stream.get_executor(), r.delay);
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -245,7 +250,7 @@ class GatewayServer {
     }
   }
 
-  FakeGateway& gw_;
+  Handler handler_;
   asio::io_context ioc_;
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
@@ -590,4 +595,50 @@ TEST_CASE("read returns rows by RECORDNO; a key Intacct did not return is absent
   CHECK(out.rows.count("99") == 0);
   REQUIRE(out.rows.count("12") == 1);
   CHECK(*out.rows.at("12").get("NAME") == "n12");
+}
+
+TEST_CASE("against the sandbox company: shared session, reads by RECORDNO, re-login after expiry") {
+  Env env;
+  std::unique_ptr<sandbox::Company> company;
+  std::string url;
+  GatewayServer server(
+      [&company](const std::string& body) {
+        auto r = company->handle_gateway(body, "application/xml");
+        return GatewayReply{r.status, r.content_type, r.body, r.delay};
+      },
+      url);
+  sandbox::Options so;
+  so.credentials = {"sender", "senderpw", "co-acme", "u", "userpw"};
+  so.endpoint_url = url;
+  company = std::make_unique<sandbox::Company>(so, env.clock);
+  company->seed_demo(3, 4, 7);
+  std::vector<std::string> keys;
+  for (const auto& r : company->list("ARINVOICE", 0, 10))
+    keys.push_back(std::to_string(r.recordno));
+  REQUIRE(keys.size() == 4);
+  keys.push_back("987654");  // no such invoice
+
+  auto o = env.options();
+  o.endpoint = url;
+  std::vector<std::shared_ptr<Client>> clients{env.hub(o).add_tenant(Env::access("acme")),
+                                               env.hub(o).add_tenant(Env::access("acme"))};
+  auto read = [&](Client& c) {
+    auto p = std::make_shared<std::promise<ReadOutcome>>();
+    auto f = p->get_future();
+    c.read("ARINVOICE", keys, [p](ReadOutcome r) { p->set_value(std::move(r)); });
+    REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    return f.get();
+  };
+  for (int i = 0; i < 6; ++i) {
+    auto out = read(*clients[static_cast<std::size_t>(i % 2)]);
+    CHECK_FALSE(out.error);
+    CHECK(out.rows.size() == 4);
+    CHECK(out.rows.count("987654") == 0);
+  }
+  CHECK(company->stats().calls_by_function["getAPISession"] == 1);
+  company->expire_sessions();
+  auto out = read(*clients[0]);
+  CHECK_FALSE(out.error);
+  CHECK(out.rows.size() == 4);
+  CHECK(company->stats().calls_by_function["getAPISession"] == 2);
 }
