@@ -8,8 +8,8 @@
 //    inside call()/read(), on the hub's strand. Callbacks must not block.
 //  * Sessions are shared by every process through Redis, per tenant and
 //    entity (`isync:{t}:intacct:session:<entity|->`, a hash of id, endpoint,
-//    expires_ms, fp). One process logs in (getAPISession alone, under a
-//    `…:session-lock` taken with SET NX PX and released by compare-and-delete);
+//    expires_ms, fp). One process logs in (getAPISession alone, under
+//    `…:session-lock:<entity|->` taken with SET NX PX and released by compare-and-delete);
 //    the others poll for its result (every ~50 ms, bounded). Expiry is local
 //    now + (sessiontimeout − sessiontimestamp), renewed after each response.
 //    The session id is stored as given: Redis is a trusted store of this
@@ -102,8 +102,9 @@ struct CallOutcome {
   // Request-wide failure (transport, control, authentication, throttled,
   // Redis): the functions did not run — or, when ambiguous, may have.
   std::optional<IntacctError> error;
-  // Refused at once: the tenant's credentials were rejected earlier. Park the
-  // work; do not retry it until the circuit closes.
+  // Refused at once: the tenant's credentials were rejected earlier (or this
+  // very call's were, which opened the circuit). Park the work; do not retry
+  // it until the circuit closes.
   bool circuit_open = false;
 };
 
