@@ -238,6 +238,9 @@ int serve(const ServeArgs& args) {
   } else {
     company.seed_demo(args.demo_customers, args.demo_invoices, args.seed);
   }
+  if (so.events.url.empty()) {
+    log.warn("no --events-url: changes are not posted as smart events (counted as dropped)");
+  }
   auto save_state = [&] {
     if (args.state_file.empty()) return;
     if (auto r = write_file_atomically(args.state_file, company.snapshot_json()); !r) {

@@ -729,3 +729,31 @@ TEST_CASE("serve writes its ports, answers, and on SIGTERM exits 0 having saved 
   CHECK(exit.err.find(kEventToken) == std::string::npos);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("posts about one record arrive in the order of its changes") {
+  EventSink sink;
+  sandbox::EventOptions events;
+  events.url = "http://127.0.0.1:" + std::to_string(sink.port()) + "/hook";
+  events.snapshot = true;
+  events.connections = 4;
+  Fixture fx(events);
+  auto added = fx.company->add("CUSTOMER", {{"NAME", "N-0"}});
+  REQUIRE(added.has_value());
+  constexpr int kChanges = 60;
+  for (int i = 1; i < kChanges; ++i) {
+    // A second record between each change keeps the other lanes busy too.
+    REQUIRE(fx.company->add("CUSTOMER", {{"NAME", "other"}}).has_value());
+    REQUIRE(fx.company->set("CUSTOMER", added->recordno, {{"NAME", "N-" + std::to_string(i)}})
+                .has_value());
+  }
+  REQUIRE(eventually([&] { return sink.count() == 2 * kChanges - 1; }));
+  std::vector<std::string> names;
+  for (const auto& r : sink.received()) {
+    if (form_value(r.body, "recordno") == std::to_string(added->recordno)) {
+      names.push_back(form_value(r.body, "NAME"));
+    }
+  }
+  REQUIRE(names.size() == kChanges);
+  for (int i = 0; i < kChanges; ++i)
+    CHECK(names[static_cast<std::size_t>(i)] == "N-" + std::to_string(i));
+}
