@@ -293,13 +293,16 @@ ssl::context server_tls(const KeyPair& pair) {
 // ---- Client helpers ---------------------------------------------------------------
 
 struct Fixture {
+  explicit Fixture(Level level = Level::debug)
+      : log(level, [this](std::string_view line) {
+          std::lock_guard lock(lines_mu);
+          lines.emplace_back(line);
+        }) {}
+
   Loop loop;
   std::vector<std::string> lines;
   std::mutex lines_mu;
-  Log log{Level::debug, [this](std::string_view line) {
-            std::lock_guard lock(lines_mu);
-            lines.emplace_back(line);
-          }};
+  Log log;
 
   std::shared_ptr<HttpTransport> make(TransportOptions options = plain_options()) {
     return HttpTransport::create(loop.ioc.get_executor(), std::move(options), log);
@@ -384,20 +387,23 @@ TEST_CASE("loopback hosts are localhost, 127.0.0.0/8 and ::1") {
 
 // ---- Plain HTTP ----------------------------------------------------------------------
 
-TEST_CASE("a POST round trip returns status, content type and body, with the gateway headers") {
+// `done` runs on a loop thread; this thread is not one, so running there
+// would mean it ran inline from post().
+bool completes_on_loop_thread(HttpTransport& t, const std::string& url) {
+  std::promise<bool> promise;
+  auto caller = std::this_thread::get_id();
+  t.post(url, "<x/>", 0ms,
+         [&](TransportResult) { promise.set_value(std::this_thread::get_id() != caller); });
+  auto future = promise.get_future();
+  REQUIRE(future.wait_for(kWait) == std::future_status::ready);
+  return future.get();
+}
+
+TEST_CASE("a POST round trip returns status, content type and body") {
   Fixture f;
   TestServer server;
   auto t = f.make();
-  std::atomic<bool> returned{false};
-  std::promise<std::pair<TransportResult, bool>> promise;
-  t->post(server.url("/echo"), "<request>hello</request>", 0ms, [&](TransportResult r) {
-    promise.set_value({std::move(r), returned.load()});
-  });
-  returned = true;
-  auto future = promise.get_future();
-  REQUIRE(future.wait_for(kWait) == std::future_status::ready);
-  auto [r, after_return] = future.get();
-  CHECK(after_return);
+  auto r = call(*t, server.url("/echo"), "<request>hello</request>");
   REQUIRE(r);
   CHECK(r->status == 200);
   CHECK(r->content_type == "application/xml");
@@ -416,6 +422,17 @@ TEST_CASE("the request carries Content-Type, Accept, User-Agent and Host, and no
   CHECK(r->body == "ct=application/xml;accept=application/xml;ua=isync-test/1;host=127.0.0.1:" +
                        std::to_string(server.port()) + ";ae=;method=POST");
   t->shutdown();
+}
+
+TEST_CASE("done is never called inline from post(), not even for a refused URL") {
+  Fixture f;
+  TestServer server;
+  auto t = f.make();
+  CHECK(completes_on_loop_thread(*t, server.url("/echo")));
+  CHECK(completes_on_loop_thread(*t, "http://192.0.2.1/x"));
+  CHECK(completes_on_loop_thread(*t, "bad"));
+  t->shutdown();
+  CHECK(completes_on_loop_thread(*t, server.url("/echo")));
 }
 
 TEST_CASE("a non-2xx reply is a reply, not an error") {
@@ -478,8 +495,7 @@ TEST_CASE("a pooled connection the server closed while idle is replaced transpar
 // A connection handed to a Call as if it came from the pool, after the server
 // dropped it: exercises the stale-connection rules below the pool's own
 // liveness check (which would otherwise catch it first).
-TransportResult post_on_stale(Fixture& f, TestServer& server, bool reset,
-                              std::shared_ptr<HttpTransport>& t) {
+TransportResult post_on_stale(Fixture& f, TestServer& server, bool reset) {
   auto state = std::make_shared<detail::TransportState>(f.loop.ioc.get_executor(),
                                                         Fixture::plain_options(), f.log);
   auto strand = make_strand_executor(f.loop.ioc.get_executor());
@@ -498,7 +514,6 @@ TransportResult post_on_stale(Fixture& f, TestServer& server, bool reset,
   c->start(conn);
   auto future = promise.get_future();
   REQUIRE(future.wait_for(kWait) == std::future_status::ready);
-  (void)t;
   auto r = future.get();
   state->shutdown();
   return r;
@@ -507,9 +522,8 @@ TransportResult post_on_stale(Fixture& f, TestServer& server, bool reset,
 TEST_CASE("a reused connection whose write fails is retried once on a fresh connection") {
   Fixture f;
   TestServer server;
-  std::shared_ptr<HttpTransport> t;
   // A RST makes the next write fail: the request never left, so it is resent.
-  auto r = post_on_stale(f, server, /*reset=*/true, t);
+  auto r = post_on_stale(f, server, /*reset=*/true);
   REQUIRE(r);
   CHECK(r->body == "<stale/>");
   CHECK(server.accepted() == 2);
@@ -519,10 +533,9 @@ TEST_CASE("a reused connection whose write fails is retried once on a fresh conn
 TEST_CASE("a reused connection closed after the write completed is reset with sent=true") {
   Fixture f;
   TestServer server;
-  std::shared_ptr<HttpTransport> t;
   // A FIN lets the write succeed; EOF then comes with no reply byte. The
   // server may have seen the request: the caller decides.
-  auto r = post_on_stale(f, server, /*reset=*/false, t);
+  auto r = post_on_stale(f, server, /*reset=*/false);
   REQUIRE_FALSE(r);
   CHECK(r.error().failure == TransportFailure::reset);
   CHECK(r.error().sent);
@@ -770,4 +783,42 @@ TEST_CASE("an unreadable ca_file fails every https call with a message naming it
   REQUIRE_FALSE(r);
   CHECK(r.error().failure == TransportFailure::connect_failed);
   CHECK(r.error().message.find("ca_file") != std::string::npos);
+}
+
+// ---- Benchmark (skipped by default; run with --no-skip) -----------------------------
+
+namespace {
+
+double round_trips_per_second(HttpTransport& t, const std::string& url, int n) {
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) REQUIRE(call(t, url, "<read><object>CUSTOMER</object></read>"));
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  return n / took.count();
+}
+
+}  // namespace
+
+TEST_CASE("benchmark: sequential keep-alive round trips on loopback" * doctest::skip()) {
+  Fixture f(Level::info);
+  constexpr int kRounds = 5000;
+  {
+    TestServer server;
+    auto t = f.make();
+    call(*t, server.url("/echo"));
+    MESSAGE("plain HTTP: " << round_trips_per_second(*t, server.url("/echo"), kRounds) << " /s");
+    CHECK(t->connections_opened() == 1);
+    t->shutdown();
+  }
+  {
+    CaFile ca;
+    auto ctx = server_tls(test_ca().issue("DNS:localhost,IP:127.0.0.1", 9));
+    TestServer server(&ctx);
+    TransportOptions o;
+    o.ca_file = ca.path();
+    auto t = f.make(o);
+    call(*t, server.url("/echo"));
+    MESSAGE("TLS: " << round_trips_per_second(*t, server.url("/echo"), kRounds) << " /s");
+    CHECK(t->connections_opened() == 1);
+    t->shutdown();
+  }
 }
