@@ -483,6 +483,14 @@ std::optional<Failure> update_record(WriteContext& ctx, const ObjectDef& def, co
   if (def.name == "ARPYMT") bad = update_payment(updated, f);
   if (bad) return bad;
   updated["WHENMODIFIED"] = stamp(ctx);
+  if (def.name == "CUSTOMER" && updated["NAME"] != (*rec)["NAME"]) {
+    // CUSTOMERNAME is joined from the customer in Intacct: it follows the
+    // name without modifying the invoices (no WHENMODIFIED bump, no Change).
+    for (const auto inv_no : ctx.data.invoices_by_customer[updated["CUSTOMERID"]]) {
+      if (Fields* inv = ctx.data.find("ARINVOICE", inv_no))
+        (*inv)["CUSTOMERNAME"] = updated["NAME"];
+    }
+  }
   *rec = updated;
   out = *rec;
   emit(ctx, def.name, "set", no, out);

@@ -185,6 +185,11 @@ TEST_CASE(
   CHECK(x.f("ARINVOICE", 1, "STATE") == "Posted");
   CHECK(x.f("ARINVOICE", 1, "TOTALPAID") == "0.00");
   CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "100.00");
+  const auto modified = x.f("ARINVOICE", 1, "WHENMODIFIED");
+  x.clock.advance(5000);
+  must(x.c.set("CUSTOMER", 1, {{"NAME", "Renamed"}}));
+  CHECK(x.f("ARINVOICE", 1, "CUSTOMERNAME") == "Renamed");
+  CHECK(x.f("ARINVOICE", 1, "WHENMODIFIED") == modified);
 }
 
 TEST_CASE(
