@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <csignal>
 #include <memory>
@@ -30,6 +31,8 @@ namespace {
 // Margin past drain_timeout for the workers to report and the connections to
 // close, before the io threads are stopped regardless.
 constexpr std::chrono::seconds kShutdownMargin{5};
+// The parked events of Intacct tenants are put back at most this often.
+constexpr std::chrono::milliseconds kMinReprobe{60'000};
 
 // PRODUCT.md §2: refuse to start on a Redis that could lose accepted events.
 int check_redis(const redis::Endpoint& endpoint, const config::Config& cfg, Log& log) {
@@ -258,8 +261,14 @@ int serve(const config::Config& cfg, Log& log) {
   // Events parked while a tenant had no Intacct access (or its circuit was
   // open) go back on the stream once Redis is up: each is parked again if it
   // still cannot be handled. Tried again at the next reconnect if it fails.
+  // Again every circuit_probe_interval: an event parked behind an open
+  // circuit then reaches a worker, whose call is the circuit's one probe
+  // login; if it succeeds the events flow, otherwise they park again without
+  // calling Intacct.
   auto unparked = std::make_shared<std::atomic<bool>>(false);
-  auto unpark = [&log, &intacct_tenants, handler_conn, unparked] {
+  asio::steady_timer reprobe(ioc);
+  std::function<void()> rearm;
+  std::function<void()> unpark = [&log, &intacct_tenants, handler_conn, unparked] {
     if (unparked->exchange(true)) return;
     for (const auto& t : intacct_tenants) {
       queue::unpark_all(*handler_conn, t, [&log, t, unparked](Result<std::int64_t> moved) {
@@ -278,6 +287,16 @@ int serve(const config::Config& cfg, Log& log) {
       if (up) unpark();
     });
     if (handler_conn->connected()) unpark();
+    rearm = [&] {
+      reprobe.expires_after(std::max(cfg.intacct.circuit_probe_interval, kMinReprobe));
+      reprobe.async_wait([&](const boost::system::error_code& ec) {
+        if (ec) return;
+        unparked->store(false);
+        unpark();
+        rearm();
+      });
+    };
+    rearm();
   }
 
   log.info("intacct-sync started",
@@ -303,6 +322,7 @@ int serve(const config::Config& cfg, Log& log) {
       auto finish = [&] {
         // May run on a worker's strand: hand the last steps to the io_context.
         asio::post(ioc, [&] {
+          reprobe.cancel();
           if (hub) hub->shutdown();
           if (transport) transport->shutdown();
           for (auto& c : conns) c->close();
