@@ -2,7 +2,10 @@
 // rule lives there): payments, changes, seeding, snapshots.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <thread>
 
 #include "intacct/intacct.hpp"
 #include "sandbox/sandbox.hpp"
@@ -51,9 +54,13 @@ Fields payment(const std::string& customer,
 struct Fixture {
   isync::ManualClock clock{kStart};
   sb::Company c{options(), clock};
+  std::mutex mu;  // listeners run on the caller's thread, without the company's lock
   std::vector<sb::Change> changes;
   Fixture() {
-    c.on_change([this](const sb::Change& ch) { changes.push_back(ch); });
+    c.on_change([this](const sb::Change& ch) {
+      std::lock_guard lock(mu);
+      changes.push_back(ch);
+    });
   }
   std::string f(const std::string& object, std::int64_t no, const std::string& name) {
     const auto r = c.get(object, no);
@@ -364,4 +371,76 @@ TEST_CASE("a read of 100 keys on the demo company is cheap") {
   REQUIRE(r.has_value());
   CHECK(r->results.at(0).data->count == 100);
   CHECK(c.stats().records_read == 100 * kRounds);
+}
+
+TEST_CASE("a transaction that fails after a payment rolls the invoice back too") {
+  Fixture x;
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "50"}}));
+  x.changes.clear();
+  const auto reply = x.c.handle_gateway(
+      "<request><control><senderid>SENDER</senderid><password>sender-pw</password><controlid>1</"
+      "controlid>"
+      "<uniqueid>false</uniqueid><dtdversion>3.0</dtdversion></control><operation "
+      "transaction=\"true\">"
+      "<authentication><login><userid>ws_user</userid><companyid>ACME</"
+      "companyid><password>user-pw</password>"
+      "</login></authentication><content><function "
+      "controlid=\"p\"><create><ARPYMT><CUSTOMERID>C1</CUSTOMERID>"
+      "<PAYMENTMETHOD>Cash</PAYMENTMETHOD><UNDEPOSITEDACCOUNTNO>1010</"
+      "UNDEPOSITEDACCOUNTNO><RECEIPTDATE>11/21/2026"
+      "</RECEIPTDATE><ARPYMTDETAILS><ARPYMTDETAIL><RECORDKEY>1</RECORDKEY><TRX_PAYMENTAMOUNT>50</"
+      "TRX_PAYMENTAMOUNT>"
+      "</ARPYMTDETAIL></ARPYMTDETAILS></ARPYMT></create></function><function "
+      "controlid=\"c\"><create><CUSTOMER>"
+      "<CUSTOMERID>C1</CUSTOMERID><NAME>dup</NAME></CUSTOMER></create></function></content></"
+      "operation></request>",
+      "");
+  const auto r = ii::parse_response(reply.status, reply.content_type, reply.body);
+  REQUIRE(r.has_value());
+  REQUIRE(r->results.size() == 2);
+  CHECK(r->results[0].status == ii::Status::aborted);
+  CHECK(r->results[1].status == ii::Status::failure);
+  CHECK(x.c.count("ARPYMT") == 0);
+  CHECK(x.f("ARINVOICE", 1, "STATE") == "Posted");
+  CHECK(x.f("ARINVOICE", 1, "TOTALDUE") == "50.00");
+  CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "50.00");
+  CHECK(x.changes.empty());
+  // The RECORDNO a rolled-back create took is free again, as the data is.
+  CHECK(must(x.c.add("ARPYMT", payment("C1", {{1, "50"}}))).recordno == 1);
+}
+
+TEST_CASE("the company serves several threads at once") {
+  Fixture x;
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  const std::string read =
+      "<request><control><senderid>SENDER</senderid><password>sender-pw</password><controlid>1</"
+      "controlid>"
+      "<uniqueid>false</uniqueid><dtdversion>3.0</dtdversion></"
+      "control><operation><authentication><login><userid>"
+      "ws_user</userid><companyid>ACME</companyid><password>user-pw</password></login></"
+      "authentication><content>"
+      "<function "
+      "controlid=\"r\"><readByQuery><object>ARINVOICE</object><fields>*</fields><query>CUSTOMERID "
+      "= 'C1'"
+      "</query></readByQuery></function></content></operation></request>";
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        if (t % 2 == 0) {
+          if (!x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "1"}})) ++failures;
+        } else if (x.c.handle_gateway(read, "").body.find("<status>success</status><function>") ==
+                   std::string::npos) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == 0);
+  CHECK(x.c.count("ARINVOICE") == 200);
+  CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "200.00");
+  CHECK(x.changes.size() == 1 + 2 * 200);  // customer add, then per invoice: add + customer set
 }
