@@ -558,3 +558,20 @@ TEST_CASE("drop_events counts down through take_event_drop") {
   CHECK_FALSE(c.take_event_drop());
   CHECK(c.stats().faults_injected == 2);
 }
+
+TEST_CASE("a DTD's entities are never expanded") {
+  isync::ManualClock clock(kStart);
+  sb::Company c(options(), clock);
+  const std::string body =
+      "<?xml version=\"1.0\"?><!DOCTYPE request [<!ENTITY s \"SENDER\"><!ENTITY a "
+      "\"&s;&s;&s;&s;\">]>"
+      "<request><control><senderid>&s;</senderid><password>sender-pw</password><controlid>1</"
+      "controlid>"
+      "<uniqueid>false</uniqueid><dtdversion>3.0</dtdversion></"
+      "control><operation><authentication>" +
+      login() + "</authentication><content>" + fn("s", "<getAPISession/>") +
+      "</content></operation></request>";
+  const auto r = call(c, body);
+  CHECK(r.control_status == Status::failure);
+  CHECK(r.control_errors.at(0).errorno == "XL03000006");
+}
