@@ -824,8 +824,17 @@ int main(int argc, char** argv) {
     std::int64_t mismatches = 0, mismatch_same_second = 0, mismatch_dup = 0;
     std::vector<std::string> mismatch_lines;
     // Latency: the first audit entry that shows the change (see below).
-    std::vector<double> latency_ms;
+    // All changes seen; then split: own event delivered on time, first
+    // delivery held back, and same-second changes whose event was answered as
+    // a duplicate of the earlier change's (they are seen only when a read
+    // made after them, or a later change, lands).
+    std::vector<double> latency_ms, latency_on_time_ms, latency_late_ms, latency_dup_ms;
+    std::int64_t dup_changes = 0, dup_not_seen = 0;
     std::int64_t not_seen = 0, same_second_changes = 0;
+    // One line per change, for a closer look: changes.tsv in the workdir.
+    std::ofstream tsv(workdir + "/changes.tsv");
+    tsv << "change\tobject\trecordno\tt_ms\tversion\tlate\tduplicate\tevent_id\tseen_at_ms\t"
+           "seen_version\tseen_event_id\tlatency_ms\n";
     for (const auto& [ti, idx] : by_target) {
       const auto& t = driver.targets()[ti];
       const std::string rec = rkey("rec:" + t.object + ":" + std::to_string(t.recordno));
@@ -890,10 +899,24 @@ int main(int argc, char** argv) {
         auto hit = std::find_if(audit.begin(), audit.end(), [&](const AuditEntry& e) {
           return e.version >= c.version && e.at_ms >= c.t_ms;
         });
+        tsv << idx[k] + 1 << '\t' << t.object << '\t' << t.recordno << '\t' << c.t_ms << '\t'
+            << c.version << '\t' << c.late << '\t' << c.duplicate << '\t' << c.event_id;
+        if (hit == audit.end()) {
+          tsv << "\t\t\t\t\n";
+        } else {
+          tsv << '\t' << hit->at_ms << '\t' << hit->version << '\t' << hit->event_id << '\t'
+              << hit->at_ms - c.t_ms << '\n';
+        }
+        if (c.duplicate) ++dup_changes;
         if (hit == audit.end()) {
           ++not_seen;
+          if (c.duplicate) ++dup_not_seen;
         } else {
           latency_ms.push_back(static_cast<double>(hit->at_ms - c.t_ms));
+          auto& group = c.duplicate ? latency_dup_ms
+                        : c.late    ? latency_late_ms
+                                    : latency_on_time_ms;
+          group.push_back(latency_ms.back());
         }
       }
     }
@@ -948,16 +971,27 @@ int main(int argc, char** argv) {
     std::printf("isync_mirror_intacct_reads_total:");
     for (const char* r : {"applied", "unchanged", "gone", "failed", "held"})
       std::printf(" %s %.0f", r, reads.count(r) ? reads[r] : 0.0);
+    std::printf(
+        "\nrecords read that changed nothing  %.0f (records read - applied - gone; \"unchanged\" "
+        "also counts events that shared one record of a read)",
+        static_cast<double>(records_read) - (reads.count("applied") ? reads["applied"] : 0.0) -
+            (reads.count("gone") ? reads["gone"] : 0.0));
     std::printf("\nisync_mirror_changes_total:");
     for (const auto& [k, val] : decisions) std::printf(" %s %.0f", k.c_str(), val);
     std::printf("\nisync_events_handled_total:");
     for (const auto& [k, val] : outcomes) std::printf(" %s %.0f", k.c_str(), val);
-    std::printf(
-        "\nchange-to-mirror latency     p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms "
-        "(%zu changes; %lld not seen in the audit)\n",
-        percentile(latency_ms, 0.50), percentile(latency_ms, 0.90), percentile(latency_ms, 0.99),
-        latency_ms.empty() ? 0.0 : *std::max_element(latency_ms.begin(), latency_ms.end()),
-        latency_ms.size(), ll(not_seen));
+    std::printf("\n");
+    auto print_latency = [](const char* label, const std::vector<double>& v) {
+      std::printf("%-29sp50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms (%zu changes)\n", label,
+                  percentile(v, 0.50), percentile(v, 0.90), percentile(v, 0.99),
+                  v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()), v.size());
+    };
+    print_latency("change-to-mirror latency", latency_ms);
+    print_latency("  own event, on time", latency_on_time_ms);
+    print_latency("  first delivery late", latency_late_ms);
+    print_latency("  same-second duplicates", latency_dup_ms);
+    std::printf("changes never seen in the audit  %lld (same-second duplicates: %lld of %lld)\n",
+                ll(not_seen), ll(dup_not_seen), ll(dup_changes));
     std::printf(
         "mirror mismatches            %lld of %zu records (last change same second as the "
         "one before: %lld; its event answered duplicate: %lld)\n",
