@@ -1,23 +1,27 @@
-// The control API. Every error is {"error":{"code","message"}}:
+// The control API. Every error is {"error":{"code","message"}}.
 //
-//   GET    /healthz                          200 {"status":"ok"} (no token needed)
-//   GET    /v1/records/{OBJECT}?after=&limit= 200 {"records":[record…]}  (limit 1-1000, default
-//   100) POST   /v1/records/{OBJECT}              201 record      body {"fields":{NAME:value…}} GET
-//   /v1/records/{OBJECT}/{RECORDNO}   200 record PATCH  /v1/records/{OBJECT}/{RECORDNO}   200
-//   record      body {"fields":{…}} DELETE /v1/records/{OBJECT}/{RECORDNO}   204 GET    /v1/faults
-//   200 faults (every key below) PUT    /v1/faults                        200 faults      body: any
-//   subset of latency_ms,
+// clang-format off
+//   GET    /healthz                           200 {"status":"ok"} (no token needed)
+//   GET    /v1/records/{OBJECT}?after=&limit= 200 {"records":[record...]}
+//          after: RECORDNOs above it (default 0); limit 1-1000 (default 100)
+//   POST   /v1/records/{OBJECT}               201 record   body {"fields":{NAME:value...}}
+//   GET    /v1/records/{OBJECT}/{RECORDNO}    200 record
+//   PATCH  /v1/records/{OBJECT}/{RECORDNO}    200 record   body {"fields":{...}}
+//   DELETE /v1/records/{OBJECT}/{RECORDNO}    204
+//   GET    /v1/faults                         200 faults (every key below)
+//   PUT    /v1/faults                         200 faults   body: any subset of latency_ms,
 //          rate_limit, rate_limit_http, server_error, timeout_after_write, land_later,
-//          land_delay_ms, drop_events; the rest keep their values
-//   DELETE /v1/faults                        200 faults (all cleared)
-//   POST   /v1/sessions/expire               200 {"expired":true}
-//   GET    /v1/stats                         200 engine stats, record counts, events
+//          land_delay_ms, drop_events; the others keep their values
+//   DELETE /v1/faults                         200 faults (all cleared)
+//   POST   /v1/sessions/expire                200 {"expired":true}
+//   GET    /v1/stats                          200 engine stats, record counts, events
+// clang-format on
 //
-// A record is {"object","recordno","fields":{…}}; OBJECT is CUSTOMER,
-// ARINVOICE or ARPYMT in any case. Statuses: 401 unauthorized, 404
-// not_found / unknown_object, 405 method_not_allowed (+Allow), 400
-// malformed_body / invalid_field / invalid_parameter / invalid_value /
-// unknown_field, 409 duplicate.
+// A record is {"object","recordno","fields":{...}}; OBJECT is CUSTOMER,
+// ARINVOICE or ARPYMT in any case. Statuses: 401 unauthorized; 404
+// not_found, unknown_object; 405 method_not_allowed (+Allow); 400
+// malformed_body, invalid_field, invalid_parameter and the engine's
+// invalid_value, unknown_field; 409 duplicate.
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
@@ -283,7 +287,7 @@ Answer records_route(const ControlContext& ctx, const HttpRequest& req, std::str
     if (req.method() == http::verb::get) {
       std::int64_t after = 0;
       std::size_t limit = kDefaultListLimit;
-      if (auto a = query_param(query, "after")) {
+      if (auto a = query_param(query, "after"); a && !a->empty()) {
         auto v = parse_int(*a);
         if (!v || *v < 0) {
           return error_answer(400, "invalid_parameter",
@@ -291,7 +295,7 @@ Answer records_route(const ControlContext& ctx, const HttpRequest& req, std::str
         }
         after = *v;
       }
-      if (auto l = query_param(query, "limit")) {
+      if (auto l = query_param(query, "limit"); l && !l->empty()) {
         auto v = parse_int(*l);
         if (!v || *v < 1 || *v > static_cast<std::int64_t>(kMaxListLimit)) {
           return error_answer(400, "invalid_parameter",

@@ -757,3 +757,21 @@ TEST_CASE("posts about one record arrive in the order of its changes") {
   for (int i = 0; i < kChanges; ++i)
     CHECK(names[static_cast<std::size_t>(i)] == "N-" + std::to_string(i));
 }
+
+TEST_CASE("a full post queue drops changes and counts them; a silent receiver times out") {
+  // A listener that never answers: the first post waits out its deadline.
+  asio::io_context ioc;
+  tcp::acceptor silent(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  sandbox::EventOptions events;
+  events.url = "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/hook";
+  events.queue_limit = 1;
+  events.response_timeout = 300ms;
+  Fixture fx(events);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(fx.company->add("CUSTOMER", {{"NAME", "Q" + std::to_string(i)}}).has_value());
+  }
+  CHECK(fx.server->poster_stats().dropped == 2);
+  REQUIRE(eventually([&] { return fx.server->poster_stats().failed == 1; }));
+  CHECK(fx.server->poster_stats().queued == 0);
+  CHECK(fx.logs().find("the post queue is full") != std::string::npos);
+}
