@@ -177,6 +177,8 @@ class TestServer {
   }
   int accepted() const { return accepted_.load(); }
   int requests() const { return requests_.load(); }
+  // Connections waiting for their next request.
+  int waiting() const { return waiting_.load(); }
 
   // Closes every connection waiting for its next request: with a FIN, or a
   // RST when `reset`. Returns once done.
@@ -230,9 +232,11 @@ class TestServer {
     for (;;) {
       http::request<http::string_body> req;
       conns_[id].waiting = true;
+      ++waiting_;
       auto [ec, n] =
           co_await http::async_read(stream, buffer, req, asio::as_tuple(asio::use_awaitable));
       conns_[id].waiting = false;
+      --waiting_;
       if (ec) break;
       ++requests_;
       std::string target(req.target());
@@ -279,6 +283,7 @@ class TestServer {
   std::thread thread_;
   std::atomic<int> accepted_{0};
   std::atomic<int> requests_{0};
+  std::atomic<int> waiting_{0};
   int next_id_ = 0;
   std::map<int, Conn> conns_;  // io thread only
 };
@@ -481,6 +486,8 @@ TEST_CASE("a pooled connection the server closed while idle is replaced transpar
     auto t = f.make();
     REQUIRE(call(*t, server.url("/echo")));
     REQUIRE(t->idle_connections() == 1);
+    // The server may still be finishing its write of the reply.
+    REQUIRE(eventually([&] { return server.waiting() == 1; }));
     server.close_idle(reset);
     // Let the FIN/RST reach the client's socket (loopback: effectively at once).
     std::this_thread::sleep_for(100ms);
@@ -502,7 +509,7 @@ TransportResult post_on_stale(Fixture& f, TestServer& server, bool reset) {
   auto conn = std::make_shared<detail::Connection>(strand);
   conn->plain = std::make_unique<beast::tcp_stream>(strand);
   conn->tcp().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
-  REQUIRE(eventually([&] { return server.accepted() == 1; }));
+  REQUIRE(eventually([&] { return server.waiting() == 1; }));
   server.close_idle(reset);
   std::this_thread::sleep_for(100ms);
   auto url = detail::parse_transport_url(server.url("/echo"));
