@@ -113,6 +113,7 @@ handlers::MirrorOptions mirror_options(const config::Config& cfg) {
   o.tombstone_retention = duration_cast<seconds>(cfg.mirror.tombstone_retention);
   o.done_retention = duration_cast<seconds>(cfg.queue.done_retention);
   o.read_batch_window = cfg.intacct.read_batch_window;
+  o.settle_margin = cfg.intacct.settle_margin;
   return o;
 }
 
@@ -258,6 +259,7 @@ int serve(const config::Config& cfg, Log& log) {
     return kExitUnavailable;
   }
   if (pool) pool->start();
+  if (pool && hub) handler.start_rechecks(ioc.get_executor(), intacct_tenants);
   // Events parked while a tenant had no Intacct access (or its circuit was
   // open) go back on the stream once Redis is up: each is parked again if it
   // still cannot be handled. Tried again at the next reconnect if it fails.
@@ -323,6 +325,7 @@ int serve(const config::Config& cfg, Log& log) {
         // May run on a worker's strand: hand the last steps to the io_context.
         asio::post(ioc, [&] {
           reprobe.cancel();
+          handler.stop_rechecks();
           if (hub) hub->shutdown();
           if (transport) transport->shutdown();
           for (auto& c : conns) c->close();

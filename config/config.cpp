@@ -410,6 +410,7 @@ std::vector<Field<Config>> intacct_fields() {
       dur("slot_wait", &IntacctConfig::slot_wait),
       dur("circuit_probe_interval", &IntacctConfig::circuit_probe_interval),
       dur("read_batch_window", &IntacctConfig::read_batch_window),
+      dur("settle_margin", &IntacctConfig::settle_margin),
   };
 }
 
@@ -798,7 +799,8 @@ std::string render(const Config& c) {
     << "ca_file = " << toml_string(c.intacct.ca_file) << "\n"
     << "slot_wait = \"" << duration_text(c.intacct.slot_wait) << "\"\n"
     << "circuit_probe_interval = \"" << duration_text(c.intacct.circuit_probe_interval) << "\"\n"
-    << "read_batch_window = \"" << duration_text(c.intacct.read_batch_window) << "\"\n\n"
+    << "read_batch_window = \"" << duration_text(c.intacct.read_batch_window) << "\"\n"
+    << "settle_margin = \"" << duration_text(c.intacct.settle_margin) << "\"\n\n"
     << "[admin]\n"
     << "token = " << secret_text(c.admin.token) << "\n\n"
     << "[log]\n"

@@ -108,6 +108,11 @@ struct IntacctConfig {
   // Thin events due together are read in one `read` call: the first waits at
   // most this long for others of the same tenant and object (≤ 100 keys).
   std::chrono::milliseconds read_batch_window{10};
+  // A record read from Intacct within the second of its WHENMODIFIED is read
+  // again this long after that second ended (a second change in the same
+  // second has the same WHENMODIFIED, so its smart event looks like a
+  // redelivery). Also covers clock skew between this host and Intacct.
+  std::chrono::milliseconds settle_margin{2000};
 };
 
 struct AdminConfig {

@@ -44,6 +44,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/core.hpp"
 #include "intacct/client.hpp"
@@ -64,6 +65,13 @@ struct MirrorOptions {
   // Thin events of one tenant and object due within this window are read
   // from Intacct in one call (up to 100 records). Default 10 ms.
   std::chrono::milliseconds read_batch_window{10};
+  // WHENMODIFIED has whole seconds: a record read during its own second may
+  // change again without a new WHENMODIFIED (and that change's thin event is
+  // a duplicate of the first). A read counts as final for its version when
+  // made this long after the second ended; an earlier read is repeated then
+  // (the recheck). Covers clock skew between this host and Intacct.
+  // Default 2 s.
+  std::chrono::milliseconds settle_margin{2000};
 };
 
 // Collection name of the admin API → Intacct object; empty when unknown.
@@ -91,6 +99,15 @@ class MirrorHandler : public queue::Handler {
   ~MirrorHandler() override;
   void handle(const queue::Delivery& d, std::function<void(queue::Outcome)> done) override;
 
+  // Rechecks (with Intacct access only): every `interval` the records due in
+  // each tenant's recheck ZSET — read within their own WHENMODIFIED second —
+  // are read again and applied. Several processes share the ZSET: a taken
+  // record is leased for a minute, so a process that dies mid-recheck leaves
+  // it to be taken again. Call stop_rechecks() before the handler goes.
+  void start_rechecks(boost::asio::any_io_executor executor, std::vector<std::string> tenants,
+                      std::chrono::milliseconds interval = std::chrono::milliseconds(250));
+  void stop_rechecks();
+
  private:
   using Finish = std::function<void(std::string decision, queue::Outcome)>;
   // One run of the apply script: kind, snapshot JSON, version, WHENMODIFIED
@@ -99,8 +116,10 @@ class MirrorHandler : public queue::Handler {
     std::string kind, snapshot_json;
     std::int64_t version = 0;
     std::string whenmodified, source;
+    std::int64_t read_at_ms = 0;  // when the data was read from Intacct; 0 = not a read
   };
-  static Apply read_apply(const queue::Envelope& e, const intacct::Row& row);
+  static Apply read_apply(const queue::Envelope& e, const intacct::Row& row,
+                          std::int64_t read_at_ms, std::string source = "intacct_read");
   // `then` gets the script's decision, or "error:<why>".
   void apply(const queue::Delivery& d, const Apply& a, std::function<void(std::string)> then);
   void settle(const queue::Delivery& d, std::string decision, Finish finish);
@@ -113,8 +132,13 @@ class MirrorHandler : public queue::Handler {
   Metrics& metrics_;
   Clock& clock_;
   Log& log_;
+  void recheck_due(const std::string& tenant);
+  void recheck_one(const std::string& tenant, const std::string& member, std::int64_t lease);
+
   std::shared_ptr<intacct::ClientHub> intacct_;
   std::shared_ptr<detail::ReadBatcher> batcher_;
+  struct RecheckLoop;
+  std::shared_ptr<RecheckLoop> rechecks_;
 };
 
 class MirrorReader {

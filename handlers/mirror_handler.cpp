@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cassert>
 #include <cctype>
 #include <chrono>
@@ -102,9 +104,11 @@ Outcome intacct_failure(const queue::Envelope& e, const std::optional<intacct::I
 // The record as Intacct has it now, as an apply step: every field of the row
 // (it was read with all fields, so it replaces the mirror's), at the row's
 // WHENMODIFIED. A draft invoice is removed as a draft event would be.
-MirrorHandler::Apply MirrorHandler::read_apply(const queue::Envelope& e, const intacct::Row& row) {
+MirrorHandler::Apply MirrorHandler::read_apply(const queue::Envelope& e, const intacct::Row& row,
+                                               std::int64_t read_at_ms, std::string source) {
   std::vector<std::pair<std::string, std::string>> fields(row.fields.begin(), row.fields.end());
-  Apply a{"read", detail::snapshot_json(fields), e.version, e.whenmodified, "intacct_read"};
+  Apply a{"read",    detail::snapshot_json(fields), e.version, e.whenmodified, std::move(source),
+          read_at_ms};
   if (const std::string* wm = row.get("WHENMODIFIED")) {
     if (auto v = parse_whenmodified(*wm)) {
       a.version = *v;
@@ -135,7 +139,8 @@ MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOpti
       log_(log),
       intacct_(std::move(intacct)) {
   if (intacct_)
-    batcher_ = std::make_shared<detail::ReadBatcher>(executor, conn_, options_.read_batch_window);
+    batcher_ = std::make_shared<detail::ReadBatcher>(
+        executor, conn_, clock_, options_.read_batch_window, options_.settle_margin);
 }
 
 MirrorHandler::~MirrorHandler() = default;
@@ -212,10 +217,11 @@ void MirrorHandler::apply(const queue::Delivery& d, const Apply& a,
   queue::ack_inputs(d, keys, args, options_.done_retention);
   keys.push_back(queue::key(d.tenant, "rec:" + e.object + ":" + e.key));
   keys.push_back(queue::key(d.tenant, "audit:" + e.object + ":" + e.key));
+  keys.push_back(queue::key(d.tenant, "recheck"));
   // ack_inputs fills KEYS[1..2] and ARGV[1..3]; the positions below are fixed
   // by the script.
-  assert(keys.size() == 4 && args.size() == 3);
-  args.resize(detail::kArgSnapshot);
+  assert(keys.size() == 5 && args.size() == 3);
+  args.resize(detail::kArgSettleMs);
   const std::int64_t now_ms = clock_.now_ms();
   auto arg = [&args](int pos) -> std::string& { return args[static_cast<std::size_t>(pos - 1)]; };
   arg(detail::kArgAction) = e.action;
@@ -235,6 +241,9 @@ void MirrorHandler::apply(const queue::Delivery& d, const Apply& a,
   arg(detail::kArgRecordno) = e.key;
   arg(detail::kArgKind) = a.kind;
   arg(detail::kArgSnapshot) = a.snapshot_json;
+  arg(detail::kArgReadAt) = a.read_at_ms > 0 ? std::to_string(a.read_at_ms) : std::string();
+  arg(detail::kArgSettleMs) =
+      std::to_string(std::max<std::int64_t>(0, options_.settle_margin.count()));
 
   conn_->eval(detail::apply_script(), std::move(keys), std::move(args),
               [then = std::move(then)](boost::system::error_code ec, redis::Reply reply) {
@@ -293,8 +302,9 @@ void MirrorHandler::resolve(std::shared_ptr<const queue::Delivery> d, Apply firs
     return;
   }
   const queue::Envelope& e = d->envelope;
-  detail::ReadRequest request{d->tenant, e.object, e.key,
-                              decision == "thin" ? e.version : e.version + 1};
+  detail::ReadRequest request{
+      d->tenant, e.object, e.key, e.version,
+      decision == "thin" ? detail::ReadRequest::Mode::thin : detail::ReadRequest::Mode::conflict};
   batcher_->read(
       std::move(client), std::move(request),
       [this, d, first = std::move(first),
@@ -334,7 +344,8 @@ void MirrorHandler::resolve(std::shared_ptr<const queue::Delivery> d, Apply firs
             return;
           }
           case detail::ReadAnswer::Kind::gone: {
-            Apply gone{"gone", "{}", ev.version, ev.whenmodified, "intacct_read"};
+            Apply gone{"gone",          "{}",           ev.version,
+                       ev.whenmodified, "intacct_read", answer.sent_at_ms};
             apply(*d, gone,
                   [this, d, count_read, finish = std::move(finish)](std::string dec) mutable {
                     count_read(std::string_view(dec).starts_with("error:") ? "failed" : "gone");
@@ -342,19 +353,185 @@ void MirrorHandler::resolve(std::shared_ptr<const queue::Delivery> d, Apply firs
                   });
             return;
           }
-          case detail::ReadAnswer::Kind::found: {
-            Apply read = read_apply(ev, answer.row);
-            apply(*d, read,
-                  [this, d, count_read, finish = std::move(finish)](std::string dec) mutable {
-                    const std::string_view dv = dec;
-                    std::string_view result = "unchanged";
-                    if (dv == "applied" || dv == "removed" || dv == "tombstoned")
-                      result = "applied";
-                    else if (dv.starts_with("error:"))
-                      result = "failed";
-                    count_read(result);
-                    settle(*d, std::move(dec), std::move(finish));
-                  });
+          case detail::ReadAnswer::Kind::found:
+          case detail::ReadAnswer::Kind::shared: {
+            Apply read = read_apply(ev, answer.row, answer.sent_at_ms);
+            const bool shared = answer.kind == detail::ReadAnswer::Kind::shared;
+            apply(
+                *d, read,
+                [this, d, count_read, shared, finish = std::move(finish)](std::string dec) mutable {
+                  const std::string_view dv = dec;
+                  std::string_view result = shared ? "shared" : "unchanged";
+                  if (dv.starts_with("error:"))
+                    result = "failed";
+                  else if (!shared && (dv == "applied" || dv == "removed" || dv == "tombstoned"))
+                    result = "applied";
+                  count_read(result);
+                  settle(*d, std::move(dec), std::move(finish));
+                });
+            return;
+          }
+        }
+      });
+}
+
+// ---- rechecks ----------------------------------------------------------------
+
+namespace {
+
+constexpr std::int64_t kRecheckLeaseMs = 60'000;
+constexpr int kRecheckBatch = 200;
+
+// KEYS: 1 recheck ZSET. ARGV: 1 now ms, 2 lease ms, 3 limit. Leases the due
+// members (score = now + lease) and returns {lease score, {members…}}.
+const redis::Script& take_due_script() {
+  static const redis::Script script(R"lua(
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local lease = tonumber(ARGV[1]) + tonumber(ARGV[2])
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], lease, m) end
+return {tostring(lease), due}
+)lua");
+  return script;
+}
+
+// KEYS: 1 recheck ZSET. ARGV: 1 member, 2 lease score. Removes the member
+// unless it was scheduled anew meanwhile.
+const redis::Script& recheck_done_script() {
+  static const redis::Script script(R"lua(
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 1
+)lua");
+  return script;
+}
+
+}  // namespace
+
+// Its state is touched only on its strand (the timer's executor).
+struct MirrorHandler::RecheckLoop {
+  explicit RecheckLoop(boost::asio::any_io_executor ex) : strand(ex), timer(ex) {}
+  boost::asio::any_io_executor strand;
+  boost::asio::steady_timer timer;
+  std::vector<std::string> tenants;
+  std::chrono::milliseconds interval{250};
+  bool stopped = false;
+  // The loop's step; the timer holds it only weakly, so it goes with the loop.
+  std::shared_ptr<std::function<void()>> tick_holder;
+};
+
+void MirrorHandler::start_rechecks(boost::asio::any_io_executor executor,
+                                   std::vector<std::string> tenants,
+                                   std::chrono::milliseconds interval) {
+  if (!batcher_ || tenants.empty()) return;
+  rechecks_ = std::make_shared<RecheckLoop>(make_strand_executor(executor));
+  rechecks_->tenants = std::move(tenants);
+  rechecks_->interval = interval;
+  auto loop = rechecks_;
+  auto tick = std::make_shared<std::function<void()>>();
+  // Captures the loop weakly too: the loop owns the step (tick_holder).
+  *tick = [this, weak_loop = std::weak_ptr<RecheckLoop>(loop),
+           weak = std::weak_ptr<std::function<void()>>(tick)] {
+    auto self_loop = weak_loop.lock();
+    if (!self_loop || self_loop->stopped) return;
+    for (const auto& t : self_loop->tenants) recheck_due(t);
+    self_loop->timer.expires_after(self_loop->interval);
+    self_loop->timer.async_wait([self_loop, weak](boost::system::error_code ec) {
+      if (ec) return;
+      if (auto next = weak.lock()) (*next)();
+    });
+  };
+  loop->tick_holder = tick;
+  boost::asio::post(loop->strand, [tick] { (*tick)(); });
+}
+
+void MirrorHandler::stop_rechecks() {
+  if (!rechecks_) return;
+  boost::asio::post(rechecks_->strand, [loop = rechecks_] {
+    loop->stopped = true;
+    loop->timer.cancel();
+    loop->tick_holder.reset();
+  });
+}
+
+void MirrorHandler::recheck_due(const std::string& tenant) {
+  if (!intacct_ || !intacct_->client(tenant)) return;
+  conn_->eval(take_due_script(), {queue::key(tenant, "recheck")},
+              {std::to_string(clock_.now_ms()), std::to_string(kRecheckLeaseMs),
+               std::to_string(kRecheckBatch)},
+              [this, tenant](boost::system::error_code ec, redis::Reply reply) {
+                if (ec || reply.type != redis::Reply::Type::array || reply.elements.size() != 2 ||
+                    reply.elements[1].type != redis::Reply::Type::array)
+                  return;  // the next tick tries again
+                std::int64_t lease = 0;
+                try {
+                  lease = std::stoll(reply.elements[0].str);
+                } catch (...) {
+                  return;
+                }
+                for (const auto& m : reply.elements[1].elements)
+                  if (m.type == redis::Reply::Type::string) recheck_one(tenant, m.str, lease);
+              });
+}
+
+void MirrorHandler::recheck_one(const std::string& tenant, const std::string& member,
+                                std::int64_t lease) {
+  const auto colon = member.find(':');
+  auto client = intacct_ ? intacct_->client(tenant) : nullptr;
+  if (colon == std::string::npos || !client) return;
+  // A delivery of its own, with no stream entry behind it: the apply
+  // script's ack finds nothing to ack.
+  auto d = std::make_shared<queue::Delivery>();
+  d->tenant = tenant;
+  d->stream = queue::key(tenant, "events");
+  d->entry_id = "0-1";
+  d->envelope.event_id = make_ulid(clock_.now_ms());
+  d->envelope.source = "intacct";
+  d->envelope.tenant = tenant;
+  d->envelope.object = member.substr(0, colon);
+  d->envelope.action = "set";
+  d->envelope.key = member.substr(colon + 1);
+  if (id_field_of_object(d->envelope.object).empty() || !detail::valid_recordno(d->envelope.key))
+    return;
+  auto finish = [this, d, member, lease](std::string_view result) {
+    metrics_
+        .counter("isync_mirror_rechecks_total",
+                 "Records read again once the second of their WHENMODIFIED had passed, by result "
+                 "(held = no read needed, applied, unchanged, gone, failed).",
+                 {{"tenant", d->tenant}, {"result", std::string(result)}})
+        .inc();
+    if (result == "failed") return;  // the lease runs out and it is taken again
+    conn_->eval(recheck_done_script(), {queue::key(d->tenant, "recheck")},
+                {member, std::to_string(lease)}, [](boost::system::error_code, redis::Reply) {});
+  };
+  detail::ReadRequest request{tenant, d->envelope.object, d->envelope.key, 0,
+                              detail::ReadRequest::Mode::recheck};
+  batcher_->read(
+      std::move(client), std::move(request),
+      [this, d, finish = std::move(finish)](detail::ReadAnswer answer) mutable {
+        switch (answer.kind) {
+          case detail::ReadAnswer::Kind::held:
+            finish("held");
+            return;
+          case detail::ReadAnswer::Kind::failed:
+          case detail::ReadAnswer::Kind::circuit_open:
+            finish("failed");
+            return;
+          case detail::ReadAnswer::Kind::gone: {
+            Apply gone{"gone", "{}", 0, "", "intacct_recheck", answer.sent_at_ms};
+            apply(*d, gone, [finish = std::move(finish)](std::string dec) mutable {
+              finish(std::string_view(dec).starts_with("error:") ? "failed" : "gone");
+            });
+            return;
+          }
+          case detail::ReadAnswer::Kind::found:
+          case detail::ReadAnswer::Kind::shared: {
+            Apply read = read_apply(d->envelope, answer.row, answer.sent_at_ms, "intacct_recheck");
+            apply(*d, read, [finish = std::move(finish)](std::string dec) mutable {
+              const std::string_view dv = dec;
+              finish(dv.starts_with("error:")                                   ? "failed"
+                     : dv == "applied" || dv == "removed" || dv == "tombstoned" ? "applied"
+                                                                                : "unchanged");
+            });
             return;
           }
         }

@@ -24,8 +24,15 @@ local snap = cjson.decode(ARGV[17])
 -- field). It replaces the mirror's fields and settles same-second conflicts.
 local authoritative = kind == 'read' or kind == 'readdraft'
 if kind == 'read' then kind = 'snapshot' elseif kind == 'readdraft' then kind = 'draft' end
+-- WHENMODIFIED has whole seconds, so a record read during the second of its
+-- own WHENMODIFIED may change again with the same WHENMODIFIED, and that
+-- change's thin event is a duplicate of the first. A read is "settled" when
+-- it was made at least settle_ms after that second ended; an unsettled read
+-- puts the record on the recheck schedule for then.
+local read_at, settle_ms = tonumber(ARGV[18]), tonumber(ARGV[19])
+local recheck_key = KEYS[5]
 
-local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv', 'wm')
+local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv', 'wm', 'rt')
 local exists = cur[1] ~= false
 local sv = exists and tonumber(cur[1]) or nil
 local deleted = cur[2] == '1'
@@ -49,9 +56,23 @@ local function encode_object(t)
   return '{' .. table.concat(parts, ',') .. '}'
 end
 
+local function settled_at(version, rt)
+  return rt ~= nil and rt >= (version + 1) * 1000 + settle_ms
+end
+
 local function write(del, drft, f, fvs)
   redis.call('HSET', rec, 'v', vtext, 'wm', wm, 'del', del, 'draft', drft, 'ev', event_id,
              'f', encode_object(f), 'fv', encode_object(fvs))
+  -- rt: when the stored fields were read from Intacct (only for reads).
+  if read_at then redis.call('HSET', rec, 'rt', ARGV[18]) else redis.call('HDEL', rec, 'rt') end
+end
+
+-- After a read at version `version`: recheck the record once its second has
+-- settled, unless this read already was.
+local function schedule_recheck(version)
+  if not read_at or settled_at(version, read_at) then return end
+  redis.call('ZADD', recheck_key, 'GT', (version + 1) * 1000 + settle_ms,
+             KEYS[3]:match(':rec:(.*)$'))
 end
 
 local function append_audit(result, changed)
@@ -97,6 +118,14 @@ end
 
 local function done(decision, n)
   isync_ack()
+  if authoritative and decision ~= 'removed' then
+    local now = redis.call('HMGET', rec, 'v', 'rt')
+    if tonumber(now[1]) == v then
+      -- The same fields were confirmed by this read (applied or identical).
+      if read_at > (tonumber(now[2]) or 0) then redis.call('HSET', rec, 'rt', ARGV[18]) end
+      schedule_recheck(v)
+    end
+  end
   return {decision, n}
 end
 
@@ -124,7 +153,11 @@ if kind == 'gone' then
 end
 
 if kind == 'thin' then
-  if exists and sv >= v then return done('ignored', 0) end
+  -- Held when newer, or at the same version once settled (a tombstone or a
+  -- draft marker is final for its version).
+  if exists and (sv > v or (sv == v and (not live or settled_at(sv, tonumber(cur[7]))))) then
+    return done('ignored', 0)
+  end
   return {'thin', 0}
 end
 

@@ -9,6 +9,8 @@
 //          the invoice back; readers treat it as not found
 //   ev     id of the last event that changed the record
 //   f      fields as one JSON object (Intacct names -> values)
+//   rt     ms time the fields were read from Intacct (absent when they came
+//          from a smart event's snapshot); see "settled" in the script
 //   fv     per-field version as one JSON object: the version of the event
 //          that last set each field. "Equal version, different content" is a
 //          field set at that same version with another value; a field only
@@ -21,7 +23,8 @@
 namespace isync::handlers::detail {
 
 // Apply + ack. KEYS: 1 stream, 2 event doc (queue::ack_inputs), 3 record,
-// 4 audit. ARGV: 1-3 ack inputs, then the kApplyArg* positions below.
+// 4 audit, 5 the tenant's recheck ZSET (members "<OBJECT>:<recordno>", score
+// = due ms). ARGV: 1-3 ack inputs, then the kApplyArg* positions below.
 // Returns {decision, changed field count}; decision is one of applied,
 // tombstoned, removed, ignored (all acked), reread, thin (not acked).
 // Kinds read/readdraft carry a record read from Intacct (authoritative: it
@@ -44,6 +47,8 @@ enum ApplyArg : int {
   kArgRecordno = 15,
   kArgKind = 16,      // snapshot | thin | draft | delete | read | readdraft | gone
   kArgSnapshot = 17,  // JSON object of the snapshot fields ("{}" when thin)
+  kArgReadAt = 18,    // read/readdraft/gone: ms time of the read from Intacct; else ""
+  kArgSettleMs = 19,  // a read is settled this long after its WHENMODIFIED second ended
 };
 
 // Read one record. KEYS: 1 record, 2 audit. ARGV: 1 audit entries limit.

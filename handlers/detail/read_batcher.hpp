@@ -8,7 +8,9 @@
 // calling Intacct the batch checks the mirror's versions in one script: a
 // record that reached the version a request needs since the request was made
 // (another event's read landed first) is answered `held` and costs no API
-// call. Several requests for one record share one key of the read.
+// call. Several requests for one record share one key of the read; the
+// second and later get `shared` instead of `found` (one record read, several
+// events settled).
 //
 // Thread rules: read() may be called from any thread; batch state lives on
 // the batcher's strand; `done` runs on that strand, exactly once.
@@ -31,36 +33,46 @@
 namespace isync::handlers::detail {
 
 struct ReadRequest {
+  enum class Mode {
+    thin,      // skipped when the mirror is newer, or at `version` and settled
+    conflict,  // a same-second conflict: skipped only when the mirror is newer
+    recheck,   // a read made within its record's second: skipped once settled
+  };
   std::string tenant, object, recordno;
-  // The read is skipped (answer `held`) when the mirror's version is at
-  // least this: the event's version for a thin event, one more for a
-  // same-version conflict.
-  std::int64_t need_version = 0;
+  std::int64_t version = 0;  // the event's version (thin, conflict)
+  Mode mode = Mode::thin;
 };
 
 struct ReadAnswer {
   enum class Kind {
     held,          // the mirror already has what the event needs: no read was made
     found,         // `row` is Intacct's record
+    shared,        // as found, for a request that shared another's key
     gone,          // Intacct has no record with that RECORDNO
     failed,        // `error` says why (transient, permanent or ambiguous)
     circuit_open,  // the tenant's credentials were rejected: park
   };
   Kind kind = Kind::failed;
   intacct::Row row;
+  // When the read was sent (the Clock's ms): Intacct read the record no
+  // earlier than this.
+  std::int64_t sent_at_ms = 0;
   std::optional<intacct::IntacctError> error;
 };
 
 class ReadBatcher : public std::enable_shared_from_this<ReadBatcher> {
  public:
+  // `settle`: a read is final for its version once made this long after
+  // the version's second ended (see detail/mirror_lua.hpp, "rt").
   ReadBatcher(boost::asio::any_io_executor ex, std::shared_ptr<redis::Connection> conn,
-              std::chrono::milliseconds window);
+              Clock& clock, std::chrono::milliseconds window, std::chrono::milliseconds settle);
   void read(std::shared_ptr<intacct::Client> client, ReadRequest request,
             std::function<void(ReadAnswer)> done);
 
  private:
   struct Waiter {
-    std::int64_t need_version;
+    std::int64_t version;
+    ReadRequest::Mode mode;
     std::function<void(ReadAnswer)> done;
   };
   struct Batch {
@@ -77,7 +89,9 @@ class ReadBatcher : public std::enable_shared_from_this<ReadBatcher> {
 
   boost::asio::any_io_executor strand_;
   std::shared_ptr<redis::Connection> conn_;
+  Clock& clock_;
   std::chrono::milliseconds window_;
+  std::chrono::milliseconds settle_;
   std::map<std::string, std::shared_ptr<Batch>> open_;  // by tenant "\n" object
   std::uint64_t next_generation_ = 0;
 };

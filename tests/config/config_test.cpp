@@ -278,6 +278,7 @@ TEST_CASE("the Intacct client settings are read, with their defaults") {
   CHECK(d.intacct.slot_wait == std::chrono::seconds(2));
   CHECK(d.intacct.circuit_probe_interval == std::chrono::minutes(30));
   CHECK(d.intacct.read_batch_window == std::chrono::milliseconds(10));
+  CHECK(d.intacct.settle_margin == std::chrono::seconds(2));
   CHECK(d.intacct.ca_file.empty());
   auto c = load_ok(R"(
 [intacct]
@@ -289,6 +290,7 @@ ca_file = "/etc/ssl/certs/ca-certificates.crt"
 slot_wait = "500ms"
 circuit_probe_interval = "10m"
 read_batch_window = "25ms"
+settle_margin = "5s"
 )",
                    {});
   CHECK(c.intacct.endpoint == "http://127.0.0.1:8090/ia/xml/xmlgw.phtml");
@@ -298,6 +300,7 @@ read_batch_window = "25ms"
   CHECK(c.intacct.slot_wait == std::chrono::milliseconds(500));
   CHECK(c.intacct.circuit_probe_interval == std::chrono::minutes(10));
   CHECK(c.intacct.read_batch_window == std::chrono::milliseconds(25));
+  CHECK(c.intacct.settle_margin == std::chrono::seconds(5));
 }
 
 TEST_CASE("plain http is refused for an Intacct endpoint that is not loopback") {

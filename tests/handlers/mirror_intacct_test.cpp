@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 #include "intacct/client.hpp"
 #include "intacct/transport.hpp"
@@ -20,8 +21,13 @@ sandbox::Credentials credentials() {
 
 // The mirror fixture plus the sandbox company served on a free port, and a
 // MirrorHandler with Intacct access for the tenant.
+// The sandbox's clock stands still at kChangeMs unless a test moves it, so
+// changes made one after the other share a WHENMODIFIED second, as changes
+// within one second do in Intacct.
+inline constexpr std::int64_t kChangeMs = 1795000000100;  // 100 ms into a second
+
 struct IntacctFixture : MirrorFixture {
-  SystemClock sandbox_clock;
+  ManualClock sandbox_clock{kChangeMs};
   sandbox::Company company{
       sandbox::Options{credentials(), "", std::chrono::hours(2), std::chrono::minutes(30), false},
       sandbox_clock};
@@ -30,6 +36,7 @@ struct IntacctFixture : MirrorFixture {
   std::shared_ptr<intacct::ClientHub> hub;
 
   explicit IntacctFixture(std::string user_password = "user-secret") {
+    clock.set(kChangeMs + 100);  // the service reads within the change's second
     sandbox::ServerOptions so;
     so.gateway_port = 0;
     so.control_port = 0;
@@ -54,6 +61,7 @@ struct IntacctFixture : MirrorFixture {
                                                         io->executor(), hub);
   }
   ~IntacctFixture() {
+    handler->stop_rechecks();
     hub->shutdown();
     transport->shutdown();
     std::promise<void> stopped;
@@ -104,9 +112,13 @@ TEST_CASE("a thin event is settled by reading the record from Intacct") {
 TEST_CASE("no read is made when the mirror already holds that version or newer") {
   IntacctFixture f;
   auto rec = f.add_customer("C-101", "First Name");
+  // Read once the second of its WHENMODIFIED has settled: final for that
+  // version, so a redelivered or late thin event of the same or an older
+  // version needs no read.
+  f.clock.set((kChangeMs / 1000 + 1) * 1000 + 2000);
   REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");
   REQUIRE(f.reads() == 1);
-  // A redelivered or late thin event of the same or an older version.
+  CHECK(f.server.cmd({"ZCARD", queue::key(kTenant, "recheck")}).integer == 0);
   auto same = IntacctFixture::thin(rec);
   CHECK(f.apply(same).result == "ignored");
   auto older = IntacctFixture::thin(rec);
@@ -213,6 +225,55 @@ TEST_CASE("without Intacct access for the tenant a thin event is parked") {
   auto out = f.apply(make_event("CUSTOMER", "7", "set", 1700000000));
   CHECK(out.kind == queue::Outcome::Kind::park);
   CHECK(out.failure.code == "thin_event");
+}
+
+TEST_CASE("a second change within the second of a read is caught by the recheck") {
+  IntacctFixture f;
+  auto rec = f.add_customer("C-700", "First");
+  const std::string recordno = std::to_string(rec.recordno);
+  REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");
+  // Read 100 ms into the record's second: not final for that version, so the
+  // record is due again 2 s after the second ends.
+  const std::string member = "CUSTOMER:" + recordno;
+  CHECK(f.server.cmd({"ZSCORE", queue::key(kTenant, "recheck"), member}).str ==
+        std::to_string((kChangeMs / 1000 + 1) * 1000 + 2000));
+  // Changed again in the same second: the same WHENMODIFIED, so its smart
+  // event is a duplicate of the first and never reaches a worker.
+  auto second = f.company.set("CUSTOMER", rec.recordno, {{"NAME", "Second"}});
+  REQUIRE(second.has_value());
+  REQUIRE(second->fields.at("WHENMODIFIED") == rec.fields.at("WHENMODIFIED"));
+  f.handler->start_rechecks(f.io->executor(), {kTenant}, std::chrono::milliseconds(20));
+  // Not due yet: nothing is read.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(f.reads() == 1);
+  f.clock.set((kChangeMs / 1000 + 1) * 1000 + 2000);
+  CHECK(eventually([&] { return f.fields("CUSTOMER", recordno)["NAME"] == "Second"; }));
+  CHECK(eventually([&] {
+    return f.server.cmd({"ZCARD", queue::key(kTenant, "recheck")}).integer == 0;
+  }));
+  CHECK(f.reads() == 2);
+  CHECK(
+      f.metrics
+          .counter("isync_mirror_rechecks_total", "", {{"tenant", kTenant}, {"result", "applied"}})
+          .value() == 1);
+  CHECK(f.hget("CUSTOMER", recordno, "rt") == std::to_string((kChangeMs / 1000 + 1) * 1000 + 2000));
+  // Settled now: a thin event of that version needs no read.
+  CHECK(f.apply(IntacctFixture::thin(rec)).result == "ignored");
+  CHECK(f.reads() == 2);
+}
+
+TEST_CASE("a thin event of the version last read within its own second is read again") {
+  IntacctFixture f;
+  auto rec = f.add_customer("C-800", "One");
+  REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");
+  REQUIRE(f.company.set("CUSTOMER", rec.recordno, {{"NAME", "Two"}}).has_value());
+  // Another event of the same version (e.g. after the dedup window, or a
+  // second smart event of the same change) is not taken as settled.
+  auto again = IntacctFixture::thin(rec);
+  again.event_id = make_ulid(kStartMs + 5);
+  CHECK(f.apply(again).result == "applied");
+  CHECK(f.fields("CUSTOMER", std::to_string(rec.recordno))["NAME"] == "Two");
+  CHECK(f.reads() == 2);
 }
 
 }  // namespace
