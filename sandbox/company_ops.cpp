@@ -1,26 +1,22 @@
 // Writes: create, update and delete of CUSTOMER, ARINVOICE and ARPYMT, with
-// the side effects Intacct applies (payment application to invoices, customer
-// TOTALDUE), shared by the gateway, the control API, seeding and deferred
-// landings. Business rules follow PROTOCOL.md §4.
+// the side effects Intacct applies (customer TOTALDUE; payments in
+// company_payments.cpp), shared by the gateway, the control API, seeding and
+// deferred landings. Business rules follow PROTOCOL.md §4.
 #include <algorithm>
 
-#include "sandbox/detail/model.hpp"
+#include "sandbox/detail/ops.hpp"
 
 namespace isync::sandbox::detail {
-namespace {
-
-const char* const kPaymentMethods[] = {
-    "Printed Check", "Cash", "EFT", "Credit Card", "Online Charge Card", "Online ACH Debit"};
 
 std::string stamp(const WriteContext& ctx) { return format_whenmodified(ctx.now_ms / 1000); }
 
-std::string get(const Fields& f, const std::string& key) {
+std::string value_of(const Fields& f, const std::string& key) {
   const auto it = f.find(key);
   return it == f.end() ? std::string{} : it->second;
 }
 
-std::int64_t cents(const Fields& f, const std::string& key) {
-  return parse_cents(get(f, key)).value_or(0);
+std::int64_t cents_of(const Fields& f, const std::string& key) {
+  return parse_cents(value_of(f, key)).value_or(0);
 }
 
 void emit(WriteContext& ctx, const std::string& object, const std::string& action,
@@ -30,7 +26,7 @@ void emit(WriteContext& ctx, const std::string& object, const std::string& actio
   c.object = object;
   c.action = action;
   c.recordno = recordno;
-  c.whenmodified = action == "delete" ? stamp(ctx) : get(after, "WHENMODIFIED");
+  c.whenmodified = action == "delete" ? stamp(ctx) : value_of(after, "WHENMODIFIED");
   c.at_ms = ctx.now_ms;
   if (action != "delete") c.fields = after;
   ctx.changes->push_back(std::move(c));
@@ -50,6 +46,44 @@ std::int64_t next_recordno(WriteContext& ctx, const std::string& object) {
   if (ctx.assigned != nullptr) (*ctx.assigned)[object].push_back(no);
   return no;
 }
+
+// Sum of the customer's posted invoices' TOTALDUE; when it changed, the
+// customer is modified (and a `set` change reported).
+void refresh_customer_due(WriteContext& ctx, const std::string& customer_id) {
+  const auto no = ctx.data.by_id("CUSTOMER", customer_id);
+  Fields* customer = ctx.data.find("CUSTOMER", no);
+  if (customer == nullptr) return;
+  std::int64_t due = 0;
+  for (const auto inv_no : ctx.data.invoices_by_customer[customer_id]) {
+    const Fields* inv = ctx.data.find("ARINVOICE", inv_no);
+    if (inv != nullptr && value_of(*inv, "STATE") != "Draft") due += cents_of(*inv, "TOTALDUE");
+  }
+  const auto text = format_cents(due);
+  if ((*customer)["TOTALDUE"] == text) return;
+  (*customer)["TOTALDUE"] = text;
+  (*customer)["WHENMODIFIED"] = stamp(ctx);
+  emit(ctx, "CUSTOMER", "set", no, *customer);
+}
+
+// Recomputes an invoice's TOTALDUE/STATE/WHENPAID after TOTALPAID changed.
+void settle_invoice(Fields& inv, std::int64_t paid, const std::string& paid_on) {
+  const std::int64_t due = cents_of(inv, "TOTALENTERED") - paid;
+  inv["TOTALPAID"] = format_cents(paid);
+  inv["TOTALDUE"] = format_cents(due);
+  if (value_of(inv, "STATE") == "Draft") return;
+  if (paid == 0) {
+    inv["STATE"] = "Posted";
+    inv["WHENPAID"] = "";
+  } else if (due == 0) {
+    inv["STATE"] = "Paid";
+    inv["WHENPAID"] = paid_on;
+  } else {
+    inv["STATE"] = "Partially Paid";
+    inv["WHENPAID"] = "";
+  }
+}
+
+namespace {
 
 // The BL34000061 shape of fixtures/result-failure-duplicate-bl34000061.xml,
 // including Intacct's two spaces before "already" and its two follow-ups.
@@ -124,46 +158,10 @@ std::optional<Failure> check_fields(const ObjectDef& def, const Fields& in, Fiel
   return std::nullopt;
 }
 
-// Sum of the customer's posted invoices' TOTALDUE; when it changed, the
-// customer is modified (and a `set` change reported).
-void refresh_customer_due(WriteContext& ctx, const std::string& customer_id) {
-  const auto no = ctx.data.by_id("CUSTOMER", customer_id);
-  Fields* customer = ctx.data.find("CUSTOMER", no);
-  if (customer == nullptr) return;
-  std::int64_t due = 0;
-  for (const auto inv_no : ctx.data.invoices_by_customer[customer_id]) {
-    const Fields* inv = ctx.data.find("ARINVOICE", inv_no);
-    if (inv != nullptr && get(*inv, "STATE") != "Draft") due += cents(*inv, "TOTALDUE");
-  }
-  const auto text = format_cents(due);
-  if ((*customer)["TOTALDUE"] == text) return;
-  (*customer)["TOTALDUE"] = text;
-  (*customer)["WHENMODIFIED"] = stamp(ctx);
-  emit(ctx, "CUSTOMER", "set", no, *customer);
-}
-
-// Recomputes an invoice's TOTALDUE/STATE/WHENPAID after TOTALPAID changed.
-void settle_invoice(Fields& inv, std::int64_t paid, const std::string& paid_on) {
-  const std::int64_t due = cents(inv, "TOTALENTERED") - paid;
-  inv["TOTALPAID"] = format_cents(paid);
-  inv["TOTALDUE"] = format_cents(due);
-  if (get(inv, "STATE") == "Draft") return;
-  if (paid == 0) {
-    inv["STATE"] = "Posted";
-    inv["WHENPAID"] = "";
-  } else if (due == 0) {
-    inv["STATE"] = "Paid";
-    inv["WHENPAID"] = paid_on;
-  } else {
-    inv["STATE"] = "Partially Paid";
-    inv["WHENPAID"] = "";
-  }
-}
-
 // ---- CUSTOMER ----------------------------------------------------------------
 
 std::optional<Failure> check_customer(const Fields& f) {
-  const auto status = get(f, "STATUS");
+  const auto status = value_of(f, "STATUS");
   if (!status.empty() && status != "active" && status != "inactive") {
     return invalid_value("Invalid STATUS '" + shorten(status, 32) + "' for CUSTOMER.",
                          "Use active or inactive.");
@@ -172,19 +170,19 @@ std::optional<Failure> check_customer(const Fields& f) {
 }
 
 std::optional<Failure> create_customer(WriteContext& ctx, Fields f, Fields& out) {
-  if (get(f, "NAME").empty())
+  if (value_of(f, "NAME").empty())
     return invalid_value("Required field NAME is missing for CUSTOMER.", "Provide NAME.");
   if (auto bad = check_customer(f)) return bad;
-  auto id = get(f, "CUSTOMERID");
+  auto id = value_of(f, "CUSTOMERID");
   if (!id.empty() && ctx.data.customer_by_id.count(id) != 0) return duplicate("Customer", id);
   const auto no = next_recordno(ctx, "CUSTOMER");
   if (id.empty()) id = "C" + std::to_string(no);  // Intacct's auto-numbering, simplified
   f.erase("ACTION");
   f["RECORDNO"] = std::to_string(no);
   f["CUSTOMERID"] = id;
-  if (get(f, "STATUS").empty()) f["STATUS"] = "active";
-  if (get(f, "ONHOLD").empty()) f["ONHOLD"] = "false";
-  if (get(f, "DISPLAYCONTACT.PRINTAS").empty()) f["DISPLAYCONTACT.PRINTAS"] = f["NAME"];
+  if (value_of(f, "STATUS").empty()) f["STATUS"] = "active";
+  if (value_of(f, "ONHOLD").empty()) f["ONHOLD"] = "false";
+  if (value_of(f, "DISPLAYCONTACT.PRINTAS").empty()) f["DISPLAYCONTACT.PRINTAS"] = f["NAME"];
   f["TOTALDUE"] = "0.00";
   f["WHENCREATED"] = f["WHENMODIFIED"] = stamp(ctx);
   ctx.data.customer_by_id[id] = no;
@@ -195,7 +193,7 @@ std::optional<Failure> create_customer(WriteContext& ctx, Fields f, Fields& out)
 
 std::optional<Failure> update_customer(Fields& rec, const Fields& f) {
   if (auto bad = check_customer(f)) return bad;
-  const auto id = get(f, "CUSTOMERID");
+  const auto id = value_of(f, "CUSTOMERID");
   if (!id.empty() && id != rec["CUSTOMERID"]) {
     return invalid_value("CUSTOMERID of customer " + rec["RECORDNO"] + " cannot be changed.",
                          "Create a new customer instead.");
@@ -211,7 +209,7 @@ std::optional<Failure> update_customer(Fields& rec, const Fields& f) {
 // ---- ARINVOICE ---------------------------------------------------------------
 
 std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) {
-  const auto customer_id = get(f, "CUSTOMERID");
+  const auto customer_id = value_of(f, "CUSTOMERID");
   if (customer_id.empty())
     return invalid_value("Required field CUSTOMERID is missing for ARINVOICE.",
                          "Provide CUSTOMERID.");
@@ -220,19 +218,19 @@ std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) 
     return invalid_value("Invalid Customer '" + shorten(customer_id, 64) + "' specified.",
                          "Use the CUSTOMERID of an existing customer.");
   }
-  if (get(f, "TOTALENTERED").empty()) {
+  if (value_of(f, "TOTALENTERED").empty()) {
     return invalid_value("Required field TOTALENTERED is missing for ARINVOICE.",
                          "Provide TOTALENTERED.");
   }
-  const auto total = cents(f, "TOTALENTERED");
+  const auto total = cents_of(f, "TOTALENTERED");
   if (total < 0) return invalid_value("TOTALENTERED of an invoice cannot be negative.");
-  const auto state = get(f, "STATE"), action = get(f, "ACTION");
+  const auto state = value_of(f, "STATE"), action = value_of(f, "ACTION");
   const bool draft = state == "Draft" || action == "Draft";
   if (!state.empty() && state != "Draft" && state != "Posted") {
     return invalid_value("Invalid STATE '" + shorten(state, 32) + "' for a new ARINVOICE.",
                          "Use Draft or Posted.");
   }
-  auto number = get(f, "RECORDID");
+  auto number = value_of(f, "RECORDID");
   if (!number.empty() && ctx.data.invoice_by_number.count(number) != 0) {
     // Intacct's duplicate invoice number text [PROTOCOL.md §4, INV]; errorno not documented.
     return Failure{"BL01001973",
@@ -247,10 +245,10 @@ std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) 
   f.erase("ACTION");
   f["RECORDNO"] = std::to_string(no);
   f["RECORDID"] = number;
-  f["CUSTOMERNAME"] = get(*customer, "NAME");
+  f["CUSTOMERNAME"] = value_of(*customer, "NAME");
   f["STATE"] = draft ? "Draft" : "Posted";
-  if (get(f, "WHENCREATED").empty()) f["WHENCREATED"] = format_date(ctx.now_ms / 1000);
-  if (get(f, "WHENDUE").empty()) {
+  if (value_of(f, "WHENCREATED").empty()) f["WHENCREATED"] = format_date(ctx.now_ms / 1000);
+  if (value_of(f, "WHENDUE").empty()) {
     f["WHENDUE"] = format_date(parse_intacct_time(f["WHENCREATED"]).value_or(0) + 30 * 86400);
   }
   f["WHENPOSTED"] = draft ? "" : f["WHENCREATED"];
@@ -258,7 +256,7 @@ std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) 
   f["TOTALENTERED"] = format_cents(total);
   f["TOTALPAID"] = "0.00";
   f["TOTALDUE"] = format_cents(total);
-  if (get(f, "CURRENCY").empty()) f["CURRENCY"] = "USD";
+  if (value_of(f, "CURRENCY").empty()) f["CURRENCY"] = "USD";
   f["WHENMODIFIED"] = stamp(ctx);
   ctx.data.invoice_by_number[number] = no;
   ctx.data.invoices_by_customer[customer_id].insert(no);
@@ -269,18 +267,18 @@ std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) 
 }
 
 std::optional<Failure> update_invoice(Fields& rec, const Fields& f) {
-  const auto number = get(f, "RECORDID");
+  const auto number = value_of(f, "RECORDID");
   if (!number.empty() && number != rec["RECORDID"]) {
     return invalid_value("RECORDID of invoice " + rec["RECORDNO"] + " cannot be changed.");
   }
-  const auto customer_id = get(f, "CUSTOMERID");
+  const auto customer_id = value_of(f, "CUSTOMERID");
   if (!customer_id.empty() && customer_id != rec["CUSTOMERID"]) {
     return invalid_value("CUSTOMERID of invoice " + rec["RECORDID"] + " cannot be changed.",
                          "Delete the invoice and create it for the other customer.");
   }
-  const auto paid = cents(rec, "TOTALPAID");
-  auto state = get(f, "STATE");
-  if (get(f, "ACTION") == "Submit") state = "Posted";
+  const auto paid = cents_of(rec, "TOTALPAID");
+  auto state = value_of(f, "STATE");
+  if (value_of(f, "ACTION") == "Submit") state = "Posted";
   if (!state.empty() && state != rec["STATE"]) {
     if ((state != "Draft" && state != "Posted") || paid != 0) {
       return invalid_value(
@@ -293,156 +291,12 @@ std::optional<Failure> update_invoice(Fields& rec, const Fields& f) {
   for (const auto& [k, v] : f) {
     if (k != "ACTION" && k != "STATE") rec[k] = v;
   }
-  if (cents(rec, "TOTALENTERED") < paid) {
+  if (cents_of(rec, "TOTALENTERED") < paid) {
     return invalid_value("TOTALENTERED of invoice " + rec["RECORDID"] +
                          " cannot be below its TOTALPAID " + format_cents(paid) + ".");
   }
-  rec["TOTALENTERED"] = format_cents(cents(rec, "TOTALENTERED"));
+  rec["TOTALENTERED"] = format_cents(cents_of(rec, "TOTALENTERED"));
   settle_invoice(rec, paid, rec["WHENPAID"]);
-  return std::nullopt;
-}
-
-// ---- ARPYMT ------------------------------------------------------------------
-
-struct Detail {
-  std::int64_t invoice = 0;
-  std::int64_t amount = 0;
-};
-
-std::vector<Detail> details_of(const Fields& f) {
-  std::map<std::int64_t, Detail> by_index;
-  for (const auto& [k, v] : f) {
-    if (!is_detail_field(k)) continue;
-    const auto rest = std::string_view(k).substr(kDetailPrefix.size());
-    const auto dot = rest.find('.');
-    const auto index = parse_int(rest.substr(0, dot)).value_or(0);
-    const auto leaf = rest.substr(dot + 1);
-    if (leaf == "RECORDKEY") by_index[index].invoice = parse_int(v).value_or(-1);
-    if (leaf == "TRX_PAYMENTAMOUNT") by_index[index].amount = parse_cents(v).value_or(-1);
-  }
-  std::vector<Detail> out;
-  for (const auto& [i, d] : by_index) out.push_back(d);
-  return out;
-}
-
-std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) {
-  const auto customer_id = get(f, "CUSTOMERID");
-  if (customer_id.empty())
-    return invalid_value("Required field CUSTOMERID is missing for ARPYMT.", "Provide CUSTOMERID.");
-  if (ctx.data.by_id("CUSTOMER", customer_id) == 0) {
-    return invalid_value("Invalid Customer '" + shorten(customer_id, 64) + "' specified.",
-                         "Use the CUSTOMERID of an existing customer.");
-  }
-  const auto method = get(f, "PAYMENTMETHOD");
-  if (std::find(std::begin(kPaymentMethods), std::end(kPaymentMethods), method) ==
-      std::end(kPaymentMethods)) {
-    return invalid_value(
-        "Invalid PAYMENTMETHOD '" + shorten(method, 32) + "' for ARPYMT.",
-        "Use Printed Check, Cash, EFT, Credit Card, Online Charge Card or Online ACH Debit.");
-  }
-  if (ctx.options.payment_batch_required && get(f, "PRBATCH").empty()) {
-    // AR configured for user-specified payment summaries [PROTOCOL.md §4, INV].
-    return invalid_value(
-        "Please provide a payment batch key.",
-        "Send PRBATCH, or set the AR payment summary frequency to Daily or Monthly.");
-  }
-  if (get(f, "FINANCIALENTITY").empty() && get(f, "UNDEPOSITEDACCOUNTNO").empty() &&
-      get(f, "PRBATCH").empty()) {
-    return invalid_value("ARPYMT needs a deposit account.",
-                         "Provide FINANCIALENTITY, UNDEPOSITEDACCOUNTNO or PRBATCH.");
-  }
-  if (get(f, "RECEIPTDATE").empty()) {
-    return invalid_value("Required field RECEIPTDATE is missing for ARPYMT.",
-                         "Provide RECEIPTDATE as MM/DD/YYYY.");
-  }
-  const auto details = details_of(f);
-  std::map<std::int64_t, std::int64_t> applied;  // invoice RECORDNO → amount
-  std::int64_t total = 0;
-  for (const auto& d : details) {
-    if (d.invoice <= 0 || d.amount <= 0) {
-      return invalid_value("Each ARPYMTDETAIL needs a RECORDKEY and a positive TRX_PAYMENTAMOUNT.");
-    }
-    const auto key = std::to_string(d.invoice);
-    const Fields* inv = ctx.data.find("ARINVOICE", d.invoice);
-    if (inv == nullptr) {
-      return invalid_value(
-          "Invoice with RECORDNO " + key + " does not exist; the payment cannot be applied to it.",
-          "Check the RECORDKEY of the payment detail.");
-    }
-    if (get(*inv, "CUSTOMERID") != customer_id) {
-      return invalid_value("Invoice " + key + " belongs to customer " + get(*inv, "CUSTOMERID") +
-                           ", not " + shorten(customer_id, 64) + ".");
-    }
-    if (get(*inv, "STATE") == "Draft") {
-      return invalid_value("Invoice " + key + " is a draft and cannot take payments.",
-                           "Post the invoice first.");
-    }
-    applied[d.invoice] += d.amount;
-    if (applied[d.invoice] > cents(*inv, "TOTALDUE")) {
-      return invalid_value("Payment amount " + format_cents(applied[d.invoice]) +
-                               " exceeds the amount due " + get(*inv, "TOTALDUE") + " of invoice " +
-                               key + ".",
-                           "Apply at most the invoice's TOTALDUE.");
-    }
-    total += d.amount;
-  }
-  const auto entered = get(f, "TOTALENTERED");
-  if (details.empty()) {
-    if (entered.empty() || cents(f, "TOTALENTERED") <= 0) {
-      return invalid_value(
-          "An ARPYMT without ARPYMTDETAIL needs a positive TOTALENTERED (an advance).");
-    }
-    total = cents(f, "TOTALENTERED");
-  } else if (!entered.empty() && cents(f, "TOTALENTERED") != total) {
-    return invalid_value("TOTALENTERED " + entered + " differs from the sum of the details " +
-                         format_cents(total) + ".");
-  }
-  const auto no = next_recordno(ctx, "ARPYMT");
-  f.erase("ACTION");
-  f["RECORDNO"] = std::to_string(no);
-  if (get(f, "PAYMENTDATE").empty()) f["PAYMENTDATE"] = f["RECEIPTDATE"];
-  if (get(f, "CURRENCY").empty()) f["CURRENCY"] = "USD";
-  f["STATE"] = "Posted";
-  f["TOTALENTERED"] = f["TOTALPAID"] = format_cents(total);
-  f["RECORDTYPE"] = details.empty() ? "rr" : "rp";  // rr = advance [PROTOCOL.md §4]
-  f["WHENCREATED"] = f["WHENMODIFIED"] = stamp(ctx);
-  // Details stored normalised and re-indexed from 0.
-  for (auto it = f.begin(); it != f.end();)
-    it = is_detail_field(it->first) ? f.erase(it) : std::next(it);
-  for (std::size_t i = 0; i < details.size(); ++i) {
-    const auto prefix = std::string(kDetailPrefix) + std::to_string(i) + ".";
-    f[prefix + "RECORDKEY"] = std::to_string(details[i].invoice);
-    f[prefix + "TRX_PAYMENTAMOUNT"] = format_cents(details[i].amount);
-  }
-  out = ctx.data.tables["ARPYMT"][no] = std::move(f);
-  emit(ctx, "ARPYMT", "add", no, out);
-  for (const auto& [inv_no, amount] : applied) {
-    Fields& inv = *ctx.data.find("ARINVOICE", inv_no);
-    settle_invoice(inv, cents(inv, "TOTALPAID") + amount, out["PAYMENTDATE"]);
-    inv["WHENMODIFIED"] = stamp(ctx);
-    emit(ctx, "ARINVOICE", "set", inv_no, inv);
-  }
-  if (!applied.empty()) refresh_customer_due(ctx, customer_id);
-  return std::nullopt;
-}
-
-std::optional<Failure> update_payment(Fields& rec, const Fields& f) {
-  for (const auto& [k, v] : f) {
-    if (is_detail_field(k)) {
-      return invalid_value("The applications of payment " + rec["RECORDNO"] + " cannot be changed.",
-                           "Delete the payment and create it again.");
-    }
-    if (k == "CUSTOMERID" && v != rec["CUSTOMERID"]) {
-      return invalid_value("CUSTOMERID of payment " + rec["RECORDNO"] + " cannot be changed.");
-    }
-    if (k == "TOTALENTERED" && cents(f, k) != cents(rec, k)) {
-      return invalid_value("TOTALENTERED of payment " + rec["RECORDNO"] + " cannot be changed.");
-    }
-  }
-  for (const auto& [k, v] : f) {
-    if (k != "ACTION" && k != "TOTALENTERED") rec[k] = v;
-  }
-  if (rec["RECEIPTDATE"].empty()) return invalid_value("RECEIPTDATE of an ARPYMT cannot be empty.");
   return std::nullopt;
 }
 
@@ -464,8 +318,8 @@ std::optional<Failure> update_record(WriteContext& ctx, const ObjectDef& def, co
   if (const auto it = in.find("RECORDNO"); it != in.end() && !it->second.empty()) {
     key = it->second;
     no = parse_int(key).value_or(0);
-  } else if (!def.id_field.empty() && !get(in, def.id_field).empty()) {
-    key = get(in, def.id_field);
+  } else if (!def.id_field.empty() && !value_of(in, def.id_field).empty()) {
+    key = value_of(in, def.id_field);
     no = ctx.data.by_id(def.name, key);
   } else {
     return invalid_value("An update of " + def.name + " needs RECORDNO" +
@@ -504,7 +358,7 @@ std::optional<Failure> delete_record(WriteContext& ctx, const ObjectDef& def,
   Fields* rec = ctx.data.find(def.name, recordno);
   if (rec == nullptr) return not_found(def.name, std::to_string(recordno));
   const Fields gone = *rec;
-  const auto customer_id = get(gone, "CUSTOMERID");
+  const auto customer_id = value_of(gone, "CUSTOMERID");
   if (def.name == "CUSTOMER") {
     if (!ctx.data.invoices_by_customer[customer_id].empty()) {
       return invalid_value("Customer " + customer_id + " has invoices and cannot be deleted.",
@@ -512,29 +366,18 @@ std::optional<Failure> delete_record(WriteContext& ctx, const ObjectDef& def,
     }
     ctx.data.customer_by_id.erase(customer_id);
   } else if (def.name == "ARINVOICE") {
-    if (cents(gone, "TOTALPAID") != 0) {
+    if (cents_of(gone, "TOTALPAID") != 0) {
       return invalid_value(
-          "Invoice " + get(gone, "RECORDID") + " has payments applied and cannot be deleted.",
+          "Invoice " + value_of(gone, "RECORDID") + " has payments applied and cannot be deleted.",
           "Delete its payments first.");
     }
-    ctx.data.invoice_by_number.erase(get(gone, "RECORDID"));
+    ctx.data.invoice_by_number.erase(value_of(gone, "RECORDID"));
     ctx.data.invoices_by_customer[customer_id].erase(recordno);
   }
   ctx.data.tables[def.name].erase(recordno);
   emit(ctx, def.name, "delete", recordno, {});
   if (def.name == "ARPYMT") {
-    // Reverse the payment's applications [PROTOCOL.md §4].
-    std::map<std::int64_t, std::int64_t> applied;
-    for (const auto& d : details_of(gone)) applied[d.invoice] += d.amount;
-    for (const auto& [inv_no, amount] : applied) {
-      Fields* inv = ctx.data.find("ARINVOICE", inv_no);
-      if (inv == nullptr) continue;
-      settle_invoice(*inv, std::max<std::int64_t>(0, cents(*inv, "TOTALPAID") - amount),
-                     get(*inv, "WHENPAID"));
-      (*inv)["WHENMODIFIED"] = stamp(ctx);
-      emit(ctx, "ARINVOICE", "set", inv_no, *inv);
-    }
-    if (!applied.empty()) refresh_customer_due(ctx, customer_id);
+    reverse_payment(ctx, gone);
   }
   if (def.name == "ARINVOICE") refresh_customer_due(ctx, customer_id);
   return std::nullopt;
