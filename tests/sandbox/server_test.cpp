@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "intacct/intacct.hpp"
+#include "sandbox/detail/poster_queue.hpp"
 #include "sandbox/sandbox.hpp"
 #include "tests/support/io_loop.hpp"
 #include "tests/support/redis_server.hpp"
@@ -774,4 +775,48 @@ TEST_CASE("a full post queue drops changes and counts them; a silent receiver ti
   REQUIRE(eventually([&] { return fx.server->poster_stats().failed == 1; }));
   CHECK(fx.server->poster_stats().queued == 0);
   CHECK(fx.logs().find("the post queue is full") != std::string::npos);
+}
+
+TEST_CASE("events URLs: plain http only, the query kept for the request and hidden from logs") {
+  using sandbox::detail::parse_event_url;
+  auto u = parse_event_url("http://127.0.0.1:8080/v1/intacct/demo/events?token=abc");
+  REQUIRE(u.has_value());
+  CHECK(u->host == "127.0.0.1");
+  CHECK(u->port == "8080");
+  CHECK(u->target == "/v1/intacct/demo/events?token=abc");
+  CHECK(u->shown == "http://127.0.0.1:8080/v1/intacct/demo/events");
+  auto bare = parse_event_url("HTTP://[::1]?token=x");
+  REQUIRE(bare.has_value());
+  CHECK(bare->host == "::1");
+  CHECK(bare->port == "80");
+  CHECK(bare->target == "/?token=x");
+  CHECK(bare->shown == "http://[::1]/");
+
+  auto https = parse_event_url("https://127.0.0.1/hook");
+  REQUIRE_FALSE(https.has_value());
+  CHECK(https.error().message ==
+        "events URL: https is not supported (plain HTTP only); expected "
+        "http://HOST[:PORT]/PATH[?QUERY]");
+  CHECK_FALSE(parse_event_url("http://user:pw@127.0.0.1/hook").has_value());
+  CHECK_FALSE(parse_event_url("http://127.0.0.1:0/hook").has_value());
+  CHECK_FALSE(parse_event_url("http://127.0.0.1:99999/hook").has_value());
+  CHECK_FALSE(parse_event_url("http:///hook").has_value());
+
+  CHECK(sandbox::detail::form_encode("11/22/2026 13:00:00") == "11%2F22%2F2026+13%3A00%3A00");
+  CHECK(sandbox::detail::form_encode("a-b_c.d~e&f=g") == "a-b_c.d~e%26f%3Dg");
+}
+
+TEST_CASE("start() refuses an events URL it cannot post to") {
+  isync::SystemClock clock;
+  sandbox::Company company(sandbox::Options{}, clock);
+  isync::Log log{isync::Level::error, [](std::string_view) {}};
+  isync::testing::Loop loop;
+  sandbox::ServerOptions so;
+  so.gateway_port = 0;
+  so.control_port = 0;
+  so.events.url = "https://127.0.0.1/hook";
+  sandbox::Server server(loop.ioc.get_executor(), company, so, log);
+  auto r = server.start();
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == "invalid_config");
 }
