@@ -1,19 +1,14 @@
 // intacct-sandbox: serve | ctl. `serve` runs the in-memory Intacct company
 // behind its XML gateway, control API and smart-event poster (server.hpp);
 // `ctl` is a small client of the control API.
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
@@ -28,10 +23,18 @@
 #include <thread>
 #include <vector>
 
+#include "sandbox/detail/control_client.hpp"
 #include "sandbox/sandbox.hpp"
 #include "sandbox/server.hpp"
 
 namespace {
+
+using isync::sandbox::detail::control_request;
+using isync::sandbox::detail::error_message;
+using isync::sandbox::detail::faults_json;
+using isync::sandbox::detail::fields_json;
+using isync::sandbox::detail::parse_listen;
+using isync::sandbox::detail::split_pairs;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -45,9 +48,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr std::chrono::seconds kSaveEvery{60};
-constexpr std::chrono::seconds kCtlTimeout{10};
 constexpr std::chrono::seconds kStopMargin{5};
-constexpr std::size_t kCtlBodyLimit = 64 * 1024 * 1024;
 
 // Result<std::string> needs the value spelled out: an Error is also
 // constructible from a string.
@@ -102,22 +103,6 @@ Result<std::chrono::seconds> parse_duration(const std::string& text) {
   auto secs = std::stoll(number) * mult;
   if (secs <= 0) return make_error("usage", "duration \"" + text + "\" must be positive");
   return std::chrono::seconds(secs);
-}
-
-// HOST:PORT with HOST an IP literal ([v6] in brackets).
-Result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos) return make_error("usage", "\"" + text + "\" is not HOST:PORT");
-  std::string host = text.substr(0, colon);
-  std::string port = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty() || port.empty() || port.size() > 5 ||
-      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
-    return make_error("usage", "\"" + text + "\" is not HOST:PORT (PORT 0-65535)");
-  }
-  return std::make_pair(host, static_cast<std::uint16_t>(std::stoul(port)));
 }
 
 // Port 0 asks for a free port. The gateway's port must be known before the
@@ -307,134 +292,6 @@ int serve(const ServeArgs& args) {
                           .num("events_dropped", events.dropped)
                           .num("events_unsent", events.queued));
   return kExitOk;
-}
-
-// ---- ctl -------------------------------------------------------------------
-
-struct CtlResponse {
-  unsigned status = 0;
-  std::string body;
-};
-
-// One request to the control API, with one deadline over connect, write and
-// read; an Error when no HTTP answer came.
-Result<CtlResponse> control_request(const std::string& base_url, const std::string& token,
-                                    http::verb method, const std::string& target,
-                                    const std::string& body) {
-  constexpr std::string_view kScheme = "http://";
-  if (base_url.rfind(kScheme, 0) != 0) {
-    return make_error("usage", "--control " + base_url + " is not http://HOST:PORT");
-  }
-  std::string authority = base_url.substr(kScheme.size());
-  std::string prefix;
-  if (auto slash = authority.find('/'); slash != std::string::npos) {
-    prefix = authority.substr(slash);
-    authority.resize(slash);
-    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  }
-  auto hp = parse_listen(authority);
-  if (!hp) return make_error("usage", "--control " + base_url + " is not http://HOST:PORT");
-
-  asio::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  beast::flat_buffer buffer;
-  http::request<http::string_body> req{method, prefix + target, 11};
-  req.set(http::field::host, authority);
-  req.set(http::field::user_agent, "intacct-sandbox-ctl");
-  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
-  req.body() = body;
-  req.prepare_payload();
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(kCtlBodyLimit);
-  beast::error_code result;
-  boost::system::error_code ec;
-  tcp::endpoint ep(asio::ip::make_address(hp->first, ec), hp->second);
-  if (ec) return make_error("usage", "--control host " + hp->first + " is not an IP address");
-
-  stream.expires_after(kCtlTimeout);
-  stream.async_connect(ep, [&](beast::error_code cec) {
-    if (cec) {
-      result = cec;
-      return;
-    }
-    http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
-      if (wec) {
-        result = wec;
-        return;
-      }
-      http::async_read(stream, buffer, parser,
-                       [&](beast::error_code rec, std::size_t) { result = rec; });
-    });
-  });
-  ioc.run();
-  if (result) {
-    return make_error("unreachable",
-                      "control API at " + base_url + " did not answer: " + result.message());
-  }
-  return CtlResponse{parser.get().result_int(), parser.get().body()};
-}
-
-// The "message" of an {"error":{…}} body, or the body itself.
-std::string error_message(const std::string& body) {
-  auto m = body.find("\"message\":\"");
-  if (m == std::string::npos) return body;
-  std::string out;
-  for (std::size_t i = m + 11; i < body.size() && body[i] != '"'; ++i) {
-    if (body[i] == '\\' && i + 1 < body.size()) ++i;
-    out += body[i];
-  }
-  return out;
-}
-
-// NAME=VALUE words -> pairs; an Error for a word without '='.
-Result<std::vector<std::pair<std::string, std::string>>> split_pairs(
-    const std::vector<std::string>& words) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& w : words) {
-    auto eq = w.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return make_error("usage", "\"" + w + "\" is not NAME=VALUE");
-    }
-    out.emplace_back(w.substr(0, eq), w.substr(eq + 1));
-  }
-  return out;
-}
-
-std::string fields_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  w.Key("fields");
-  w.StartObject();
-  for (const auto& [k, v] : pairs) {
-    w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
-    w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
-  }
-  w.EndObject();
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
-}
-
-// Fault values: true/false or a non-negative integer.
-Result<std::string> faults_json(const std::vector<std::pair<std::string, std::string>>& pairs) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  for (const auto& [k, v] : pairs) {
-    w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
-    if (v == "true" || v == "false") {
-      w.Bool(v == "true");
-    } else if (!v.empty() && v.size() <= 12 &&
-               v.find_first_not_of("0123456789") == std::string::npos) {
-      w.Int64(std::stoll(v));
-    } else {
-      return make_error("usage",
-                        "fault " + k + "=" + v + ": the value must be a number or true/false");
-    }
-  }
-  w.EndObject();
-  return ok_text(std::string(buf.GetString(), buf.GetSize()));
 }
 
 struct CtlArgs {
