@@ -114,6 +114,7 @@ handlers::MirrorOptions mirror_options(const config::Config& cfg) {
   o.done_retention = duration_cast<seconds>(cfg.queue.done_retention);
   o.read_batch_window = cfg.intacct.read_batch_window;
   o.settle_margin = cfg.intacct.settle_margin;
+  o.read_after_settle = cfg.intacct.read_after_settle;
   return o;
 }
 

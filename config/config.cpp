@@ -411,6 +411,11 @@ std::vector<Field<Config>> intacct_fields() {
       dur("circuit_probe_interval", &IntacctConfig::circuit_probe_interval),
       dur("read_batch_window", &IntacctConfig::read_batch_window),
       dur("settle_margin", &IntacctConfig::settle_margin),
+      {"read_after_settle", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         ISYNC_TRY(c.intacct.read_after_settle, as_bool(k, r));
+         return {};
+       }},
   };
 }
 
@@ -800,7 +805,8 @@ std::string render(const Config& c) {
     << "slot_wait = \"" << duration_text(c.intacct.slot_wait) << "\"\n"
     << "circuit_probe_interval = \"" << duration_text(c.intacct.circuit_probe_interval) << "\"\n"
     << "read_batch_window = \"" << duration_text(c.intacct.read_batch_window) << "\"\n"
-    << "settle_margin = \"" << duration_text(c.intacct.settle_margin) << "\"\n\n"
+    << "settle_margin = \"" << duration_text(c.intacct.settle_margin) << "\"\n"
+    << "read_after_settle = " << (c.intacct.read_after_settle ? "true" : "false") << "\n\n"
     << "[admin]\n"
     << "token = " << secret_text(c.admin.token) << "\n\n"
     << "[log]\n"

@@ -113,6 +113,10 @@ struct IntacctConfig {
   // second has the same WHENMODIFIED, so its smart event looks like a
   // redelivery). Also covers clock skew between this host and Intacct.
   std::chrono::milliseconds settle_margin{2000};
+  // true: a thin event is read only once its WHENMODIFIED second has settled
+  // (latency ≈ 1–3 s; every record read once, in large batches). false: read
+  // at once (milliseconds) and read again after the second settles.
+  bool read_after_settle = true;
 };
 
 struct AdminConfig {

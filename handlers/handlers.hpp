@@ -72,6 +72,12 @@ struct MirrorOptions {
   // (the recheck). Covers clock skew between this host and Intacct.
   // Default 2 s.
   std::chrono::milliseconds settle_margin{2000};
+  // true: thin and conflicting events of a tenant with Intacct access are
+  // acked at once and their record goes on the recheck schedule, due when
+  // its second has settled — one read per record, in large batches, never
+  // repeated; latency about settle_margin + 1 s. false: read at once and
+  // again after the second settles. Default true.
+  bool read_after_settle = true;
 };
 
 // Collection name of the admin API → Intacct object; empty when unknown.
@@ -117,6 +123,7 @@ class MirrorHandler : public queue::Handler {
     std::int64_t version = 0;
     std::string whenmodified, source;
     std::int64_t read_at_ms = 0;  // when the data was read from Intacct; 0 = not a read
+    bool defer = false;           // thin/conflict: defer the read until settled
   };
   static Apply read_apply(const queue::Envelope& e, const intacct::Row& row,
                           std::int64_t read_at_ms, std::string source = "intacct_read");

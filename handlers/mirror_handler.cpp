@@ -197,6 +197,7 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
       kind,
       kind == "snapshot" || kind == "draft" ? detail::snapshot_json(e.snapshot) : std::string("{}"),
       e.version, e.whenmodified, e.source};
+  first.defer = options_.read_after_settle && intacct_ && batcher_ && intacct_->client(d.tenant);
   // The delivery is copied only when a read from Intacct may follow.
   auto delivery = std::make_shared<const queue::Delivery>(d);
   apply(*delivery, first,
@@ -221,7 +222,7 @@ void MirrorHandler::apply(const queue::Delivery& d, const Apply& a,
   // ack_inputs fills KEYS[1..2] and ARGV[1..3]; the positions below are fixed
   // by the script.
   assert(keys.size() == 5 && args.size() == 3);
-  args.resize(detail::kArgSettleMs);
+  args.resize(detail::kArgDeferNow);
   const std::int64_t now_ms = clock_.now_ms();
   auto arg = [&args](int pos) -> std::string& { return args[static_cast<std::size_t>(pos - 1)]; };
   arg(detail::kArgAction) = e.action;
@@ -242,6 +243,7 @@ void MirrorHandler::apply(const queue::Delivery& d, const Apply& a,
   arg(detail::kArgKind) = a.kind;
   arg(detail::kArgSnapshot) = a.snapshot_json;
   arg(detail::kArgReadAt) = a.read_at_ms > 0 ? std::to_string(a.read_at_ms) : std::string();
+  arg(detail::kArgDeferNow) = a.defer ? std::to_string(now_ms) : std::string();
   arg(detail::kArgSettleMs) =
       std::to_string(std::max<std::int64_t>(0, options_.settle_margin.count()));
 

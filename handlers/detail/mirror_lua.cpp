@@ -31,6 +31,12 @@ if kind == 'read' then kind = 'snapshot' elseif kind == 'readdraft' then kind = 
 -- puts the record on the recheck schedule for then.
 local read_at, settle_ms = tonumber(ARGV[18]), tonumber(ARGV[19])
 local recheck_key = KEYS[5]
+-- defer_ms (thin and conflicting events): when set, the record is read only
+-- once its second has settled: instead of answering 'thin'/'reread' the
+-- script puts the record on the recheck schedule (due then, at most
+-- settle + 1 s from now, in case WHENMODIFIED runs ahead of this clock)
+-- and acks the event ('deferred'). Empty: the caller reads at once.
+local defer_now = tonumber(ARGV[20])
 
 local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv', 'wm', 'rt')
 local exists = cur[1] ~= false
@@ -71,8 +77,7 @@ end
 -- settled, unless this read already was.
 local function schedule_recheck(version)
   if not read_at or settled_at(version, read_at) then return end
-  redis.call('ZADD', recheck_key, 'GT', (version + 1) * 1000 + settle_ms,
-             KEYS[3]:match(':rec:(.*)$'))
+  redis.call('ZADD', recheck_key, (version + 1) * 1000 + settle_ms, KEYS[3]:match(':rec:(.*)$'))
 end
 
 local function append_audit(result, changed)
@@ -114,6 +119,21 @@ end
 local function expire()
   redis.call('EXPIRE', rec, tomb_ttl)
   redis.call('EXPIRE', audit, tomb_ttl)
+end
+
+local function defer_or(decision)
+  if defer_now then
+    local due = math.min((v + 1) * 1000 + settle_ms, defer_now + settle_ms + 1000)
+    if due > defer_now then
+      -- Overwrites a lease too, so a recheck in flight (which may have read
+      -- before this change) does not remove the new schedule when it ends;
+      -- a read that lands unsettled schedules itself again (done()).
+      redis.call('ZADD', recheck_key, due, KEYS[3]:match(':rec:(.*)$'))
+      isync_ack()
+      return {'deferred', 0}
+    end
+  end
+  return {decision, 0}
 end
 
 local function done(decision, n)
@@ -158,7 +178,7 @@ if kind == 'thin' then
   if exists and (sv > v or (sv == v and (not live or settled_at(sv, tonumber(cur[7]))))) then
     return done('ignored', 0)
   end
-  return {'thin', 0}
+  return defer_or('thin')
 end
 
 if kind == 'draft' then
@@ -179,7 +199,7 @@ if kind == 'draft' then
   -- state is a conflict only Intacct can settle.
   if v == sv then
     if deleted then return done('ignored', 0) end
-    if not authoritative then return {'reread', 0} end
+    if not authoritative then return defer_or('reread') end
   end
   local removed = sorted_keys(fields)
   reindex(old_id, nil)
@@ -203,7 +223,7 @@ end
 if exists and v == sv and not authoritative then
   for k, val in pairs(snap) do
     if fields[k] ~= nil and fields[k] ~= val and (tonumber(fv[k]) or 0) >= v then
-      return {'reread', 0}
+      return defer_or('reread')
     end
   end
 end

@@ -26,7 +26,8 @@ namespace isync::handlers::detail {
 // 4 audit, 5 the tenant's recheck ZSET (members "<OBJECT>:<recordno>", score
 // = due ms). ARGV: 1-3 ack inputs, then the kApplyArg* positions below.
 // Returns {decision, changed field count}; decision is one of applied,
-// tombstoned, removed, ignored (all acked), reread, thin (not acked).
+// tombstoned, removed, ignored, deferred (all acked), reread, thin (not
+// acked). deferred: the read is due on the recheck schedule (kArgDeferNow).
 // Kinds read/readdraft carry a record read from Intacct (authoritative: it
 // replaces the fields and settles a same-second conflict); gone says a read
 // found no such record (a tombstone).
@@ -49,6 +50,7 @@ enum ApplyArg : int {
   kArgSnapshot = 17,  // JSON object of the snapshot fields ("{}" when thin)
   kArgReadAt = 18,    // read/readdraft/gone: ms time of the read from Intacct; else ""
   kArgSettleMs = 19,  // a read is settled this long after its WHENMODIFIED second ended
+  kArgDeferNow = 20,  // thin/conflict: now (ms) to defer the read until settled; "" = read at once
 };
 
 // Read one record. KEYS: 1 record, 2 audit. ARGV: 1 audit entries limit.

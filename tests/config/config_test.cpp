@@ -279,6 +279,7 @@ TEST_CASE("the Intacct client settings are read, with their defaults") {
   CHECK(d.intacct.circuit_probe_interval == std::chrono::minutes(30));
   CHECK(d.intacct.read_batch_window == std::chrono::milliseconds(10));
   CHECK(d.intacct.settle_margin == std::chrono::seconds(2));
+  CHECK(d.intacct.read_after_settle);
   CHECK(d.intacct.ca_file.empty());
   auto c = load_ok(R"(
 [intacct]
@@ -291,6 +292,7 @@ slot_wait = "500ms"
 circuit_probe_interval = "10m"
 read_batch_window = "25ms"
 settle_margin = "5s"
+read_after_settle = false
 )",
                    {});
   CHECK(c.intacct.endpoint == "http://127.0.0.1:8090/ia/xml/xmlgw.phtml");
@@ -301,6 +303,7 @@ settle_margin = "5s"
   CHECK(c.intacct.circuit_probe_interval == std::chrono::minutes(10));
   CHECK(c.intacct.read_batch_window == std::chrono::milliseconds(25));
   CHECK(c.intacct.settle_margin == std::chrono::seconds(5));
+  CHECK_FALSE(c.intacct.read_after_settle);
 }
 
 TEST_CASE("plain http is refused for an Intacct endpoint that is not loopback") {

@@ -25,6 +25,9 @@ sandbox::Credentials credentials() {
 // changes made one after the other share a WHENMODIFIED second, as changes
 // within one second do in Intacct.
 inline constexpr std::int64_t kChangeMs = 1795000000100;  // 100 ms into a second
+// The end of that second plus the settle margin (2 s): a read from then on is
+// final for the second's WHENMODIFIED.
+inline constexpr std::int64_t kSettledMs = (kChangeMs / 1000 + 1) * 1000 + 2000;
 
 struct IntacctFixture : MirrorFixture {
   ManualClock sandbox_clock{kChangeMs};
@@ -35,8 +38,11 @@ struct IntacctFixture : MirrorFixture {
   std::shared_ptr<intacct::HttpTransport> transport;
   std::shared_ptr<intacct::ClientHub> hub;
 
-  explicit IntacctFixture(std::string user_password = "user-secret") {
-    clock.set(kChangeMs + 100);  // the service reads within the change's second
+  explicit IntacctFixture(std::string user_password = "user-secret",
+                          bool read_after_settle = true) {
+    // By default the service works after the changes' second has settled;
+    // tests of the same-second rules move the clock back.
+    clock.set(kSettledMs);
     sandbox::ServerOptions so;
     so.gateway_port = 0;
     so.control_port = 0;
@@ -57,6 +63,7 @@ struct IntacctFixture : MirrorFixture {
     // Generous, so that events handed over together meet in one batch even
     // under sanitizers.
     options.read_batch_window = std::chrono::milliseconds(300);
+    options.read_after_settle = read_after_settle;
     handler = std::make_unique<handlers::MirrorHandler>(conn, options, metrics, clock, log,
                                                         io->executor(), hub);
   }
@@ -115,7 +122,6 @@ TEST_CASE("no read is made when the mirror already holds that version or newer")
   // Read once the second of its WHENMODIFIED has settled: final for that
   // version, so a redelivered or late thin event of the same or an older
   // version needs no read.
-  f.clock.set((kChangeMs / 1000 + 1) * 1000 + 2000);
   REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");
   REQUIRE(f.reads() == 1);
   CHECK(f.server.cmd({"ZCARD", queue::key(kTenant, "recheck")}).integer == 0);
@@ -167,6 +173,7 @@ TEST_CASE("a thin event for a record Intacct no longer has leaves a tombstone") 
   auto later = IntacctFixture::thin(rec);
   later.version += 5;
   later.whenmodified = format_whenmodified(later.version);
+  f.clock.advance(5000);  // that second has settled too
   auto out = f.apply(later);
   CHECK(out.kind == queue::Outcome::Kind::done);
   CHECK(out.result == "tombstoned");
@@ -227,8 +234,9 @@ TEST_CASE("without Intacct access for the tenant a thin event is parked") {
   CHECK(out.failure.code == "thin_event");
 }
 
-TEST_CASE("a second change within the second of a read is caught by the recheck") {
-  IntacctFixture f;
+TEST_CASE("read at once, a second change within the second of the read is caught by the recheck") {
+  IntacctFixture f("user-secret", false);
+  f.clock.set(kChangeMs + 100);
   auto rec = f.add_customer("C-700", "First");
   const std::string recordno = std::to_string(rec.recordno);
   REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");
@@ -236,7 +244,7 @@ TEST_CASE("a second change within the second of a read is caught by the recheck"
   // record is due again 2 s after the second ends.
   const std::string member = "CUSTOMER:" + recordno;
   CHECK(f.server.cmd({"ZSCORE", queue::key(kTenant, "recheck"), member}).str ==
-        std::to_string((kChangeMs / 1000 + 1) * 1000 + 2000));
+        std::to_string(kSettledMs));
   // Changed again in the same second: the same WHENMODIFIED, so its smart
   // event is a duplicate of the first and never reaches a worker.
   auto second = f.company.set("CUSTOMER", rec.recordno, {{"NAME", "Second"}});
@@ -246,7 +254,7 @@ TEST_CASE("a second change within the second of a read is caught by the recheck"
   // Not due yet: nothing is read.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CHECK(f.reads() == 1);
-  f.clock.set((kChangeMs / 1000 + 1) * 1000 + 2000);
+  f.clock.set(kSettledMs);
   CHECK(eventually([&] { return f.fields("CUSTOMER", recordno)["NAME"] == "Second"; }));
   CHECK(eventually([&] {
     return f.server.cmd({"ZCARD", queue::key(kTenant, "recheck")}).integer == 0;
@@ -256,14 +264,15 @@ TEST_CASE("a second change within the second of a read is caught by the recheck"
       f.metrics
           .counter("isync_mirror_rechecks_total", "", {{"tenant", kTenant}, {"result", "applied"}})
           .value() == 1);
-  CHECK(f.hget("CUSTOMER", recordno, "rt") == std::to_string((kChangeMs / 1000 + 1) * 1000 + 2000));
+  CHECK(f.hget("CUSTOMER", recordno, "rt") == std::to_string(kSettledMs));
   // Settled now: a thin event of that version needs no read.
   CHECK(f.apply(IntacctFixture::thin(rec)).result == "ignored");
   CHECK(f.reads() == 2);
 }
 
-TEST_CASE("a thin event of the version last read within its own second is read again") {
-  IntacctFixture f;
+TEST_CASE("read at once, a thin event of the version last read within its second is read again") {
+  IntacctFixture f("user-secret", false);
+  f.clock.set(kChangeMs + 100);
   auto rec = f.add_customer("C-800", "One");
   REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");
   REQUIRE(f.company.set("CUSTOMER", rec.recordno, {{"NAME", "Two"}}).has_value());
@@ -274,6 +283,33 @@ TEST_CASE("a thin event of the version last read within its own second is read a
   CHECK(f.apply(again).result == "applied");
   CHECK(f.fields("CUSTOMER", std::to_string(rec.recordno))["NAME"] == "Two");
   CHECK(f.reads() == 2);
+}
+
+TEST_CASE("a thin event within its record's second is acked and the record read once it settles") {
+  IntacctFixture f;
+  f.clock.set(kChangeMs + 100);
+  auto rec = f.add_customer("C-900", "First");
+  const std::string recordno = std::to_string(rec.recordno);
+  auto out = f.apply(IntacctFixture::thin(rec, "add"));
+  CHECK(out.kind == queue::Outcome::Kind::done);
+  CHECK(out.result == "deferred");
+  CHECK(f.reads() == 0);
+  CHECK(f.server.cmd({"ZSCORE", queue::key(kTenant, "recheck"), "CUSTOMER:" + recordno}).str ==
+        std::to_string(kSettledMs));
+  // A second change in the same second: its event would be a duplicate.
+  REQUIRE(f.company.set("CUSTOMER", rec.recordno, {{"NAME", "Second"}}).has_value());
+  f.handler->start_rechecks(f.io->executor(), {kTenant}, std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(f.reads() == 0);  // not due yet
+  f.clock.set(kSettledMs);
+  CHECK(eventually([&] { return f.fields("CUSTOMER", recordno)["NAME"] == "Second"; }));
+  CHECK(eventually([&] {
+    return f.server.cmd({"ZCARD", queue::key(kTenant, "recheck")}).integer == 0;
+  }));
+  CHECK(f.reads() == 1);  // both changes, one read, never repeated
+  auto doc = f.get("customers", recordno);
+  REQUIRE(doc.has_value());
+  CHECK(doc->find("\"source\":\"intacct_recheck\"") != std::string::npos);
 }
 
 }  // namespace
