@@ -90,7 +90,8 @@ std::string id_field_of_object(const std::string& object);
 
 namespace detail {
 class ReadBatcher;
-}
+struct ReadAnswer;
+}  // namespace detail
 
 class MirrorHandler : public queue::Handler {
  public:
@@ -141,6 +142,10 @@ class MirrorHandler : public queue::Handler {
   Log& log_;
   void recheck_due(const std::string& tenant);
   void recheck_one(const std::string& tenant, const std::string& member, std::int64_t lease);
+  void recheck_answer(std::shared_ptr<queue::Delivery> d, detail::ReadAnswer answer,
+                      std::function<void(std::string_view, std::int64_t)> finish);
+  void recheck_dead(std::shared_ptr<queue::Delivery> d, const intacct::IntacctError& error,
+                    std::function<void(std::string_view, std::int64_t)> finish);
 
   std::shared_ptr<intacct::ClientHub> intacct_;
   std::shared_ptr<detail::ReadBatcher> batcher_;

@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cctype>
 #include <chrono>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -197,7 +198,12 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
       kind,
       kind == "snapshot" || kind == "draft" ? detail::snapshot_json(e.snapshot) : std::string("{}"),
       e.version, e.whenmodified, e.source};
-  first.defer = options_.read_after_settle && intacct_ && batcher_ && intacct_->client(d.tenant);
+  // Deferred reads wait in the recheck schedule; while the tenant's circuit
+  // is open, events park instead (the park/unpark cycle probes it).
+  if (options_.read_after_settle && intacct_ && batcher_) {
+    auto client = intacct_->client(d.tenant);
+    first.defer = client && !client->circuit_open();
+  }
   // The delivery is copied only when a read from Intacct may follow.
   auto delivery = std::make_shared<const queue::Delivery>(d);
   apply(*delivery, first,
@@ -396,16 +402,28 @@ return {tostring(lease), due}
   return script;
 }
 
-// KEYS: 1 recheck ZSET. ARGV: 1 member, 2 lease score. Removes the member
-// unless it was scheduled anew meanwhile.
+// KEYS: 1 recheck ZSET. ARGV: 1 member, 2 lease score, 3 new due ms or "".
+// Removes the member (or, with a due, schedules it again) unless it was
+// scheduled anew meanwhile.
 const redis::Script& recheck_done_script() {
   static const redis::Script script(R"lua(
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score and tonumber(score) == tonumber(ARGV[2]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+if score and tonumber(score) == tonumber(ARGV[2]) then
+  if ARGV[3] == '' then
+    redis.call('ZREM', KEYS[1], ARGV[1])
+  else
+    redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+  end
+end
 return 1
 )lua");
   return script;
 }
+
+// After a transient failure a recheck is due again in 2–4 s; while the
+// circuit is open, in a minute (each attempt then fails without a call).
+constexpr std::int64_t kRecheckRetryMs = 2'000;
+constexpr std::int64_t kRecheckCircuitMs = 60'000;
 
 }  // namespace
 
@@ -494,50 +512,93 @@ void MirrorHandler::recheck_one(const std::string& tenant, const std::string& me
   d->envelope.key = member.substr(colon + 1);
   if (id_field_of_object(d->envelope.object).empty() || !detail::valid_recordno(d->envelope.key))
     return;
-  auto finish = [this, d, member, lease](std::string_view result) {
+  // `retry_in_ms` > 0: due again that much later; otherwise done.
+  auto finish = [this, d, member, lease](std::string_view result, std::int64_t retry_in_ms) {
     metrics_
         .counter("isync_mirror_rechecks_total",
-                 "Records read again once the second of their WHENMODIFIED had passed, by result "
-                 "(held = no read needed, applied, unchanged, gone, failed).",
+                 "Records read once the second of their WHENMODIFIED had settled (deferred reads "
+                 "and rechecks), by result (held = no read needed, applied, unchanged, gone, "
+                 "retry, dead).",
                  {{"tenant", d->tenant}, {"result", std::string(result)}})
         .inc();
-    if (result == "failed") return;  // the lease runs out and it is taken again
     conn_->eval(recheck_done_script(), {queue::key(d->tenant, "recheck")},
-                {member, std::to_string(lease)}, [](boost::system::error_code, redis::Reply) {});
+                {member, std::to_string(lease),
+                 retry_in_ms > 0 ? std::to_string(clock_.now_ms() + retry_in_ms) : std::string()},
+                [](boost::system::error_code, redis::Reply) {});
   };
   detail::ReadRequest request{tenant, d->envelope.object, d->envelope.key, 0,
                               detail::ReadRequest::Mode::recheck};
-  batcher_->read(
-      std::move(client), std::move(request),
-      [this, d, finish = std::move(finish)](detail::ReadAnswer answer) mutable {
-        switch (answer.kind) {
-          case detail::ReadAnswer::Kind::held:
-            finish("held");
-            return;
-          case detail::ReadAnswer::Kind::failed:
-          case detail::ReadAnswer::Kind::circuit_open:
-            finish("failed");
-            return;
-          case detail::ReadAnswer::Kind::gone: {
-            Apply gone{"gone", "{}", 0, "", "intacct_recheck", answer.sent_at_ms};
-            apply(*d, gone, [finish = std::move(finish)](std::string dec) mutable {
-              finish(std::string_view(dec).starts_with("error:") ? "failed" : "gone");
-            });
-            return;
-          }
-          case detail::ReadAnswer::Kind::found:
-          case detail::ReadAnswer::Kind::shared: {
-            Apply read = read_apply(d->envelope, answer.row, answer.sent_at_ms, "intacct_recheck");
-            apply(*d, read, [finish = std::move(finish)](std::string dec) mutable {
-              const std::string_view dv = dec;
-              finish(dv.starts_with("error:")                                   ? "failed"
-                     : dv == "applied" || dv == "removed" || dv == "tombstoned" ? "applied"
-                                                                                : "unchanged");
-            });
-            return;
-          }
-        }
+  batcher_->read(std::move(client), std::move(request),
+                 [this, d, finish = std::move(finish)](detail::ReadAnswer answer) mutable {
+                   recheck_answer(d, std::move(answer), std::move(finish));
+                 });
+}
+
+void MirrorHandler::recheck_answer(std::shared_ptr<queue::Delivery> d, detail::ReadAnswer answer,
+                                   std::function<void(std::string_view, std::int64_t)> finish) {
+  switch (answer.kind) {
+    case detail::ReadAnswer::Kind::held:
+      finish("held", 0);
+      return;
+    case detail::ReadAnswer::Kind::circuit_open:
+      finish("retry", kRecheckCircuitMs);
+      return;
+    case detail::ReadAnswer::Kind::failed:
+      if (!answer.error || answer.error->cls != intacct::ErrorClass::permanent) {
+        finish("retry", kRecheckRetryMs + static_cast<std::int64_t>(std::random_device{}() % 2000));
+        return;
+      }
+      recheck_dead(std::move(d), *answer.error, std::move(finish));
+      return;
+    case detail::ReadAnswer::Kind::gone: {
+      Apply gone{"gone", "{}", 0, "", "intacct_recheck", answer.sent_at_ms};
+      apply(*d, gone, [finish = std::move(finish)](std::string dec) mutable {
+        if (std::string_view(dec).starts_with("error:")) return finish("retry", kRecheckRetryMs);
+        finish("gone", 0);
       });
+      return;
+    }
+    case detail::ReadAnswer::Kind::found:
+    case detail::ReadAnswer::Kind::shared: {
+      Apply read = read_apply(d->envelope, answer.row, answer.sent_at_ms, "intacct_recheck");
+      apply(*d, read, [finish = std::move(finish)](std::string dec) mutable {
+        const std::string_view dv = dec;
+        if (dv.starts_with("error:")) return finish("retry", kRecheckRetryMs);
+        const bool changed = dv == "applied" || dv == "removed" || dv == "tombstoned";
+        finish(changed ? "applied" : "unchanged", 0);
+      });
+      return;
+    }
+  }
+}
+
+// A deferred read that failed for good becomes a dead letter of its own, with
+// Intacct's errorno, description and correction, and leaves the schedule. Its
+// envelope is a thin event stamped now, so a replay reads the record again.
+void MirrorHandler::recheck_dead(std::shared_ptr<queue::Delivery> d,
+                                 const intacct::IntacctError& error,
+                                 std::function<void(std::string_view, std::int64_t)> finish) {
+  const std::int64_t now = clock_.now_ms();
+  d->envelope.version = now / 1000;
+  d->envelope.whenmodified = format_whenmodified(d->envelope.version);
+  d->envelope.received_at_ms = now;
+  d->envelope.raw = "read of " + d->envelope.object + " " + d->envelope.key +
+                    " once its WHENMODIFIED second had settled";
+  const queue::Outcome o = intacct_failure(d->envelope, error);
+  log_.error("intacct read failed for good; filed as a dead letter",
+             LogLine()
+                 .str("event_id", d->envelope.event_id)
+                 .str("tenant", d->tenant)
+                 .str("object", d->envelope.object)
+                 .str("key", d->envelope.key)
+                 .str("errorno", o.failure.errorno)
+                 .str("description", o.failure.description)
+                 .str("correction", o.failure.correction));
+  queue::file_dead_letter(*conn_, d->envelope, o.failure, now,
+                          [finish = std::move(finish)](Result<void> filed) mutable {
+                            if (filed) return finish("dead", 0);
+                            finish("retry", kRecheckRetryMs);
+                          });
 }
 
 }  // namespace isync::handlers

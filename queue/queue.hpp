@@ -232,6 +232,14 @@ void read_stats(redis::Connection& conn, const std::string& tenant,
 void publish_stats(redis::Connection& conn, std::vector<std::string> tenants, Metrics& metrics,
                    std::function<void()> done);
 
+// Files an event that never went through the stream (e.g. a record read the
+// handler deferred, which then failed for good) as a dead letter with one
+// attempt: its document ev:<event_id> and the dead ZSET, as a failed
+// delivery would be; a replay puts it on the stream like any dead letter.
+// Redis trouble: Error{"unavailable"}.
+void file_dead_letter(redis::Connection& conn, const Envelope& env, const Failure& failure,
+                      std::int64_t now_ms, std::function<void(Result<void>)> done);
+
 // Moves every parked event of `tenant` back onto its stream (attempts kept).
 void unpark_all(redis::Connection& conn, const std::string& tenant,
                 std::function<void(Result<std::int64_t>)> done);

@@ -571,4 +571,26 @@ void WorkerPool::start() { impl_->start(); }
 
 void WorkerPool::stop(std::function<void()> stopped) { impl_->stop(std::move(stopped)); }
 
+void file_dead_letter(redis::Connection& conn, const Envelope& env, const Failure& failure,
+                      std::int64_t now_ms, std::function<void(Result<void>)> done) {
+  static const redis::Script script(R"lua(
+redis.call('HSET', KEYS[1], 'event_id', ARGV[1], 'envelope', ARGV[2], 'state', 'dead',
+           'attempts', '[' .. ARGV[3] .. ']', 'attempt', '1', 'first_failure', ARGV[4],
+           'reason', ARGV[5], 'updated_at', ARGV[4])
+redis.call('PERSIST', KEYS[1])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+return 1
+)lua");
+  const std::string reason =
+      failure.code.empty() ? failure.message : failure.code + ": " + failure.message;
+  conn.eval(
+      script, {key(env.tenant, "ev:" + env.event_id), key(env.tenant, "dead")},
+      {env.event_id, encode(env), attempt_json(failure, now_ms, 1), std::to_string(now_ms), reason},
+      [done = std::move(done)](boost::system::error_code ec, redis::Reply r) {
+        if (ec) return done(make_error("unavailable", "dead letter: " + ec.message()));
+        if (r.is_error()) return done(make_error("unavailable", "dead letter: " + r.str));
+        done(Result<void>{});
+      });
+}
+
 }  // namespace isync::queue
