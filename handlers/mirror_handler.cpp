@@ -552,7 +552,7 @@ void MirrorHandler::recheck_answer(std::shared_ptr<queue::Delivery> d, detail::R
       return;
     case detail::ReadAnswer::Kind::gone: {
       Apply gone{"gone", "{}", 0, "", "intacct_recheck", answer.sent_at_ms};
-      apply(*d, gone, [finish = std::move(finish)](std::string dec) mutable {
+      apply(*d, gone, [finish = std::move(finish)](const std::string& dec) mutable {
         if (std::string_view(dec).starts_with("error:")) return finish("retry", kRecheckRetryMs);
         finish("gone", 0);
       });
@@ -561,7 +561,7 @@ void MirrorHandler::recheck_answer(std::shared_ptr<queue::Delivery> d, detail::R
     case detail::ReadAnswer::Kind::found:
     case detail::ReadAnswer::Kind::shared: {
       Apply read = read_apply(d->envelope, answer.row, answer.sent_at_ms, "intacct_recheck");
-      apply(*d, read, [finish = std::move(finish)](std::string dec) mutable {
+      apply(*d, read, [finish = std::move(finish)](const std::string& dec) mutable {
         const std::string_view dv = dec;
         if (dv.starts_with("error:")) return finish("retry", kRecheckRetryMs);
         const bool changed = dv == "applied" || dv == "removed" || dv == "tombstoned";

@@ -112,6 +112,8 @@ Answer faults_answer(const Faults& f) {
   w.Int64(f.land_delay.count());
   w.Key("drop_events");
   w.Int(f.drop_events);
+  w.Key("deny_reads");
+  w.Int(f.deny_reads);
   w.EndObject();
   return json_answer(200, buf);
 }
@@ -203,6 +205,7 @@ Result<Faults> parse_faults(std::string_view body, Faults base) {
                  : key == "timeout_after_write" ? &base.timeout_after_write
                  : key == "land_later"          ? &base.land_later
                  : key == "drop_events"         ? &base.drop_events
+                 : key == "deny_reads"          ? &base.deny_reads
                                                 : nullptr;
     std::chrono::milliseconds* duration = key == "latency_ms"      ? &base.latency
                                           : key == "land_delay_ms" ? &base.land_delay
@@ -211,7 +214,8 @@ Result<Faults> parse_faults(std::string_view body, Faults base) {
       return make_error("invalid_field",
                         "unknown fault " + quoted(key) +
                             "; known: latency_ms, rate_limit, rate_limit_http, server_error, "
-                            "timeout_after_write, land_later, land_delay_ms, drop_events");
+                            "timeout_after_write, land_later, land_delay_ms, drop_events, "
+                            "deny_reads");
     }
     // Durations up to a day, counts up to a million: enough for any test.
     std::int64_t max = duration ? 86'400'000 : 1'000'000;

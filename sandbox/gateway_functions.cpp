@@ -1,6 +1,7 @@
 // The functions of PROTOCOL.md §3: getAPISession, read, readByName,
 // readByQuery, readMore, query, create, update, delete.
 #include <algorithm>
+#include <cctype>
 
 #include "sandbox/detail/gateway.hpp"
 #include "sandbox/detail/query.hpp"
@@ -395,6 +396,23 @@ bool is_known_function(std::string_view name) {
 std::optional<Failure> run_function(FunctionRun& run, const pugi::xml_node& fn,
                                     pugi::xml_node result) {
   const std::string_view name = fn.name();
+  const bool reads = name == "read" || name == "readByName" || name == "readByQuery" ||
+                     name == "readMore" || name == "query";
+  if (reads && run.s.faults.deny_reads > 0) {
+    --run.s.faults.deny_reads;
+    ++run.s.stats.faults_injected;
+    std::string object = fn.child_value("object");
+    for (auto& ch : object) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    Failure f;
+    f.errorno = "BL01001973";
+    f.description = "Could not read records!";
+    f.description2 = "You do not have permission for API operation READ on objects of type " +
+                     (object.empty() ? std::string("this object") : object) + ".";
+    f.correction =
+        "Ask a company administrator to give the Web Services user List and View "
+        "permission on this object.";
+    return f;
+  }
   if (name == "getAPISession") return get_api_session(run, fn, result);
   if (name == "read") return read(run, fn, result, false);
   if (name == "readByName") return read(run, fn, result, true);

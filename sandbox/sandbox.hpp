@@ -129,6 +129,12 @@ struct Faults {
   std::chrono::milliseconds land_delay{3000};
   int drop_events =
       0;  // next N smart events are not posted (the SERVER applies it via take_event_drop())
+  // Next N read functions (read, readByName, readByQuery, readMore, query)
+  // fail at the result level as a missing role permission does: "You do not
+  // have permission for API operation READ on objects of type <object>"
+  // (permanent). Intacct's errorno for it is not documented; the sandbox
+  // sends the generic BL01001973 with the text in description2.
+  int deny_reads = 0;
 };
 
 // What the server writes back.

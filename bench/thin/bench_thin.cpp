@@ -344,6 +344,7 @@ struct Options {
   int workers = 4;
   int concurrency = 2;        // tenant.concurrency: Intacct calls in flight
   int read_batch_window = 0;  // ms; 0 = the service's default
+  bool read_at_once = false;  // intacct.read_after_settle = false
   int customers = 500, invoices = 2000;
   int drain_seconds = 120;
 };
@@ -622,7 +623,8 @@ std::string rkey(const std::string& suffix) {
 
 struct QueueState {
   long long stream = 0, pending = 0, retry = 0, parked = 0, dead = 0;
-  bool drained() const { return stream == 0 && pending == 0 && retry == 0; }
+  long long recheck = 0;  // records whose (deferred) read is still due
+  bool drained() const { return stream == 0 && pending == 0 && retry == 0 && recheck == 0; }
 };
 
 QueueState queue_state(Redis& redis) {
@@ -635,6 +637,7 @@ QueueState queue_state(Redis& redis) {
     q.pending = 0;  // no group yet: nothing was ever read
   }
   q.retry = redis.cmd({"ZCARD", rkey("retry")}).integer;
+  q.recheck = redis.cmd({"ZCARD", rkey("recheck")}).integer;
   q.parked = redis.cmd({"ZCARD", rkey("parked")}).integer;
   q.dead = redis.cmd({"ZCARD", rkey("dead")}).integer;
   return q;
@@ -677,6 +680,8 @@ int main(int argc, char** argv) {
   cli.add_option("--workers", o.workers, "queue.workers of the service")->check(CLI::Range(1, 64));
   cli.add_option("--concurrency", o.concurrency, "tenant.concurrency: Intacct calls in flight")
       ->check(CLI::Range(1, 64));
+  cli.add_flag("--read-at-once", o.read_at_once,
+               "intacct.read_after_settle = false: read at once, again after the second settles");
   cli.add_option("--read-batch-window-ms", o.read_batch_window,
                  "intacct.read_batch_window of the service; 0 = its default")
       ->check(CLI::Range(0, 10000));
@@ -752,6 +757,7 @@ int main(int argc, char** argv) {
           << "sender_password = \"env:BENCH_SENDER_PASSWORD\"\n";
       if (o.read_batch_window > 0)
         out << "read_batch_window = \"" << o.read_batch_window << "ms\"\n";
+      if (o.read_at_once) out << "read_after_settle = false\n";
       out << "[admin]\ntoken = \"env:BENCH_ADMIN_TOKEN\"\n"
           << "[log]\nlevel = \"warn\"\n"
           << "[[tenant]]\nid = \"" << kTenant << "\"\ntoken = \"env:BENCH_TENANT_TOKEN\"\n"
@@ -805,8 +811,10 @@ int main(int argc, char** argv) {
         std::chrono::seconds(o.drain_seconds));
     const double drain_s = std::chrono::duration<double>(Steady::now() - drain_start).count();
     if (!drained)
-      std::printf("QUEUE NOT DRAINED after %d s: stream %lld, pending %lld, retrying %lld\n",
-                  o.drain_seconds, q.stream, q.pending, q.retry);
+      std::printf(
+          "QUEUE NOT DRAINED after %d s: stream %lld, pending %lld, retrying %lld, reads due "
+          "%lld\n",
+          o.drain_seconds, q.stream, q.pending, q.retry, q.recheck);
 
     // ---- verify ----
     // The last change of every record, and each record's changes in order.
@@ -934,7 +942,11 @@ int main(int argc, char** argv) {
     const long long gateway_requests =
         stats.IsObject() && stats.HasMember("requests") ? stats["requests"].GetInt64() : 0;
     auto metrics = HttpClient(admin_port).request(http::verb::get, "/metrics", {}, {}, admin_token);
+    // Reads made for an event at once, and reads made once the record's
+    // second had settled (deferred reads and rechecks): both count.
     auto reads = metric_by(metrics.body, "isync_mirror_intacct_reads_total", "result");
+    for (const auto& [k, val] : metric_by(metrics.body, "isync_mirror_rechecks_total", "result"))
+      reads[k] += val;
     auto decisions = metric_by(metrics.body, "isync_mirror_changes_total", "decision");
     auto outcomes = metric_by(metrics.body, "isync_events_handled_total", "outcome");
     q = queue_state(*redis);
@@ -968,8 +980,9 @@ int main(int argc, char** argv) {
         per(static_cast<double>(records_read), deliveries),
         per(static_cast<double>(records_read), static_cast<double>(made)),
         per(static_cast<double>(records_read), static_cast<double>(read_calls)));
-    std::printf("isync_mirror_intacct_reads_total:");
-    for (const char* r : {"applied", "unchanged", "gone", "failed", "held"})
+    std::printf(
+        "reads by result (isync_mirror_intacct_reads_total + isync_mirror_rechecks_total):");
+    for (const char* r : {"applied", "unchanged", "shared", "gone", "failed", "retry", "held"})
       std::printf(" %s %.0f", r, reads.count(r) ? reads[r] : 0.0);
     std::printf(
         "\nrecords read that changed nothing  %.0f (records read - applied - gone; \"unchanged\" "
@@ -1000,9 +1013,9 @@ int main(int argc, char** argv) {
     std::printf("dead letters                 %lld (parked %lld)\n", q.dead, q.parked);
     std::printf(
         "\nreproduce: ./bench/thin/run.sh --deliveries %d --redeliver %.2f --late %.2f --rate %.0f "
-        "--seed %llu --workers %d --concurrency %d%s\n",
+        "--seed %llu --workers %d --concurrency %d%s%s\n",
         o.deliveries, o.redeliver, o.late, o.rate, static_cast<unsigned long long>(o.seed),
-        o.workers, o.concurrency,
+        o.workers, o.concurrency, o.read_at_once ? " --read-at-once" : "",
         o.read_batch_window > 0
             ? (" --read-batch-window-ms " + std::to_string(o.read_batch_window)).c_str()
             : "");

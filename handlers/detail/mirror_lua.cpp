@@ -38,7 +38,7 @@ local recheck_key = KEYS[5]
 -- and acks the event ('deferred'). Empty: the caller reads at once.
 local defer_now = tonumber(ARGV[20])
 
-local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv', 'wm', 'rt')
+local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv', 'wm', 'rt', 'need')
 local exists = cur[1] ~= false
 local sv = exists and tonumber(cur[1]) or nil
 local deleted = cur[2] == '1'
@@ -129,6 +129,10 @@ local function defer_or(decision)
       -- before this change) does not remove the new schedule when it ends;
       -- a read that lands unsettled schedules itself again (done()).
       redis.call('ZADD', recheck_key, due, KEYS[3]:match(':rec:(.*)$'))
+      -- need: the version the due read must reach; until a read brings it,
+      -- the recheck is not skipped as held.
+      local need = tonumber(cur[8])
+      if not need or v > need then redis.call('HSET', rec, 'need', vtext) end
       isync_ack()
       return {'deferred', 0}
     end
@@ -139,7 +143,8 @@ end
 local function done(decision, n)
   isync_ack()
   if authoritative and decision ~= 'removed' then
-    local now = redis.call('HMGET', rec, 'v', 'rt')
+    local now = redis.call('HMGET', rec, 'v', 'rt', 'need')
+    if tonumber(now[3]) and tonumber(now[3]) <= v then redis.call('HDEL', rec, 'need') end
     if tonumber(now[1]) == v then
       -- The same fields were confirmed by this read (applied or identical).
       if read_at > (tonumber(now[2]) or 0) then redis.call('HSET', rec, 'rt', ARGV[18]) end

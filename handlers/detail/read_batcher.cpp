@@ -11,17 +11,19 @@ namespace {
 
 constexpr std::size_t kMaxKeys = 100;  // Intacct's `read` limit (PROTOCOL.md §3)
 
-// KEYS: record hashes. Returns {version, read time, deleted} per record
+// KEYS: record hashes. Returns {version, read time, deleted, needed version}
+// per record
 // ("" for a version when absent or a hidden draft marker, which a read must
 // still settle; "" for a read time when the fields did not come from a read).
 const redis::Script& versions_script() {
   static const redis::Script script(R"lua(
 local out = {}
 for _, k in ipairs(KEYS) do
-  local r = redis.call('HMGET', k, 'v', 'draft', 'rt', 'del')
+  local r = redis.call('HMGET', k, 'v', 'draft', 'rt', 'del', 'need')
   if r[1] and r[2] ~= '1' then out[#out + 1] = r[1] else out[#out + 1] = '' end
   out[#out + 1] = r[3] or ''
   out[#out + 1] = r[4] or '0'
+  out[#out + 1] = r[5] or ''
 end
 return out
 )lua");
@@ -98,12 +100,15 @@ void ReadBatcher::check_versions(std::shared_ptr<Batch> batch) {
           // Without the versions (Redis trouble) every key is read: a wasted
           // read is cheaper than a lost change, and the apply will tell.
           if (!ec && reply.type == redis::Reply::Type::array &&
-              reply.elements.size() == 3 * batch->waiters.size()) {
+              reply.elements.size() == 4 * batch->waiters.size()) {
             std::size_t i = 0;
-            for (auto it = batch->waiters.begin(); it != batch->waiters.end(); i += 3) {
+            for (auto it = batch->waiters.begin(); it != batch->waiters.end(); i += 4) {
               const std::int64_t stored = to_int(reply.elements[i]);
               const std::int64_t read_at = to_int(reply.elements[i + 1]);
               const bool deleted = reply.elements[i + 2].str == "1";
+              // A deferred read must bring at least the version it was
+              // deferred for.
+              const std::int64_t need = to_int(reply.elements[i + 3]);
               const bool settled =
                   stored >= 0 && read_at >= 0 &&
                   read_at >= (stored + 1) * 1000 + static_cast<std::int64_t>(self->settle_.count());
@@ -115,7 +120,7 @@ void ReadBatcher::check_versions(std::shared_ptr<Batch> batch) {
                   case ReadRequest::Mode::conflict:
                     return stored > w.version;
                   case ReadRequest::Mode::recheck:
-                    return settled || deleted;
+                    return (settled || deleted) && stored >= need;
                 }
                 return false;
               };

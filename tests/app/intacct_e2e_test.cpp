@@ -257,6 +257,33 @@ TEST_CASE("rejected credentials open the circuit: one login, nothing lost, later
   CHECK(redis.cmd({"ZCARD", "isync:{acme}:dead"}).integer == 0);
 }
 
+TEST_CASE("a permanent Intacct error dead-letters with its errorno, description and correction") {
+  RedisServer redis;
+  Loop loop(redis);
+  loop.start_sandbox();
+  loop.start_service();
+  loop.faults(R"({"deny_reads":1})");
+  loop.set_fields("CUSTOMER", 4, R"({"NAME":"No permission"})");
+  INFO(loop.logs());
+  REQUIRE(eventually([&] { return redis.cmd({"ZCARD", "isync:{acme}:dead"}).integer == 1; }, 30s));
+  const auto id = redis.cmd({"ZRANGE", "isync:{acme}:dead", "0", "0"}).elements.at(0).str;
+  const auto attempts = redis.cmd({"HGET", "isync:{acme}:ev:" + id, "attempts"}).str;
+  auto doc = json(attempts);
+  REQUIRE(doc.IsArray());
+  REQUIRE(doc.Size() == 1);
+  CHECK(std::string(doc[0]["class"].GetString()) == "permanent");
+  CHECK(std::string(doc[0]["errorno"].GetString()) == "BL01001973");
+  CHECK(std::string(doc[0]["description"].GetString()).find("You do not have permission") !=
+        std::string::npos);
+  CHECK(std::string(doc[0]["correction"].GetString()) ==
+        "Ask a company administrator to give the Web Services user List and View permission on "
+        "this object.");
+  CHECK(redis.cmd({"HGET", "isync:{acme}:ev:" + id, "state"}).str == "dead");
+  // Not retried into Intacct: one read was made.
+  CHECK(stat_of(loop.stats(), "read") == 0);
+  CHECK(loop.stats()["faults_injected"].GetInt64() == 1);
+}
+
 TEST_CASE("two service processes share one Intacct session") {
   RedisServer redis;
   Loop loop(redis);

@@ -312,5 +312,22 @@ TEST_CASE("a thin event within its record's second is acked and the record read 
   CHECK(doc->find("\"source\":\"intacct_recheck\"") != std::string::npos);
 }
 
+TEST_CASE("a deferred read is made even when an older version of the record is settled") {
+  IntacctFixture f;
+  auto rec = f.add_customer("C-950", "Old");
+  const std::string recordno = std::to_string(rec.recordno);
+  REQUIRE(f.apply(IntacctFixture::thin(rec)).result == "applied");  // settled at its version
+  f.sandbox_clock.advance(5000);
+  auto changed = f.company.set("CUSTOMER", rec.recordno, {{"NAME", "New"}});
+  REQUIRE(changed.has_value());
+  f.clock.set(kChangeMs + 5100);  // within the new change's second
+  CHECK(f.apply(IntacctFixture::thin(*changed)).result == "deferred");
+  f.handler->start_rechecks(f.io->executor(), {kTenant}, std::chrono::milliseconds(20));
+  f.clock.set(kSettledMs + 5000);
+  CHECK(eventually([&] { return f.fields("CUSTOMER", recordno)["NAME"] == "New"; }));
+  CHECK(f.reads() == 2);
+  CHECK(f.hget("CUSTOMER", recordno, "need") == "(nil)");
+}
+
 }  // namespace
 }  // namespace isync::testing

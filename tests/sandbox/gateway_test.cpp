@@ -495,6 +495,30 @@ TEST_CASE("server_error answers 503 without XML and runs nothing") {
   CHECK(c.stats().requests == 2);
 }
 
+TEST_CASE("deny_reads fails the next read as a missing permission, at the result level") {
+  isync::ManualClock clock(kStart);
+  sb::Company c(options(), clock);
+  REQUIRE(call(c, request(fn("c", "<create>" + customer("C1", "One") + "</create>")))
+              .results.at(0)
+              .status == Status::success);
+  sb::Faults f;
+  f.deny_reads = 1;
+  c.set_faults(f);
+  const auto read = request(fn("r", "<read><object>CUSTOMER</object><keys>1</keys></read>"));
+  auto r = call(c, read);
+  REQUIRE(r.results.size() == 1);
+  CHECK(r.results[0].status == Status::failure);
+  REQUIRE(r.results[0].errors.size() == 1);
+  CHECK(r.results[0].errors[0].errorno == "BL01001973");
+  CHECK(r.results[0].errors[0].description2 ==
+        "You do not have permission for API operation READ on objects of type customer.");
+  CHECK(r.results[0].errors[0].correction ==
+        "Ask a company administrator to give the Web Services user List and View permission on "
+        "this object.");
+  CHECK(c.faults().deny_reads == 0);
+  CHECK(call(c, read).results.at(0).status == Status::success);
+}
+
 TEST_CASE("timeout_after_write runs the write, then answers 524; reads are not affected") {
   isync::ManualClock clock(kStart);
   sb::Company c(options(), clock);
