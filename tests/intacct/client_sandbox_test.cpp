@@ -5,6 +5,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "intacct/client.hpp"
 #include "intacct/transport.hpp"
@@ -66,6 +67,10 @@ struct Gateway {
     server->stop([&] { stopped.set_value(); });
     stopped.get_future().wait_for(std::chrono::seconds(15));
     conn->close();
+    // Let close() fail the commands pending in hiredis (their callbacks hold
+    // the hub) before the loop stops.
+    eventually([&] { return !conn->connected(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 
   intacct::CallOutcome call(intacct::Call c, bool unique_id = false) {
