@@ -217,6 +217,7 @@ struct TenantStats {
   std::int64_t retrying = 0;  // waiting in the retry schedule
   std::int64_t parked = 0;
   std::int64_t dead = 0;
+  std::int64_t reads_due = 0;          // records on the mirror's read schedule (recheck ZSET)
   std::int64_t oldest_pending_ms = 0;  // ms time of the oldest pending entry; 0 = none
 };
 
@@ -225,7 +226,8 @@ void read_stats(redis::Connection& conn, const std::string& tenant,
                 std::function<void(Result<TenantStats>)> done);
 
 // Sets the gauges isync_queue_depth, isync_queue_pending, isync_queue_retrying,
-// isync_queue_parked, isync_queue_dead and isync_queue_oldest_pending_seconds
+// isync_queue_parked, isync_queue_dead, isync_mirror_reads_due and
+// isync_queue_oldest_pending_seconds
 // (label tenant) for every tenant, then calls `done` (also on errors, which
 // leave the previous values).
 // The age is measured against the system clock.

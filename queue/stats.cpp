@@ -26,7 +26,7 @@ void read_stats(redis::Connection& conn, const std::string& tenant,
                 std::function<void(Result<TenantStats>)> done) {
   struct State {
     TenantStats stats;
-    int remaining = 5;
+    int remaining = 6;
     std::string failure;
     std::function<void(Result<TenantStats>)> done;
   };
@@ -71,6 +71,7 @@ void read_stats(redis::Connection& conn, const std::string& tenant,
   conn.command({"ZCARD", key(tenant, "retry")}, integer(&st->stats.retrying));
   conn.command({"ZCARD", key(tenant, "parked")}, integer(&st->stats.parked));
   conn.command({"ZCARD", key(tenant, "dead")}, integer(&st->stats.dead));
+  conn.command({"ZCARD", key(tenant, "recheck")}, integer(&st->stats.reads_due));
 }
 
 void publish_stats(redis::Connection& conn, std::vector<std::string> tenants, Metrics& metrics,
@@ -91,6 +92,10 @@ void publish_stats(redis::Connection& conn, std::vector<std::string> tenants, Me
         set("isync_queue_retrying", "Events waiting in the retry schedule", r->retrying);
         set("isync_queue_parked", "Events parked until their cause is fixed", r->parked);
         set("isync_queue_dead", "Dead letters kept for on-call", r->dead);
+        set("isync_mirror_reads_due",
+            "Records waiting on the read schedule (a read deferred until its second settled, or "
+            "a recheck)",
+            r->reads_due);
         double age = 0;
         if (r->oldest_pending_ms > 0) {
           age = std::max(

@@ -224,10 +224,13 @@ TEST_CASE("an undecodable entry becomes a dead letter, never dropped") {
   f.stop(pool);
 }
 
-TEST_CASE("read_stats and publish_stats report depth, pending, retrying, parked and dead") {
+TEST_CASE(
+    "read_stats and publish_stats report depth, pending, retrying, parked, dead and reads due") {
   Fixture f;
   REQUIRE(accept(f.producer, envelope("acme", "EV8", "8")).has_value());
   f.server.cmd({"ZADD", "isync:{acme}:dead", "1", "x"});
+  f.server.cmd(
+      {"ZADD", "isync:{acme}:recheck", "1", "CUSTOMER:1", "2", "CUSTOMER:2", "3", "ARINVOICE:3"});
   f.server.cmd({"ZADD", "isync:{acme}:parked", "1", "y", "2", "z"});
   std::promise<Result<queue::TenantStats>> got;
   queue::read_stats(*f.conn, "acme", [&](Result<queue::TenantStats> r) { got.set_value(r); });
@@ -238,12 +241,14 @@ TEST_CASE("read_stats and publish_stats report depth, pending, retrying, parked 
   CHECK(s->retrying == 0);
   CHECK(s->parked == 2);
   CHECK(s->dead == 1);
+  CHECK(s->reads_due == 3);
   std::promise<void> published;
   queue::publish_stats(*f.conn, {"acme"}, f.metrics, [&] { published.set_value(); });
   REQUIRE(published.get_future().wait_for(10s) == std::future_status::ready);
   std::string text = f.metrics.render();
   CHECK(text.find(R"(isync_queue_depth{tenant="acme"} 1)") != std::string::npos);
   CHECK(text.find(R"(isync_queue_parked{tenant="acme"} 2)") != std::string::npos);
+  CHECK(text.find(R"(isync_mirror_reads_due{tenant="acme"} 3)") != std::string::npos);
 }
 
 TEST_CASE(
