@@ -204,16 +204,17 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
     auto client = intacct_->client(d.tenant);
     first.defer = client && !client->circuit_open();
   }
-  // The delivery is copied only when a read from Intacct may follow.
-  auto delivery = std::make_shared<const queue::Delivery>(d);
-  apply(*delivery, first,
-        [this, delivery, first, finish = std::move(finish)](std::string decision) mutable {
-          if (decision != "thin" && decision != "reread") {
-            settle(*delivery, std::move(decision), std::move(finish));
-            return;
-          }
-          resolve(delivery, first, std::move(decision), std::move(finish));
-        });
+  // `d` stays valid until `finish` runs (queue::Handler); it is copied only
+  // when a read from Intacct follows, which may outlast this call chain.
+  const queue::Delivery* dp = &d;
+  apply(d, first, [this, dp, first, finish = std::move(finish)](std::string decision) mutable {
+    if (decision != "thin" && decision != "reread") {
+      settle(*dp, std::move(decision), std::move(finish));
+      return;
+    }
+    resolve(std::make_shared<const queue::Delivery>(*dp), first, std::move(decision),
+            std::move(finish));
+  });
 }
 
 void MirrorHandler::apply(const queue::Delivery& d, const Apply& a,

@@ -168,7 +168,8 @@ void ack_inputs(const Delivery& d, std::vector<std::string>& keys, std::vector<s
 class Handler {
  public:
   virtual ~Handler() = default;
-  // Must call `done` exactly once, from any thread.
+  // Must call `done` exactly once, from any thread. `d` stays valid until
+  // `done` is called (the pool keeps the delivery with the call's `done`).
   virtual void handle(const Delivery& d, std::function<void(Outcome)> done) = 0;
 };
 
