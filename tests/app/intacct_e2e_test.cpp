@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "tests/app/process.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace {

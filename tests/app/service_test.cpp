@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/app/process.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 
 extern char** environ;

@@ -4,10 +4,7 @@
 #include "sandbox/server.hpp"
 
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -34,9 +31,9 @@
 #include "sandbox/detail/poster_queue.hpp"
 #include "sandbox/sandbox.hpp"
 #include "tests/support/io_loop.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 
-extern char** environ;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -551,64 +548,31 @@ std::string temp_dir() {
   return tmpl;
 }
 
+// Where one child's stdout and stderr go.
+struct ChildFiles {
+  std::string out, err;
+  explicit ChildFiles(const std::string& dir) {
+    static int counter = 0;
+    out = dir + "/out-" + std::to_string(++counter);
+    err = out + ".err";
+  }
+};
+
 // The intacct-sandbox binary as a child: stdout and stderr go to files.
-class Child {
+class Child : private ChildFiles, public isync::testing::Child {
  public:
   Child(std::vector<std::string> args, const std::vector<std::string>& extra_env,
-        const std::string& dir) {
-    out_ = dir + "/out-" + std::to_string(++counter_);
-    err_ = out_ + ".err";
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-    for (const auto& e : extra_env) env_strings.push_back(e);
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    args.insert(args.begin(), ISYNC_SANDBOX_BINARY);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int rc = posix_spawn(&pid_, ISYNC_SANDBOX_BINARY, &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(rc == 0);
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  void signal(int sig) { ::kill(pid_, sig); }
+        const std::string& dir)
+      : ChildFiles(dir),
+        isync::testing::Child(ISYNC_SANDBOX_BINARY, std::move(args), extra_env, err, out) {}
 
   RunResult wait(std::chrono::milliseconds deadline = 20s) {
     RunResult r;
-    eventually(
-        [&] {
-          int status = 0;
-          if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-          pid_ = -1;
-          r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-          return true;
-        },
-        deadline);
-    r.out = read_file(out_);
-    r.err = read_file(err_);
+    r.code = wait_exit(deadline).value_or(-100);
+    r.out = read_file(out);
+    r.err = read_file(err);
     return r;
   }
-
- private:
-  static inline int counter_ = 0;
-  std::string out_, err_;
-  pid_t pid_ = -1;
 };
 
 RunResult ctl(const Fixture& fx, const std::string& dir, std::vector<std::string> args) {

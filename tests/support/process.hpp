@@ -1,5 +1,5 @@
-// Test support for the executables: a child process with its stderr in a
-// file, and a blocking HTTP/1.1 client for loopback requests.
+// Test support for the executables: a child process with its output in
+// files, and a blocking HTTP/1.1 client for loopback requests.
 #pragma once
 
 #include <fcntl.h>
@@ -30,12 +30,14 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
 // A binary run as a child process, with extra environment variables
-// (NAME=value); stderr goes to a file. Killed (SIGKILL) on destruction if it
-// is still running.
+// (NAME=value); stderr goes to a file (appended), and stdout too when
+// `stdout_path` is given (else it is inherited). Killed (SIGKILL) on
+// destruction if it is still running.
 class Child {
  public:
   Child(const std::string& binary, std::vector<std::string> args,
-        const std::vector<std::string>& extra_env, const std::string& log_path)
+        const std::vector<std::string>& extra_env, const std::string& log_path,
+        const std::string& stdout_path = {})
       : log_path_(log_path) {
     std::vector<std::string> env_strings;
     for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
@@ -52,6 +54,10 @@ class Child {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path.c_str(),
                                      O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (!stdout_path.empty()) {
+      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path.c_str(),
+                                       O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    }
     int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     REQUIRE(rc == 0);
