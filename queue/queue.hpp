@@ -144,12 +144,16 @@ struct Delivery {
   Envelope envelope;
   int attempt = 1;                    // 1 on first delivery; +1 per retry
   std::int64_t first_failure_ms = 0;  // 0 while it has never failed
+  std::string consumer;               // the group consumer the entry is pending with
 };
 
 struct Outcome {
   enum class Kind { done, retry, dead, park };
   Kind kind = Kind::done;
-  Failure failure;     // for retry, dead and park (park: why, in message)
+  Failure failure;  // for retry, dead and park (park: why, in message)
+  // retry only: due after exactly this long instead of the backoff (e.g. a
+  // read-back that must wait for a write Intacct may still be running).
+  std::chrono::milliseconds retry_after{0};
   std::string result;  // the handler's word for what it did (e.g. "applied",
                        // "ignored"); logged on the event's one outcome line
 };
@@ -160,6 +164,12 @@ struct Outcome {
 // ARGV[1] = group, ARGV[2] = entry id, ARGV[3] = done retention in seconds.
 // Handler scripts put their own keys and args after those.
 extern const char* const kAckLua;
+
+// Keeps `d` from being reclaimed while its handler is still working on it (a
+// long Intacct call): XCLAIM … JUSTID resets the entry's idle time. Call it
+// well within visibility_timeout, e.g. with a lease heartbeat. `done` gets
+// false when the entry is no longer pending (acked, or reclaimed and acked).
+void keep_pending(redis::Connection& conn, const Delivery& d, std::function<void(bool)> done);
 
 // Builds the first keys/args of a commit script for `d` (see kAckLua).
 void ack_inputs(const Delivery& d, std::vector<std::string>& keys, std::vector<std::string>& args,

@@ -25,6 +25,15 @@ void ack_inputs(const Delivery& d, std::vector<std::string>& keys, std::vector<s
   args.push_back(std::to_string(done_retention.count()));
 }
 
+void keep_pending(redis::Connection& conn, const Delivery& d, std::function<void(bool)> done) {
+  // Idle time 0 = claim whatever its idle time; JUSTID leaves the delivery
+  // count alone, so keeping an entry alive never makes it look like poison.
+  conn.command({"XCLAIM", d.stream, std::string(kGroup), d.consumer, "0", d.entry_id, "JUSTID"},
+               [done = std::move(done)](boost::system::error_code ec, redis::Reply r) {
+                 done(!ec && r.type == redis::Reply::Type::array && !r.elements.empty());
+               });
+}
+
 namespace detail {
 
 const redis::Script& accept_script() {

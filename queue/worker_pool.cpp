@@ -233,7 +233,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
         if (stream.type != Reply::Type::array || stream.elements.size() != 2) continue;
         const std::string& name = stream.elements[0].str;
         for (const auto& raw : stream.elements[1].elements) {
-          dispatch(&w.in_flight, name, parse_entry(raw));
+          dispatch(&w.in_flight, w.consumer, name, parse_entry(raw));
         }
       }
     }
@@ -253,10 +253,12 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
 
   // A job for one stream entry, counted in flight. An entry that cannot be
   // decoded is named by a synthetic id, so its dead letter can be found.
-  std::shared_ptr<Job> make_job(int* in_flight, const std::string& stream,
-                                const std::string& tenant, Entry& entry) {
+  std::shared_ptr<Job> make_job(int* in_flight, const std::string& consumer,
+                                const std::string& stream, const std::string& tenant,
+                                Entry& entry) {
     auto job = std::make_shared<Job>();
     job->delivery.tenant = tenant;
+    job->delivery.consumer = consumer;
     job->delivery.stream = stream;
     job->delivery.entry_id = entry.id;
     job->raw_envelope = entry.fields["e"];
@@ -278,10 +280,11 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     return job;
   }
 
-  void dispatch(int* in_flight, const std::string& stream, Entry entry) {
+  void dispatch(int* in_flight, const std::string& consumer, const std::string& stream,
+                Entry entry) {
     auto it = stream_tenant_.find(stream);
     if (it == stream_tenant_.end() || entry.id.empty()) return;
-    auto job = make_job(in_flight, stream, it->second, entry);
+    auto job = make_job(in_flight, consumer, stream, it->second, entry);
     if (!job->decode_error.empty()) {
       // Never dropped: kept as a dead letter so on-call can see the bytes.
       Outcome o;
@@ -350,8 +353,10 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     if (o.kind == Outcome::Kind::retry) {
       if (first == 0) first = now;
       std::uniform_real_distribution<double> u(0.0, 1.0);
-      score =
-          now + backoff_delay(d.attempt, options_.retry_base, options_.retry_cap, u(rng_)).count();
+      score = now + (o.retry_after.count() > 0 ? o.retry_after.count()
+                                               : backoff_delay(d.attempt, options_.retry_base,
+                                                               options_.retry_cap, u(rng_))
+                                                     .count());
       args[detail::kMoveState] = "retrying";
       zset = "retry";
     } else if (o.kind == Outcome::Kind::dead) {
@@ -477,12 +482,12 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
 
   void redeliver(const std::string& stream, Entry entry, long long deliveries) {
     if (deliveries <= options_.max_deliveries) {
-      dispatch(&reclaim_in_flight_, stream, std::move(entry));
+      dispatch(&reclaim_in_flight_, workers_[0].consumer, stream, std::move(entry));
       return;
     }
     auto it = stream_tenant_.find(stream);
     if (it == stream_tenant_.end()) return;
-    auto job = make_job(&reclaim_in_flight_, stream, it->second, entry);
+    auto job = make_job(&reclaim_in_flight_, workers_[0].consumer, stream, it->second, entry);
     Outcome o;
     o.kind = Outcome::Kind::dead;
     o.failure = {FailureClass::permanent,
