@@ -10,6 +10,8 @@
 //  * `make_ulid`: time-ordered unique ids for events (thread-safe).
 //  * `parse_whenmodified`: Intacct date/time text -> UTC epoch seconds; every
 //    form accepted is listed on the function, anything else is an error.
+//  * `local_date`: the date of an instant in a named time zone, from the
+//    system's time zone database (never a hand-kept table of offsets).
 //  * `Metrics`: a thread-safe Prometheus registry. Handles returned by
 //    counter()/gauge()/histogram() stay valid for the registry's lifetime and
 //    may be used from any thread without locking.
@@ -134,6 +136,16 @@ Result<std::int64_t> parse_whenmodified(std::string_view text);
 
 // Formats epoch seconds as Intacct's `MM/DD/YYYY HH:MM:SS` (UTC).
 std::string format_whenmodified(std::int64_t epoch_seconds);
+
+// True when `tz` names a zone of the system's time zone database
+// (/usr/share/zoneinfo, package tzdata): "UTC", "America/New_York".
+// Thread-safe; the first call reads the database's zone list.
+bool valid_timezone(std::string_view tz);
+
+// The calendar date of `epoch_s` in zone `tz`, as Intacct writes dates:
+// "MM/DD/YYYY". Error{"invalid_timezone", "unknown time zone '<tz>'"} for an
+// unknown zone. Thread-safe.
+Result<std::string> local_date(std::int64_t epoch_s, std::string_view tz);
 
 // ---- Metrics -----------------------------------------------------------------
 

@@ -1,5 +1,8 @@
+#include <date/tz.h>
+
 #include <charconv>
 #include <cstdio>
+#include <exception>
 
 #include "core/core.hpp"
 
@@ -44,8 +47,8 @@ struct Civil {
 
 bool valid(const Civil& c) {
   return c.year >= 1900 && c.year <= 9999 && c.month >= 1 && c.month <= 12 && c.day >= 1 &&
-         c.day <= days_in_month(c.year, c.month) && c.hour >= 0 && c.hour < 24 &&
-         c.minute >= 0 && c.minute < 60 && c.second >= 0 && c.second < 60;
+         c.day <= days_in_month(c.year, c.month) && c.hour >= 0 && c.hour < 24 && c.minute >= 0 &&
+         c.minute < 60 && c.second >= 0 && c.second < 60;
 }
 
 bool parse_us(std::string_view s, Civil& c) {
@@ -128,6 +131,60 @@ std::string format_whenmodified(std::int64_t t) {
                 static_cast<long long>(y), static_cast<long long>(secs / 3600),
                 static_cast<long long>(secs % 3600 / 60), static_cast<long long>(secs % 60));
   return buf;
+}
+
+namespace {
+
+// Zone names of the database are at most a few dozen characters; a longer
+// text is refused before any lookup.
+constexpr std::size_t kMaxZoneName = 64;
+
+// The zone named `tz`, or nullptr. The library reads the zone list of
+// /usr/share/zoneinfo once (a function-local static) and each zone's rules on
+// first use (std::call_once), so lookups are thread-safe. It reports an
+// unknown name by throwing; that stays inside this function.
+const date::time_zone* find_zone(std::string_view tz) {
+  if (tz.empty() || tz.size() > kMaxZoneName) return nullptr;
+  try {
+    return date::locate_zone(tz);
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+bool valid_timezone(std::string_view tz) { return find_zone(tz) != nullptr; }
+
+Result<std::string> local_date(std::int64_t epoch_s, std::string_view tz) {
+  const date::time_zone* zone = find_zone(tz);
+  if (zone == nullptr) {
+    return make_error("invalid_timezone", "unknown time zone '" + shorten(tz, kMaxZoneName) + "'");
+  }
+  // Years 1900..9999 only: beyond them the offset arithmetic could overflow,
+  // and Intacct's four-digit years could not say the date anyway.
+  constexpr std::int64_t kMin = -2208988800;   // 01/01/1900 00:00:00 UTC
+  constexpr std::int64_t kMax = 253402214400;  // 12/31/9999 00:00:00 UTC
+  if (epoch_s < kMin || epoch_s > kMax) {
+    return make_error("invalid_time",
+                      "time " + std::to_string(epoch_s) + " is outside the years 1900 to 9999");
+  }
+  const date::sys_seconds instant{std::chrono::seconds{epoch_s}};
+  std::chrono::seconds offset;
+  try {
+    offset = zone->get_info(instant).offset;
+  } catch (const std::exception&) {
+    // The zone's file could not be read (e.g. removed after start).
+    return make_error("invalid_timezone", "unknown time zone '" + shorten(tz, kMaxZoneName) + "'");
+  }
+  const auto local_days =
+      date::floor<date::days>(date::local_seconds{instant.time_since_epoch() + offset});
+  const date::year_month_day ymd{local_days};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02u/%02u/%04d", static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(ymd.year()));
+  // An Error is also constructible from a string, so the value is spelled out.
+  return Result<std::string>(boost::system::in_place_value, std::string(buf));
 }
 
 }  // namespace isync

@@ -5,7 +5,7 @@
 # explicitly and libboost-dev is never installed.
 ISYNC_PACKAGES=(cmake ninja-build g++ ccache pkg-config libboost1.81-dev libhiredis-dev
   rapidjson-dev libpugixml-dev doctest-dev libssl-dev libtomlplusplus-dev libcli11-dev
-  libspdlog-dev redis-server redis-tools wrk clang-format)
+  libspdlog-dev libhowardhinnant-date-dev tzdata redis-server redis-tools wrk clang-format)
 
 isync_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
