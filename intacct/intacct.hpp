@@ -37,6 +37,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -167,8 +168,19 @@ struct Delete {
   std::vector<std::string> keys;
 };
 
+// A legacy (2.1-style) function such as <reverse_arpayment key="7">…</reverse_arpayment>:
+// element `name`, attributes in order, child elements as Fields. `write` says
+// whether it changes data (is_write() returns it). The name and every
+// attribute name must be XML names; values are escaped like any other.
+struct Legacy {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> attributes;
+  std::vector<Field> children;
+  bool write = true;
+};
+
 using Call =
-    std::variant<GetApiSession, Read, ReadByQuery, ReadMore, Query, Create, Update, Delete>;
+    std::variant<GetApiSession, Read, ReadByQuery, ReadMore, Query, Create, Update, Delete, Legacy>;
 
 // A function and its controlid (1–256 characters, unique in the request; a
 // GUID makes a write replay-safe with `unique_id`).
@@ -194,10 +206,12 @@ Result<std::string> to_xml(const Request& request);
 // invalid request, the reason.
 std::string describe(const Request& request);
 
-// The function's element name ("readByQuery", "create", ...).
+// The function's element name ("readByQuery", "create", ...; a Legacy call's
+// own name). The view lives as long as `call`.
 std::string_view function_name(const Call& call);
 
-// True for calls that change data (create, update, delete).
+// True for calls that change data (create, update, delete, a Legacy call
+// whose `write` is set).
 bool is_write(const Call& call);
 
 // ---- Responses -----------------------------------------------------------------

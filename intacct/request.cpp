@@ -101,6 +101,30 @@ void write_record(Writer& w, pugi::xml_node fn, const char* verb, const std::str
   write_fields(w, w.element(fn.append_child(verb), object), fields);
 }
 
+void write_legacy(Writer& w, pugi::xml_node fn, const Legacy& c) {
+  if (!detail::is_element_name(c.name)) {
+    w.fail("function name " + detail::quoted(c.name) + " is not a valid element name");
+    return;
+  }
+  auto node = w.element(fn, c.name);
+  for (const auto& [name, value] : c.attributes) {
+    if (!detail::is_element_name(name)) {
+      w.fail("attribute name " + detail::quoted(name) + " is not a valid XML name");
+      return;
+    }
+    if (node.attribute(name.c_str())) {
+      w.fail("attribute " + detail::quoted(name) + " is given twice");
+      return;
+    }
+    if (detail::has_forbidden_char(value)) {
+      w.fail("attribute " + detail::quoted(name) + " holds a control character");
+      return;
+    }
+    node.append_attribute(name.c_str()).set_value(value.c_str());
+  }
+  write_fields(w, node, c.children);
+}
+
 void write_call(Writer& w, pugi::xml_node fn, const Call& call) {
   std::visit(
       [&](const auto& c) {
@@ -142,6 +166,8 @@ void write_call(Writer& w, pugi::xml_node fn, const Call& call) {
           auto node = fn.append_child("delete");
           w.text(node, "object", c.object);
           w.text(node, "keys", join(c.keys));
+        } else if constexpr (std::is_same_v<T, Legacy>) {
+          write_legacy(w, fn, c);
         }
       },
       call);
@@ -246,6 +272,7 @@ std::string describe(const Request& request) {
 }
 
 std::string_view function_name(const Call& call) {
+  if (const auto* legacy = std::get_if<Legacy>(&call)) return legacy->name;
   constexpr std::string_view kNames[] = {"getAPISession", "read",   "readByQuery", "readMore",
                                          "query",         "create", "update",      "delete"};
   return kNames[call.index()];
@@ -253,7 +280,8 @@ std::string_view function_name(const Call& call) {
 
 bool is_write(const Call& call) {
   return std::holds_alternative<Create>(call) || std::holds_alternative<Update>(call) ||
-         std::holds_alternative<Delete>(call);
+         std::holds_alternative<Delete>(call) ||
+         (std::holds_alternative<Legacy>(call) && std::get<Legacy>(call).write);
 }
 
 }  // namespace isync::intacct

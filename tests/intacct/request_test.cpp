@@ -259,3 +259,40 @@ TEST_CASE("function names and writes") {
   CHECK_FALSE(ii::is_write(ii::Query{}));
   CHECK_FALSE(ii::is_write(ii::Read{}));
 }
+
+TEST_CASE("legacy function: element, attributes in order, child fields, escaping") {
+  ii::Legacy reverse{"reverse_arpayment",
+                     {{"key", "7"}},
+                     {ii::group("datereversed", {ii::leaf("year", "2026"), ii::leaf("month", "11"),
+                                                 ii::leaf("day", "22")}),
+                      ii::leaf("memo", "Refund <full> & final")},
+                     true};
+  CHECK(content_of(with(reverse)) ==
+        "<function controlid=\"f1\"><reverse_arpayment key=\"7\"><datereversed><year>2026</year>"
+        "<month>11</month><day>22</day></datereversed><memo>Refund &lt;full&gt; &amp; final</memo>"
+        "</reverse_arpayment></function>");
+  CHECK(content_of(
+            with(ii::Legacy{"delete_customer", {{"customerid", "C\"1"}, {"b", "2"}}, {}, true})) ==
+        "<function controlid=\"f1\"><delete_customer customerid=\"C&quot;1\" b=\"2\"/></function>");
+  CHECK(ii::function_name(reverse) == "reverse_arpayment");
+  CHECK(ii::is_write(reverse));
+  reverse.write = false;
+  CHECK_FALSE(ii::is_write(reverse));
+}
+
+TEST_CASE("legacy function: a name or attribute name that is not an XML name is invalid_request") {
+  CHECK(problem(with(ii::Legacy{"reverse arpayment", {}, {}, true})) ==
+        "function reverse arpayment (controlid \"f1\"): function name \"reverse arpayment\" is "
+        "not a valid element name");
+  CHECK(problem(with(ii::Legacy{"", {}, {}, true})).find("function name \"\"") !=
+        std::string::npos);
+  CHECK(problem(with(ii::Legacy{"reverse_arpayment", {{"k=y", "7"}}, {}, true})) ==
+        "function reverse_arpayment (controlid \"f1\"): attribute name \"k=y\" is not a valid "
+        "XML name");
+  CHECK(problem(with(ii::Legacy{"reverse_arpayment", {{"key", "7"}, {"key", "8"}}, {}, true}))
+            .find("given twice") != std::string::npos);
+  CHECK(problem(with(ii::Legacy{"reverse_arpayment", {{"key", "7\x01"}}, {}, true}))
+            .find("control character") != std::string::npos);
+  CHECK(problem(with(ii::Legacy{"reverse_arpayment", {}, {ii::leaf("a b", "1")}, true}))
+            .find("field name \"a b\"") != std::string::npos);
+}
