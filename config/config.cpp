@@ -419,6 +419,51 @@ std::vector<Field<Config>> intacct_fields() {
   };
 }
 
+std::string duration_text(std::chrono::milliseconds d);  // below, with rendering
+
+std::vector<Field<Config>> payments_fields() {
+  auto at_least = [](std::string name, std::chrono::milliseconds PaymentsConfig::*m,
+                     std::chrono::milliseconds min) {
+    return Field<Config>{
+        name, true, [m, min](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+          ISYNC_TRY(c.payments.*m, as_duration(k, r));
+          if (c.payments.*m < min)
+            return fail(k + ": must be at least " + duration_text(min) + ", got " + quoted(r.text));
+          return {};
+        }};
+  };
+  return {
+      {"signature_tolerance", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         std::chrono::milliseconds d{};
+         ISYNC_TRY(d, as_duration(k, r));
+         if (d.count() % 1000 != 0)
+           return fail(k + ": must be whole seconds, got " + quoted(r.text));
+         if (d < std::chrono::seconds(1) || d > std::chrono::hours(1))
+           return fail(k + ": must be between 1s and 1h, got " + quoted(r.text));
+         c.payments.signature_tolerance = std::chrono::duration_cast<std::chrono::seconds>(d);
+         return {};
+       }},
+      {"redact", false,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         if (r.kind != Raw::Kind::array) return fail(k + ": expected an array of member names");
+         for (const auto& item : r.items) {
+           if (item.empty()) return fail(k + ": a member name must not be empty");
+         }
+         c.payments.redact = r.items;
+         return {};
+       }},
+      at_least("lease", &PaymentsConfig::lease, std::chrono::seconds(3)),
+      at_least("readback_interval", &PaymentsConfig::readback_interval,
+               std::chrono::milliseconds(100)),
+      {"readback_wait", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         ISYNC_TRY(c.payments.readback_wait, as_duration(k, r));
+         return {};
+       }},
+  };
+}
+
 std::vector<Field<Config>> admin_fields() {
   return {
       {"token", true, [](Config& c, const Raw& r, const std::string& k, Ctx& ctx) -> VoidResult {
@@ -443,6 +488,15 @@ std::vector<Field<TenantConfig>> tenant_fields() {
   using T = TenantConfig;
   auto text = [](std::string name, std::string T::*m) { return text_field<T>(std::move(name), m); };
   auto secret = [](std::string name, Secret T::*m) { return secret_field<T>(std::move(name), m); };
+  auto payment_method = [](std::string name, std::string T::*m) {
+    return Field<T>{name, true, [m](T& t, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+                      // Intacct's ARPYMT payment methods.
+                      ISYNC_TRY(t.*m, as_choice(k, r,
+                                                {"Printed Check", "Cash", "EFT", "Credit Card",
+                                                 "Online Charge Card", "Online ACH Debit"}));
+                      return {};
+                    }};
+  };
   return {
       text("id", &T::id),
       secret("token", &T::token),
@@ -475,8 +529,11 @@ std::vector<Field<TenantConfig>> tenant_fields() {
          }
          return {};
        }},
-      text("payment_method", &T::payment_method),
+      payment_method("payment_method", &T::payment_method),
+      payment_method("ach_payment_method", &T::ach_payment_method),
+      text("bank_account", &T::bank_account),
       text("undeposited_account", &T::undeposited_account),
+      text("payment_batch", &T::payment_batch),
       {"match_customers_by", true,
        [](T& t, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
          ISYNC_TRY(t.match_customers_by, as_choice(k, r, {"id", "name"}));
@@ -515,8 +572,8 @@ struct SectionSpec {
 const std::vector<SectionSpec>& sections() {
   static const std::vector<SectionSpec> kSections = {
       {"server", server_fields()}, {"redis", redis_fields()},     {"queue", queue_fields()},
-      {"mirror", mirror_fields()}, {"intacct", intacct_fields()}, {"admin", admin_fields()},
-      {"log", log_fields()},
+      {"mirror", mirror_fields()}, {"intacct", intacct_fields()}, {"payments", payments_fields()},
+      {"admin", admin_fields()},   {"log", log_fields()},
   };
   return kSections;
 }
@@ -638,6 +695,8 @@ Result<Config> build(const toml::table& root, const std::map<std::string, std::s
 
   if (config.queue.retry_cap < config.queue.retry_base)
     return fail("queue.retry_cap: must not be less than queue.retry_base");
+  if (config.payments.readback_wait < config.payments.readback_interval)
+    return fail("payments.readback_wait: must not be less than payments.readback_interval");
 
   if (const auto* tenants = root["tenant"].as_array()) {
     static const auto kTenantFields = tenant_fields();
@@ -666,6 +725,17 @@ Result<Config> build(const toml::table& root, const std::map<std::string, std::s
       if (t.has_intacct() && config.intacct.sender_id.empty())
         return fail("intacct.sender_id: required, since tenant " + quoted(t.id) +
                     " has Intacct credentials");
+      const int deposits = static_cast<int>(!t.bank_account.empty()) +
+                           static_cast<int>(!t.undeposited_account.empty()) +
+                           static_cast<int>(!t.payment_batch.empty());
+      if (deposits > 1)
+        return fail(prefix +
+                    ": set at most one of bank_account, undeposited_account and payment_batch "
+                    "(where the tenant's payments are deposited)");
+      if (deposits == 0 && !t.stripe_secrets.empty() && t.has_intacct())
+        return fail(prefix + ": tenant " + quoted(t.id) +
+                    " posts Stripe payments to Intacct and needs one of bank_account, "
+                    "undeposited_account or payment_batch (where they are deposited)");
       config.tenants.push_back(std::move(t));
     }
   }
@@ -807,6 +877,15 @@ std::string render(const Config& c) {
     << "read_batch_window = \"" << duration_text(c.intacct.read_batch_window) << "\"\n"
     << "settle_margin = \"" << duration_text(c.intacct.settle_margin) << "\"\n"
     << "read_after_settle = " << (c.intacct.read_after_settle ? "true" : "false") << "\n\n"
+    << "[payments]\n"
+    << "signature_tolerance = \""
+    << duration_text(
+           std::chrono::duration_cast<std::chrono::milliseconds>(c.payments.signature_tolerance))
+    << "\"\n"
+    << "redact = " << string_list(c.payments.redact) << "\n"
+    << "lease = \"" << duration_text(c.payments.lease) << "\"\n"
+    << "readback_interval = \"" << duration_text(c.payments.readback_interval) << "\"\n"
+    << "readback_wait = \"" << duration_text(c.payments.readback_wait) << "\"\n\n"
     << "[admin]\n"
     << "token = " << secret_text(c.admin.token) << "\n\n"
     << "[log]\n"
@@ -825,7 +904,10 @@ std::string render(const Config& c) {
       << "timezone = " << toml_string(t.timezone) << "\n"
       << "stripe_secrets = " << string_list(stripe) << "\n"
       << "payment_method = " << toml_string(t.payment_method) << "\n"
+      << "ach_payment_method = " << toml_string(t.ach_payment_method) << "\n"
+      << "bank_account = " << toml_string(t.bank_account) << "\n"
       << "undeposited_account = " << toml_string(t.undeposited_account) << "\n"
+      << "payment_batch = " << toml_string(t.payment_batch) << "\n"
       << "match_customers_by = " << toml_string(t.match_customers_by) << "\n"
       << "overpayment = " << toml_string(t.overpayment) << "\n"
       << "reconcile_at = " << toml_string(t.reconcile_at) << "\n"

@@ -119,6 +119,25 @@ struct IntacctConfig {
   bool read_after_settle = true;
 };
 
+// Payments taken by a processor (Stripe) and posted into Intacct as ARPYMT.
+struct PaymentsConfig {
+  // Stripe-Signature t= may differ from now by this much either way ("300s";
+  // whole seconds, 1s..1h); beyond it the webhook is 401 signature_expired.
+  std::chrono::seconds signature_tolerance{300};
+  // Object member names replaced by "[redacted]", at any depth, in the raw
+  // payload kept with a Stripe event (not overridable from the environment).
+  std::vector<std::string> redact{"billing_details", "payment_method_details", "receipt_email"};
+  // A payment's lease while it is posted to Intacct, renewed by a heartbeat
+  // every lease/3 (at least 3s).
+  std::chrono::milliseconds lease{90'000};
+  // After an ambiguous write (the outcome unknown): the wait between
+  // read-backs (at least 100ms) ...
+  std::chrono::milliseconds readback_interval{15'000};
+  // ... and how long to only read back before sending again (at least
+  // readback_interval).
+  std::chrono::milliseconds readback_wait{120'000};
+};
+
 struct AdminConfig {
   Secret token;  // empty = admin API disabled (every admin request is 401)
 };
@@ -140,8 +159,16 @@ struct TenantConfig {
   std::string entity_id;
   std::string timezone = "UTC";
   std::vector<Secret> stripe_secrets;
+  // Intacct ARPYMT methods: Printed Check | Cash | EFT | Credit Card |
+  // Online Charge Card | Online ACH Debit. ACH payments use ach_payment_method.
   std::string payment_method = "Credit Card";
+  std::string ach_payment_method = "EFT";
+  // Where payments are deposited, at most one of: a bank account (Intacct
+  // FINANCIALENTITY), an undeposited-funds GL account, or a payment batch
+  // (PRBATCH). A tenant with stripe_secrets and Intacct credentials needs one.
+  std::string bank_account;
   std::string undeposited_account;
+  std::string payment_batch;
   std::string match_customers_by = "id";  // id | name
   std::string overpayment = "reject";     // reject | advance
   std::string reconcile_at = "02:30";     // HH:MM, tenant time
@@ -158,6 +185,7 @@ struct Config {
   QueueConfig queue;
   MirrorConfig mirror;
   IntacctConfig intacct;
+  PaymentsConfig payments;
   AdminConfig admin;
   LogConfig log;
   std::vector<TenantConfig> tenants;
