@@ -81,8 +81,13 @@ ingest::Options ingest_options(const config::Config& cfg) {
   o.retry_after = std::chrono::ceil<std::chrono::seconds>(cfg.server.retry_after);
   o.dedup_window = std::chrono::ceil<std::chrono::seconds>(cfg.queue.dedup_window);
   for (const auto& t : cfg.tenants) {
-    o.tenants.push_back({t.id, t.token.reveal(), t.read_token.reveal(), t.allow_cidrs});
+    std::vector<std::string> stripe;
+    for (const auto& secret : t.stripe_secrets) stripe.push_back(secret.reveal());
+    o.tenants.push_back(
+        {t.id, t.token.reveal(), t.read_token.reveal(), t.allow_cidrs, std::move(stripe)});
   }
+  o.stripe_tolerance = cfg.payments.signature_tolerance;
+  o.redact_fields = cfg.payments.redact;
   o.admin_token = cfg.admin.token.reveal();
   o.trusted_proxies = cfg.server.trusted_proxies;
   o.noop_route = cfg.server.noop_route;

@@ -3,7 +3,8 @@
 //
 // Contract:
 //  * Server runs two listeners on the caller's io_context: the public one
-//    (POST /v1/intacct/{tenant}/events, GET /healthz, GET /readyz) and the
+//    (POST /v1/intacct/{tenant}/events, POST /v1/payments/{tenant}/stripe,
+//    GET /healthz, GET /readyz) and the
 //    admin one (GET /metrics, mirror reads under /v1/tenants/{t}/...). The
 //    caller decides how many threads run the io_context; every connection has
 //    its own strand, and nothing here blocks an io thread.
@@ -17,11 +18,23 @@
 //    payload_too_large, 400 malformed_body, 400 invalid_field, 503 unavailable
 //    (+Retry-After). Routing and authentication happen on the header alone,
 //    before the body is read.
+//  * The Stripe route cannot: Stripe signs the body, so it is read whole
+//    before it can be authenticated. Its order: 401 unauthorized for a
+//    missing or malformed Stripe-Signature header (before the tenant is looked
+//    up), 413 payload_too_large, 401 unauthorized when no v1 matches any of
+//    the tenant's stripe_secrets (unknown tenant, a tenant without secrets and
+//    a wrong signature give byte-identical answers), 401 signature_expired
+//    when |now - t| > stripe_tolerance, 415 (application/json only), 400
+//    malformed_body, 400 invalid_field, 503. Dedup is by Stripe event id
+//    ("stripe:" + id) over dedup_window. The queued envelope (source
+//    "stripe", object ARPYMT, action = the event type, the snapshot pairs, raw
+//    with redact_fields replaced) is described in detail/stripe.hpp.
 //  * Caps: header_limit and body_limit on every request, read_timeout before
 //    every read (a client that stalls mid-request is disconnected),
 //    max_connections (connections beyond it are closed at once).
-//  * Secrets (tokens) are never logged, and neither are query strings or
-//    Authorization headers. Metrics carry the route template, never the path.
+//  * Secrets (tokens, Stripe secrets) are never logged, and neither are
+//    query strings, Authorization or Stripe-Signature headers. Metrics carry the route template,
+//    never the path.
 //  * Errors at this boundary are values: start() returns an Error for a bad
 //    listen address or CIDR; no exception leaves a handler.
 //  * Metrics: isync_http_requests_total{listener,route,status} (counter) and
@@ -55,6 +68,9 @@ struct Tenant {
   std::string token;                     // secret: webhook token (resolved, never logged)
   std::string read_token;                // secret: mirror reads only; empty = none
   std::vector<std::string> allow_cidrs;  // webhook sources, e.g. "203.0.113.0/24"; empty = any
+  // secret: Stripe webhook signing secrets (resolved, never logged). Any of
+  // them may sign (rotation); empty = the Stripe route is 401 for this tenant.
+  std::vector<std::string> stripe_secrets;
 };
 
 struct Options {
@@ -71,6 +87,10 @@ struct Options {
   std::size_t max_connections = 10000;             // open connections across both listeners
   std::chrono::seconds retry_after{1};             // Retry-After on 503 answers
   std::chrono::seconds dedup_window{72 * 3600};    // how long a redelivery is recognised
+  std::chrono::seconds stripe_tolerance{300};      // Stripe-Signature t= vs now, either way
+  // Object member names (any depth) stored as "[redacted]" in a Stripe
+  // event's raw payload, e.g. billing_details.
+  std::vector<std::string> redact_fields;
 
   std::vector<Tenant> tenants;  // webhook tenants; any other tenant id is 401
   std::string admin_token;      // secret: Bearer token of the admin listener; empty = admin closed

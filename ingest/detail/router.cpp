@@ -44,9 +44,13 @@ RouteMatch match_public(http::verb method, std::string_view path, bool noop_rout
   if (path == "/readyz") return make(RouteId::readyz, "/readyz", method, http::verb::get, "GET");
   std::array<std::string_view, kMaxSegments> seg{};
   std::size_t n = 0;
-  if (!split_path(path, seg, n) || n != 4 || seg[0] != "v1" || seg[3] != "events") return {};
+  if (!split_path(path, seg, n) || n != 4 || seg[0] != "v1") return {};
   RouteMatch m;
-  if (seg[1] == "intacct") {
+  if (seg[1] == "payments" && seg[3] == "stripe") {
+    m = make(RouteId::stripe, "/v1/payments/{tenant}/stripe", method, http::verb::post, "POST");
+  } else if (seg[3] != "events") {
+    return {};
+  } else if (seg[1] == "intacct") {
     m = make(RouteId::events, "/v1/intacct/{tenant}/events", method, http::verb::post, "POST");
   } else if (seg[1] == "noop" && noop_route) {
     m = make(RouteId::noop, "/v1/noop/{tenant}/events", method, http::verb::post, "POST");

@@ -17,6 +17,7 @@ enum class RouteId {
   none,           // no such path: 404
   events,         // POST /v1/intacct/{tenant}/events
   noop,           // POST /v1/noop/{tenant}/events (benchmark only)
+  stripe,         // POST /v1/payments/{tenant}/stripe
   healthz,        // GET /healthz
   readyz,         // GET /readyz
   metrics,        // GET /metrics (admin)

@@ -28,6 +28,7 @@ struct TenantAuth {
   std::string token;       // secret
   std::string read_token;  // secret
   std::vector<Cidr> allow;
+  std::vector<std::string> stripe_secrets;  // secret
 };
 
 class ServerState : public std::enable_shared_from_this<ServerState> {

@@ -20,6 +20,9 @@ namespace {
 constexpr std::string_view kUnauthorizedTenant =
     "the tenant is unknown or the token is missing or wrong; send Authorization: Bearer <token> "
     "or ?token=<token>";
+// One answer for an unknown tenant, a tenant without Stripe secrets and a
+// wrong signature, so tenants cannot be probed.
+constexpr std::string_view kStripeNoMatch = "Stripe-Signature: no v1 signature matches";
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // Paths quoted in 404 messages are cut: they come from the client.
@@ -86,6 +89,7 @@ void Session::do_read_header() {
   retry_after_.clear();
   allow_.clear();
   route_ = RouteMatch{};
+  stripe_signature_.reset();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(state_->options().header_limit));
   // No body limit while reading the header: Beast would otherwise fail the
@@ -184,6 +188,8 @@ void Session::route_request() {
       }
       return do_read_body();
     }
+    case RouteId::stripe:
+      return route_stripe();
     case RouteId::metrics:
       if (!admin_authorized(req, false)) {
         return respond_error(401, "unauthorized",
@@ -203,6 +209,36 @@ void Session::route_request() {
       break;
   }
   respond_error(404, "not_found", "no route for " + shown_path(target.path));
+}
+
+// Stripe signs the body, so this route authenticates only after reading it:
+// here the header's form is checked (before the tenant is looked up, so the
+// answer does not depend on the tenant) and the declared length; the
+// signature, the timestamp and the rest follow in handle_stripe_body. Reading
+// the body first is why an oversized body is 413 even when it is unsigned.
+void Session::route_stripe() {
+  const auto& req = parser_->get();
+  const Options& opts = state_->options();
+  auto header = req.find("Stripe-Signature");
+  if (header == req.end()) {
+    return respond_error(401, "unauthorized", "Stripe-Signature header is missing");
+  }
+  if (req.count("Stripe-Signature") > 1) {
+    return respond_error(401, "unauthorized",
+                         "Stripe-Signature header is malformed: it appears more than once");
+  }
+  auto signature = parse_stripe_signature(header->value());
+  if (!signature) {
+    return respond_error(401, signature.error().code, signature.error().message);
+  }
+  stripe_signature_ = std::move(*signature);
+  auto length = parser_->content_length();
+  if (length && *length > opts.body_limit) {
+    return respond_error(413, "payload_too_large",
+                         "the body is larger than " + std::to_string(opts.body_limit) +
+                             " bytes (Content-Length " + std::to_string(*length) + ")");
+  }
+  do_read_body();
 }
 
 bool Session::tenant_authorized(const Request& req, std::string_view query) const {
@@ -269,7 +305,49 @@ void Session::on_read_body(beast::error_code ec) {
     }
     return respond_error(400, "malformed_body", "the request body framing is not valid HTTP/1.1");
   }
+  if (route_.id == RouteId::stripe) return handle_stripe_body();
   handle_events_body();
+}
+
+void Session::handle_stripe_body() {
+  const auto& req = parser_->get();
+  const Options& opts = state_->options();
+  static const std::vector<std::string> kNoSecrets;
+  const TenantAuth* tenant = state_->tenant(route_.tenant);
+  if (!stripe_signature_matches(*stripe_signature_, req.body(),
+                                tenant ? tenant->stripe_secrets : kNoSecrets)) {
+    return respond_error(401, "unauthorized", kStripeNoMatch);
+  }
+  auto now_ms = state_->clock().now_ms();
+  if (!stripe_timestamp_fresh(stripe_signature_->timestamp, now_ms / 1000,
+                              opts.stripe_tolerance.count())) {
+    return respond_error(401, "signature_expired",
+                         "Stripe-Signature timestamp is outside the tolerance of " +
+                             std::to_string(opts.stripe_tolerance.count()) + " s");
+  }
+  auto content_type = req[http::field::content_type];
+  if (body_encoding(content_type) != BodyEncoding::json) {
+    return respond_error(415, "unsupported_media_type",
+                         content_type.empty()
+                             ? std::string("the Content-Type header is missing; send "
+                                           "application/json")
+                             : "Content-Type \"" + std::string(content_type.substr(0, 64)) +
+                                   "\" is not accepted; send application/json");
+  }
+  auto parsed = parse_stripe_event(req.body(), opts.redact_fields);
+  if (!parsed) return respond_error(400, parsed.error().code, parsed.error().message);
+  queue::Envelope env = std::move(parsed->envelope);
+  env.event_id = make_ulid(now_ms);
+  env.tenant = route_.tenant;
+  env.received_at_ms = now_ms;
+  env.content_type = std::string(content_type);
+  state_->producer().accept(env, "stripe:" + parsed->id, opts.dedup_window,
+                            [self = shared_from_this()](Result<queue::AcceptResult> result) {
+                              asio::post(self->stream_.get_executor(),
+                                         [self, result = std::move(result)]() mutable {
+                                           self->on_accepted(std::move(result));
+                                         });
+                            });
 }
 
 void Session::handle_events_body() {

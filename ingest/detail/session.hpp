@@ -18,6 +18,7 @@
 
 #include "ingest/detail/router.hpp"
 #include "ingest/detail/server_state.hpp"
+#include "ingest/detail/stripe.hpp"
 
 namespace isync::ingest::detail {
 
@@ -47,6 +48,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_read_body();
   void on_read_body(boost::beast::error_code ec);
   void handle_events_body();
+  void route_stripe();
+  void handle_stripe_body();
   void on_accepted(Result<queue::AcceptResult> result);
   void handle_metrics();
   void handle_mirror();
@@ -73,6 +76,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   boost::beast::http::response<boost::beast::http::string_body> res_;
   RouteMatch route_;
+  std::optional<StripeSignature> stripe_signature_;  // the Stripe route's parsed header
   std::chrono::steady_clock::time_point started_;
   bool busy_ = false;         // a request has been read and is not answered yet
   bool close_after_ = false;  // answer, then close (unread body, framing error)

@@ -118,7 +118,7 @@ struct Harness {
     mirror = std::make_shared<isync::handlers::MirrorReader>(conn);
     options.public_port = 0;
     options.admin_port = 0;
-    options.tenants = {{"acme", kToken, kReadToken, {}}, {"other", "other-token", "", {}}};
+    options.tenants = {{"acme", kToken, kReadToken, {}, {}}, {"other", "other-token", "", {}, {}}};
     options.admin_token = kAdminToken;
     server = std::make_unique<isync::ingest::Server>(
         ioc.get_executor(), options, std::vector{producer}, mirror, metrics, clock, log);

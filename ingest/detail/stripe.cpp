@@ -1,0 +1,464 @@
+#include "ingest/detail/stripe.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <optional>
+#include <set>
+
+namespace isync::ingest::detail {
+
+namespace {
+
+using rapidjson::SizeType;
+using rapidjson::Value;
+
+constexpr std::string_view kMalformedPrefix = "Stripe-Signature header is malformed: ";
+constexpr std::string_view kRedacted = "[redacted]";
+// At most 18 digits, so t and |now - t| fit in int64.
+constexpr std::size_t kMaxTimestampDigits = 18;
+
+Error malformed_header(std::string_view what) {
+  return make_error("unauthorized", std::string(kMalformedPrefix) + std::string(what));
+}
+Error malformed(std::string message) { return make_error("malformed_body", std::move(message)); }
+Error invalid(std::string message) { return make_error("invalid_field", std::move(message)); }
+
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// ---- HMAC ------------------------------------------------------------------
+
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
+};
+
+// Lowercase hex; an empty string only if OpenSSL fails (then nothing matches).
+std::string hmac_sha256_hex(std::string_view key, std::string_view a, std::string_view b,
+                            std::string_view c) {
+  // Fetched once: OpenSSL 3 looks an implementation up on every fetch.
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (!mac) return {};
+  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(mac));
+  if (!ctx) return {};
+  char digest_name[] = "SHA256";
+  std::array<OSSL_PARAM, 2> params = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+      OSSL_PARAM_construct_end()};
+  // An empty key is passed as one byte of length 0: EVP_MAC_init treats a
+  // null key as "keep the previous key".
+  static const unsigned char kEmpty = 0;
+  const auto* key_bytes =
+      key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+  if (EVP_MAC_init(ctx.get(), key_bytes, key.size(), params.data()) != 1) return {};
+  for (std::string_view part : {a, b, c}) {
+    if (part.empty()) continue;
+    if (EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(part.data()),
+                       part.size()) != 1) {
+      return {};
+    }
+  }
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  std::size_t n = 0;
+  if (EVP_MAC_final(ctx.get(), out.data(), &n, out.size()) != 1) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    hex.push_back(kHex[out[i] >> 4]);
+    hex.push_back(kHex[out[i] & 0x0f]);
+  }
+  return hex;
+}
+
+// ---- JSON ------------------------------------------------------------------
+
+// Builds the document through the reader while refusing what RapidJSON
+// accepts but we do not: a key twice in one object, and deep nesting.
+class GuardedHandler {
+ public:
+  explicit GuardedHandler(rapidjson::Document& doc) : doc_(doc) {}
+
+  bool Null() { return doc_.Null(); }
+  bool Bool(bool b) { return doc_.Bool(b); }
+  bool Int(int i) { return doc_.Int(i); }
+  bool Uint(unsigned u) { return doc_.Uint(u); }
+  bool Int64(std::int64_t i) { return doc_.Int64(i); }
+  bool Uint64(std::uint64_t u) { return doc_.Uint64(u); }
+  bool Double(double d) { return doc_.Double(d); }
+  bool RawNumber(const char* s, SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
+  bool String(const char* s, SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  bool StartObject() {
+    if (!enter()) return false;
+    keys_.emplace_back();
+    return doc_.StartObject();
+  }
+  bool Key(const char* s, SizeType n, bool copy) {
+    if (!keys_.back().emplace(s, n).second) {
+      duplicate_ = std::string(s, n);
+      return false;
+    }
+    return doc_.Key(s, n, copy);
+  }
+  bool EndObject(SizeType n) {
+    keys_.pop_back();
+    --depth_;
+    return doc_.EndObject(n);
+  }
+  bool StartArray() {
+    if (!enter()) return false;
+    return doc_.StartArray();
+  }
+  bool EndArray(SizeType n) {
+    --depth_;
+    return doc_.EndArray(n);
+  }
+
+  const std::optional<std::string>& duplicate() const { return duplicate_; }
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  bool enter() {
+    if (++depth_ > kMaxStripeDepth) {
+      too_deep_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  rapidjson::Document& doc_;
+  std::size_t depth_ = 0;
+  std::vector<std::set<std::string>> keys_;
+  std::optional<std::string> duplicate_;
+  bool too_deep_ = false;
+};
+
+Result<void> parse_json(std::string_view body, rapidjson::Document& doc) {
+  // A terminated copy: RapidJSON's string stream reads up to a NUL, and an
+  // embedded NUL then shows up below as trailing bytes.
+  std::string text(body);
+  rapidjson::StringStream in(text.c_str());
+  rapidjson::Reader reader;
+  // Iterative: no recursion on the stack. Full precision: a number written
+  // back into the stored copy is the number that was sent.
+  constexpr unsigned kFlags = rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag |
+                              rapidjson::kParseValidateEncodingFlag |
+                              rapidjson::kParseFullPrecisionFlag;
+  std::optional<std::string> duplicate;
+  bool too_deep = false;
+  auto generate = [&](rapidjson::Document& handler) {
+    GuardedHandler guarded(handler);
+    bool ok = !reader.Parse<kFlags>(in, guarded).IsError();
+    duplicate = guarded.duplicate();
+    too_deep = guarded.too_deep();
+    return ok;
+  };
+  doc.Populate(generate);
+  if (duplicate) {
+    return malformed("the JSON body has the key \"" + shorten(*duplicate, 64) +
+                     "\" twice in one object");
+  }
+  if (too_deep) {
+    return malformed("the JSON body is nested deeper than " + std::to_string(kMaxStripeDepth) +
+                     " levels");
+  }
+  if (reader.HasParseError()) {
+    return malformed(std::string("the JSON body does not parse: ") +
+                     rapidjson::GetParseError_En(reader.GetParseErrorCode()) + " at offset " +
+                     std::to_string(reader.GetErrorOffset()));
+  }
+  for (std::size_t i = in.Tell(); i < text.size(); ++i) {
+    if (!is_blank(text[i])) {
+      return malformed("the JSON body has trailing bytes after the object, at offset " +
+                       std::to_string(i));
+    }
+  }
+  if (!doc.IsObject()) return malformed("the JSON body must be one object");
+  return {};
+}
+
+// A member, or null when absent or JSON null (Stripe writes null for "none").
+const Value* member(const Value& obj, const char* name) {
+  if (!obj.IsObject()) return nullptr;
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd() || it->value.IsNull()) return nullptr;
+  return &it->value;
+}
+
+std::string text(const Value& v) { return std::string(v.GetString(), v.GetStringLength()); }
+
+Error required(std::string_view field) {
+  return invalid("field \"" + std::string(field) + "\" is required");
+}
+
+Result<std::string> nonempty_string(const Value& obj, const char* name, std::string_view field) {
+  const Value* v = member(obj, name);
+  if (!v) return required(field);
+  if (!v->IsString() || v->GetStringLength() == 0) {
+    return invalid("field \"" + std::string(field) + "\" must be a non-empty string");
+  }
+  return Result<std::string>(boost::system::in_place_value, text(*v));
+}
+
+Result<std::string> unsigned_integer(const Value& obj, const char* name, std::string_view field) {
+  const Value* v = member(obj, name);
+  if (!v) return required(field);
+  if (!v->IsUint64()) {
+    return invalid("field \"" + std::string(field) + "\" must be a whole number of at least 0");
+  }
+  return Result<std::string>(boost::system::in_place_value, std::to_string(v->GetUint64()));
+}
+
+Result<std::string> signed_integer(const Value& obj, const char* name, std::string_view field) {
+  const Value* v = member(obj, name);
+  if (!v) return required(field);
+  if (!v->IsInt64()) return invalid("field \"" + std::string(field) + "\" must be a whole number");
+  return Result<std::string>(boost::system::in_place_value, std::to_string(v->GetInt64()));
+}
+
+void redact(Value& v, const std::vector<std::string>& names) {
+  if (v.IsObject()) {
+    for (auto& m : v.GetObject()) {
+      std::string_view name(m.name.GetString(), m.name.GetStringLength());
+      if (std::find(names.begin(), names.end(), name) != names.end()) {
+        m.value.SetString(
+            rapidjson::StringRef(kRedacted.data(), static_cast<SizeType>(kRedacted.size())));
+      } else {
+        redact(m.value, names);
+      }
+    }
+  } else if (v.IsArray()) {
+    for (auto& item : v.GetArray()) redact(item, names);
+  }
+}
+
+bool handled(std::string_view type) {
+  return type == "payment_intent.succeeded" || type == "charge.succeeded" ||
+         type == "charge.refunded";
+}
+
+using Snapshot = std::vector<std::pair<std::string, std::string>>;
+
+// Checks and snapshot pairs of the three handled types; returns PAYMENT_ID.
+Result<std::string> payment_fields(std::string_view type, const Value& object, const Value& event,
+                                   Snapshot& snap) {
+  auto id_r = nonempty_string(object, "id", "data.object.id");
+  if (!id_r) return id_r.error();
+  const std::string& id = *id_r;
+  auto amount_r = unsigned_integer(object, "amount", "data.object.amount");
+  if (!amount_r) return amount_r.error();
+  std::string amount = *amount_r;
+  const Value* currency = member(object, "currency");
+  if (!currency) return required("data.object.currency");
+  bool letters = currency->IsString() && currency->GetStringLength() == 3;
+  for (SizeType i = 0; letters && i < 3; ++i) {
+    char c = currency->GetString()[i];
+    letters = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  }
+  if (!letters) {
+    return invalid("field \"data.object.currency\" must be a three-letter currency code");
+  }
+  auto created = signed_integer(object, "created", "data.object.created");
+  if (!created) return created.error();
+
+  const bool charge = type.starts_with("charge.");
+  std::string payment_id = id;
+  if (charge) {
+    snap.emplace_back("CHARGE_ID", id);
+    const Value* pi = member(object, "payment_intent");
+    if (pi && pi->IsString() && pi->GetStringLength() > 0) payment_id = text(*pi);
+    snap.emplace_back("AMOUNT", amount);
+    const Value* details = member(object, "payment_method_details");
+    const Value* method = details ? member(*details, "type") : nullptr;
+    if (method && method->IsString()) snap.emplace_back("METHOD", text(*method));
+  } else {
+    const Value* latest = member(object, "latest_charge");
+    if (latest && latest->IsString()) snap.emplace_back("CHARGE_ID", text(*latest));
+    const Value* received = member(object, "amount_received");
+    if (received && received->IsUint64() && received->GetUint64() > 0) {
+      amount = std::to_string(received->GetUint64());
+    }
+    snap.emplace_back("AMOUNT", amount);
+    const Value* types = member(object, "payment_method_types");
+    if (types && types->IsArray() && types->Size() == 1 && (*types)[0].IsString()) {
+      snap.emplace_back("METHOD", text((*types)[0]));
+    }
+  }
+  if (type == "charge.refunded") {
+    auto refunded = unsigned_integer(object, "amount_refunded", "data.object.amount_refunded");
+    if (!refunded) return refunded.error();
+    snap.emplace_back("AMOUNT_REFUNDED", std::move(*refunded));
+  }
+  std::string code = text(*currency);
+  for (auto& c : code) c = ascii_upper(c);
+  snap.emplace_back("CURRENCY", std::move(code));
+  snap.emplace_back("CREATED", std::move(*created));
+  if (const Value* metadata = member(object, "metadata")) {
+    for (auto [name, pair] :
+         {std::pair{"intacct_invoice", "INVOICE"}, std::pair{"intacct_customer", "CUSTOMER"}}) {
+      const Value* v = member(*metadata, name);
+      if (v && v->IsString() && v->GetStringLength() > 0) snap.emplace_back(pair, text(*v));
+    }
+  }
+  if (const Value* live = member(event, "livemode"); live && live->IsBool()) {
+    snap.emplace_back("LIVEMODE", live->GetBool() ? "true" : "false");
+  }
+  snap.emplace_back("PAYMENT_ID", payment_id);
+  return Result<std::string>(boost::system::in_place_value, std::move(payment_id));
+}
+
+}  // namespace
+
+Result<StripeSignature> parse_stripe_signature(std::string_view header) {
+  StripeSignature sig;
+  bool have_t = false;
+  std::size_t pos = 0;
+  while (pos <= header.size()) {
+    std::size_t end = header.find(',', pos);
+    if (end == std::string_view::npos) end = header.size();
+    std::string_view item = trim(header.substr(pos, end - pos));
+    pos = end + 1;
+    if (item.empty()) return malformed_header("an element is empty");
+    auto eq = item.find('=');
+    if (eq == std::string_view::npos) return malformed_header("an element is not key=value");
+    std::string_view key = item.substr(0, eq);
+    std::string_view value = item.substr(eq + 1);
+    if (key == "t") {
+      if (have_t) return malformed_header("t= appears more than once");
+      have_t = true;
+      bool digits = !value.empty() && value.size() <= kMaxTimestampDigits;
+      for (char c : value) digits = digits && c >= '0' && c <= '9';
+      if (!digits) return malformed_header("t= is not a decimal integer");
+      sig.timestamp_text = std::string(value);
+      for (char c : value) sig.timestamp = sig.timestamp * 10 + (c - '0');
+    } else if (key == "v1") {
+      bool hex = value.size() == 64;
+      for (char c : value) hex = hex && is_hex(c);
+      if (!hex) return malformed_header("a v1= signature is not 64 hex digits");
+      if (sig.v1.size() == kMaxStripeSignatures) {
+        return malformed_header("more than " + std::to_string(kMaxStripeSignatures) +
+                                " v1= signatures");
+      }
+      std::string lowered(value);
+      for (auto& c : lowered) c = ascii_lower(c);
+      sig.v1.push_back(std::move(lowered));
+    }
+  }
+  if (!have_t) return malformed_header("no t= timestamp");
+  if (sig.v1.empty()) return malformed_header("no v1= signature");
+  return sig;
+}
+
+std::string stripe_signature(std::string_view secret, std::string_view timestamp_text,
+                             std::string_view body) {
+  return hmac_sha256_hex(secret, timestamp_text, ".", body);
+}
+
+bool stripe_signature_matches(const StripeSignature& signature, std::string_view body,
+                              const std::vector<std::string>& secrets) {
+  if (secrets.empty()) {
+    // Same work as one secret, so an unknown tenant is not told apart by time.
+    (void)stripe_signature("whsec_no_tenant_secret_dummy_key", signature.timestamp_text, body);
+    return false;
+  }
+  bool match = false;
+  for (const auto& secret : secrets) {
+    std::string expected = stripe_signature(secret, signature.timestamp_text, body);
+    if (expected.size() != 64) continue;
+    for (const auto& v1 : signature.v1) {
+      // Both are 64 bytes (parse_stripe_signature checked v1's length).
+      match = (CRYPTO_memcmp(expected.data(), v1.data(), expected.size()) == 0) || match;
+    }
+  }
+  return match;
+}
+
+bool stripe_timestamp_fresh(std::int64_t timestamp, std::int64_t now_seconds,
+                            std::int64_t tolerance_seconds) {
+  std::int64_t diff = now_seconds - timestamp;
+  if (diff < 0) diff = -diff;
+  return diff <= tolerance_seconds;
+}
+
+Result<StripeEvent> parse_stripe_event(std::string_view body,
+                                       const std::vector<std::string>& redact_fields) {
+  rapidjson::Document doc;
+  if (auto parsed = parse_json(body, doc); !parsed) return parsed.error();
+
+  StripeEvent ev;
+  const Value* id = member(doc, "id");
+  if (!id) return required("id");
+  if (!id->IsString() ||
+      !std::string_view(id->GetString(), id->GetStringLength()).starts_with("evt_")) {
+    return invalid("field \"id\" must be a string starting with \"evt_\"");
+  }
+  ev.id = text(*id);
+  auto type_r = nonempty_string(doc, "type", "type");
+  if (!type_r) return type_r.error();
+  const std::string& type = *type_r;
+  std::int64_t version = 0;
+  if (const Value* created = member(doc, "created")) {
+    if (!created->IsInt64()) return invalid("field \"created\" must be a whole number");
+    version = created->GetInt64();
+  }
+  const Value* data = member(doc, "data");
+  const Value* object = data ? member(*data, "object") : nullptr;
+  if (!object) return required("data.object");
+  if (!object->IsObject()) return invalid("field \"data.object\" must be an object");
+  if (const Value* metadata = member(*object, "metadata")) {
+    bool strings = metadata->IsObject();
+    if (strings) {
+      for (const auto& m : metadata->GetObject()) strings = strings && m.value.IsString();
+    }
+    if (!strings) {
+      return invalid("field \"data.object.metadata\" must be an object of string values");
+    }
+  }
+
+  queue::Envelope& env = ev.envelope;
+  env.v = 1;
+  env.source = "stripe";
+  env.object = "ARPYMT";
+  env.action = type;
+  env.version = version;
+  env.snapshot.emplace_back("EVENT_ID", ev.id);
+  if (handled(type)) {
+    auto key = payment_fields(type, *object, doc, env.snapshot);
+    if (!key) return key.error();
+    env.key = std::move(*key);
+  } else if (const Value* oid = member(*object, "id"); oid && oid->IsString()) {
+    env.key = text(*oid);
+  }
+  std::sort(env.snapshot.begin(), env.snapshot.end());
+
+  redact(doc, redact_fields);
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(out);
+  doc.Accept(writer);
+  env.raw.assign(out.GetString(), out.GetSize());
+  return ev;
+}
+
+}  // namespace isync::ingest::detail
