@@ -42,11 +42,13 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/core.hpp"
+#include "handlers/detail/payment_map.hpp"
 #include "intacct/client.hpp"
 #include "queue/queue.hpp"
 #include "redis/redis.hpp"
@@ -151,6 +153,103 @@ class MirrorHandler : public queue::Handler {
   std::shared_ptr<detail::ReadBatcher> batcher_;
   struct RecheckLoop;
   std::shared_ptr<RecheckLoop> rechecks_;
+};
+
+// ---- Payments ----------------------------------------------------------------
+//
+// PaymentHandler posts processor payments (queued Stripe events, source
+// "stripe") into Intacct as ARPYMT records, exactly once per payment
+// (PRODUCT.md §3, DESIGN-NOTES.md §6):
+//  * Both event types of one payment (payment_intent.succeeded,
+//    charge.succeeded) and every redelivery, reclaim, retry and replay meet
+//    at the payment's record pay:<payment id> (see detail/payment_lua.hpp)
+//    and its lease. The lease outlives a call's deadline and is renewed by a
+//    heartbeat every lease/3, which also keeps the stream entry from being
+//    reclaimed (queue::keep_pending); a second worker finding the lease held
+//    retries later. Payments to one invoice are posted one at a time (a lock
+//    per invoice reference, renewed with the lease).
+//  * Fresh payment: the invoice (metadata intacct_invoice: RECORDID, else
+//    RECORDNO) or the customer (intacct_customer, by CUSTOMERID or NAME) is
+//    read from Intacct — the balance, customer and currency must be current,
+//    and the mirror may not hold the invoice yet — and mapped
+//    (detail/payment_map.hpp). The intent (state posting, the ARPYMT body,
+//    the deterministic function controlid) is recorded before the create is
+//    sent with uniqueid=true; a retry sends exactly that body again.
+//  * Success: state posted with Intacct's RECORDNO, the mirror's ARPYMT
+//    record (when Intacct's own smart event has not brought it yet), audit
+//    entries on payment and invoice linking each other, and the ack — one
+//    script.
+//  * Ambiguous failure (timeout, reset, 5xx, 524 after the request was sent),
+//    a crash after the intent, or a duplicate error: state unknown; every
+//    later attempt first reads back by DOCNUMBER (= the payment id). Found
+//    and ours (customer and amount) → adopted as posted. Not found → read
+//    back again after readback_interval (doubling), and only once
+//    readback_wait has passed since the failure is the same body sent again
+//    with the same controlid.
+//  * Permanent failures (mapping refusals, Intacct's business errors) →
+//    state failed and a dead letter with Intacct's errorno, description and
+//    correction; a replay of that event tries again. Rejected credentials
+//    open the tenant's circuit: the event is parked.
+//  * charge.refunded: a full refund of a posted payment is reversed once
+//    (reverse_arpayment, its own controlid, read back by RECORDNO after an
+//    ambiguous failure: STATE Reversed); a partial refund is a dead letter
+//    whose correction tells on-call what to do in Intacct; a refund of a
+//    payment not posted yet is retried until it is.
+//  * Other event types are acked as ignored; so are payments naming no
+//    Intacct invoice or customer (not the AR platform's).
+// Metrics: isync_payments_total{tenant,result},
+//          isync_payment_readbacks_total{tenant,result}.
+
+using PaymentPolicy = detail::PaymentPolicy;
+
+struct PaymentOptions {
+  std::chrono::milliseconds lease{90'000};
+  std::chrono::milliseconds readback_interval{15'000};
+  std::chrono::milliseconds readback_wait{120'000};
+  int audit_max_entries = 100;
+  std::chrono::seconds audit_max_age{90LL * 24 * 3600};
+  std::chrono::seconds done_retention{7LL * 24 * 3600};
+};
+
+class PaymentHandler : public queue::Handler {
+ public:
+  // `policies`: per tenant id. `intacct` may be null (payments then park).
+  PaymentHandler(std::shared_ptr<redis::Connection> conn, PaymentOptions options,
+                 std::map<std::string, PaymentPolicy> policies, Metrics& metrics, Clock& clock,
+                 Log& log, boost::asio::any_io_executor executor,
+                 std::shared_ptr<intacct::ClientHub> intacct);
+  ~PaymentHandler() override;
+  void handle(const queue::Delivery& d, std::function<void(queue::Outcome)> done) override;
+
+  struct Core;
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+// One payment as status shows it (from pay:<payment id>).
+struct PaymentState {
+  std::string payment_id, state, recordno, invoice, customer, amount, currency, error;
+  std::int64_t since_ms = 0;  // start of the unsettled spell
+  std::int64_t sends = 0;     // create requests sent
+};
+
+// The payments of `tenant` not settled yet (states unsent, posting, unknown,
+// reversing, reverse_unknown), oldest first, at most `limit`.
+void unsettled_payments(redis::Connection& conn, const std::string& tenant, int limit,
+                        std::function<void(Result<std::vector<PaymentState>>)> done);
+
+// Routes each event by its source: "stripe" to `payments` (when set), every
+// other source to `mirror`.
+class EventRouter : public queue::Handler {
+ public:
+  EventRouter(queue::Handler& mirror, queue::Handler* payments)
+      : mirror_(mirror), payments_(payments) {}
+  void handle(const queue::Delivery& d, std::function<void(queue::Outcome)> done) override;
+
+ private:
+  queue::Handler& mirror_;
+  queue::Handler* payments_;
 };
 
 class MirrorReader {

@@ -1,0 +1,78 @@
+// The payment ledger's Lua scripts. Internal to handlers/.
+//
+// Payment hash pay:<payment id> (every value a string):
+//   state        "" (nothing yet) | unsent | posting | unknown | posted | failed
+//                | reversing | reverse_unknown | reversed
+//   owner, until the lease: who works on the payment, and until when (ms)
+//   since        ms: when the current unsettled spell began (posting/unknown)
+//   sends        create requests sent so far
+//   controlid    the create's function controlid; body the ARPYMT as JSON
+//   rcontrolid, rsends, rsince   the same for the reversal
+//   recordno     Intacct's ARPYMT RECORDNO once posted
+//   invoice, customer, amount, currency   what was posted (for on-call)
+//   event        the event that recorded the intent; failed_event the one that
+//                failed; error the last failure's summary
+// The ZSET payments:unsettled holds every payment whose state is unsent,
+// posting, unknown, reversing or reverse_unknown (score: since, ms).
+// A lock pay-lock:<invoice reference> (value: the owner) keeps payments to
+// one invoice one at a time.
+#pragma once
+
+#include "redis/redis.hpp"
+
+namespace isync::handlers::detail {
+
+// KEYS: 1 pay, 2 lock (an unused key of the tenant when none).
+// ARGV: 1 owner, 2 now ms, 3 lease ms, 4 event id, 5 op (post | reverse),
+//       6 "1" to take the lock.
+// Returns {verdict, state, recordno, since, sends, body, controlid, until,
+//          failed_event, rsince, rsends, amount, customer, invoice}:
+// verdict ok | busy (another owner holds the lease; `until` says how long)
+// | invoice_busy (another payment to the invoice is being posted).
+const redis::Script& take_script();
+
+// Renews the lease and the lock while the owner still holds them.
+// KEYS: 1 pay, 2 lock. ARGV: 1 owner, 2 now ms, 3 lease ms. Returns 1 or 0.
+const redis::Script& renew_script();
+
+// Records the intent (before each create or reverse request).
+// KEYS: 1 pay, 2 unsettled. ARGV: 1 owner, 2 now ms, 3 op (post | reverse),
+// 4 payment id, 5 controlid, 6 body, 7 event id, 8 invoice, 9 customer,
+// 10 amount, 11 currency. Returns 1, or 0 when the lease was lost.
+const redis::Script& intent_script();
+
+// Leaves the payment for a later attempt and releases lease and lock.
+// KEYS: 1 pay, 2 lock, 3 unsettled. ARGV: 1 owner, 2 now ms, 3 new state
+// ("" = unchanged), 4 "1" = restart the unsettled spell at now, 5 error
+// summary, 6 payment id, 7 "1" = the permanent failure of event ARGV[8].
+const redis::Script& release_script();
+
+// Posted (or adopted) + ack, in one step. KEYS: 1-2 ack inputs, 3 pay,
+// 4 lock, 5 unsettled, 6 rec:ARPYMT:<n>, 7 audit:ARPYMT:<n>, 8 audit of the
+// invoice (or an unused key), 9 id:ARPYMT:<payment id>, 10 rec of the invoice.
+// ARGV: 1-3 ack inputs, then the kPosted* positions. Returns 1.
+const redis::Script& posted_script();
+enum PostedArg : int {
+  kPostedOwner = 4,
+  kPostedRecordno = 5,
+  kPostedNowMs = 6,
+  kPostedNowIso = 7,
+  kPostedFields = 8,  // JSON object: the mirror record's fields when it has none yet
+  kPostedPaymentId = 9,
+  kPostedInvoice = 10,  // invoice RECORDNO, "" for an advance
+  kPostedAuditMax = 11,
+  kPostedResult = 12,  // posted | adopted
+  kPostedEventId = 13,
+  kPostedAuditTtl = 14,  // seconds: an invoice audit list without its record expires
+};
+
+// Reversed + ack. KEYS: 1-2 ack inputs, 3 pay, 4 unsettled, 5 rec:ARPYMT:<n>,
+// 6 audit:ARPYMT:<n>, 7 audit of the invoice (or an unused key), 8 its rec.
+// ARGV: 1-3 ack inputs, 4 owner, 5 now ms, 6 now iso, 7 payment id,
+// 8 event id, 9 audit max, 10 invoice RECORDNO, 11 audit ttl seconds. Returns 1.
+const redis::Script& reversed_script();
+
+// Ack only (an event that needs nothing more). KEYS/ARGV: the ack inputs.
+const redis::Script& ack_script();
+
+}  // namespace isync::handlers::detail
