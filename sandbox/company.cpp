@@ -208,6 +208,17 @@ void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
   }
 }
 
+Settings Company::settings() const {
+  std::lock_guard lock(state_->mu);
+  return {state_->options.payment_batch_required, state_->options.unique_payment_numbers};
+}
+
+void Company::set_settings(const Settings& settings) {
+  std::lock_guard lock(state_->mu);
+  state_->options.payment_batch_required = settings.payment_batch_required;
+  state_->options.unique_payment_numbers = settings.unique_payment_numbers;
+}
+
 void Company::set_faults(const Faults& faults) {
   std::lock_guard lock(state_->mu);
   state_->faults = faults;
@@ -227,7 +238,7 @@ bool Company::take_event_drop() {
   std::lock_guard lock(state_->mu);
   if (state_->faults.drop_events <= 0) return false;
   --state_->faults.drop_events;
-  ++state_->stats.faults_injected;
+  state_->count_fault("drop_events");
   return true;
 }
 

@@ -61,6 +61,8 @@ const std::vector<ObjectDef>& objects() {
         {"STATE", T::text, false},
         {"TOTALENTERED", T::money, true},
         {"TOTALPAID", T::money, false},
+        {"TOTALUNAPPLIED", T::money, false},  // the sandbox's own (sandbox.hpp)
+        {"REVERSEDDATE", T::date, false},     // the sandbox's own (sandbox.hpp)
         {"RECORDTYPE", T::text, false},
         {"WHENCREATED", T::timestamp, false},
         {"WHENMODIFIED", T::timestamp, false}}},

@@ -1,11 +1,14 @@
 // ARPYMT: creating a payment applies each detail to its invoice (TOTALPAID,
-// TOTALDUE, STATE, WHENPAID), deleting it reverses that [PROTOCOL.md §4].
+// TOTALDUE, STATE, WHENPAID); deleting or reversing it (reverse_arpayment)
+// gives the invoices their amounts back [PROTOCOL.md §4].
 #include <algorithm>
 
 #include "sandbox/detail/ops.hpp"
 
 namespace isync::sandbox::detail {
 namespace {
+
+const std::string kReversed = "Reversed";  // STATE of a reversed payment (sandbox.hpp)
 
 const char* const kPaymentMethods[] = {
     "Printed Check", "Cash", "EFT", "Credit Card", "Online Charge Card", "Online ACH Debit"};
@@ -63,6 +66,26 @@ std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) 
     return invalid_value("Required field RECEIPTDATE is missing for ARPYMT.",
                          "Provide RECEIPTDATE as MM/DD/YYYY.");
   }
+  const auto docnumber = value_of(f, "DOCNUMBER");
+  if (ctx.options.unique_payment_numbers && !docnumber.empty()) {
+    for (const auto& [other_no, other] : ctx.data.tables["ARPYMT"]) {
+      if (value_of(other, "CUSTOMERID") == customer_id &&
+          value_of(other, "DOCNUMBER") == docnumber && value_of(other, "STATE") != kReversed) {
+        // The shape of fixtures/result-failure-duplicate-bl34000061.xml.
+        Failure dup{"BL34000061",
+                    "",
+                    "Another AR Payment with the given value(s) " + shorten(docnumber, 64) +
+                        " already exists",
+                    "Use a unique value instead.",
+                    "duplicate",
+                    {}};
+        dup.then.push_back(
+            {"BL01001973", "", "Could not create ARPYMT record!", "", "duplicate", {}});
+        return dup;
+      }
+    }
+  }
+  const auto currency = value_of(f, "CURRENCY").empty() ? std::string("USD") : f["CURRENCY"];
   const auto details = details_of(f);
   std::map<std::int64_t, std::int64_t> applied;  // invoice RECORDNO → amount
   std::int64_t total = 0;
@@ -82,6 +105,14 @@ std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) 
                            value_of(*inv, "CUSTOMERID") + ", not " + shorten(customer_id, 64) +
                            ".");
     }
+    const auto inv_currency =
+        value_of(*inv, "CURRENCY").empty() ? std::string("USD") : value_of(*inv, "CURRENCY");
+    if (inv_currency != currency) {
+      return invalid_value("Payment currency " + shorten(currency, 16) +
+                               " differs from the currency " + inv_currency + " of invoice " + key +
+                               ".",
+                           "Pay an invoice in its own currency.");
+    }
     if (value_of(*inv, "STATE") == "Draft") {
       return invalid_value("Invoice " + key + " is a draft and cannot take payments.",
                            "Post the invoice first.");
@@ -96,15 +127,19 @@ std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) 
     total += d.amount;
   }
   const auto entered = value_of(f, "TOTALENTERED");
+  const auto applied_total = total;  // what the invoices get
   if (details.empty()) {
     if (entered.empty() || cents_of(f, "TOTALENTERED") <= 0) {
       return invalid_value(
           "An ARPYMT without ARPYMTDETAIL needs a positive TOTALENTERED (an advance).");
     }
     total = cents_of(f, "TOTALENTERED");
-  } else if (!entered.empty() && cents_of(f, "TOTALENTERED") != total) {
-    return invalid_value("TOTALENTERED " + entered + " differs from the sum of the details " +
-                         format_cents(total) + ".");
+  } else if (!entered.empty() && cents_of(f, "TOTALENTERED") < total) {
+    return invalid_value("TOTALENTERED " + entered + " is less than the sum of the details " +
+                             format_cents(total) + ".",
+                         "Send a TOTALENTERED at least the sum of the ARPYMTDETAIL amounts.");
+  } else if (!entered.empty()) {
+    total = cents_of(f, "TOTALENTERED");  // any excess stays unapplied on the payment
   }
   const auto no = next_recordno(ctx, "ARPYMT");
   f.erase("ACTION");
@@ -113,6 +148,8 @@ std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) 
   if (value_of(f, "CURRENCY").empty()) f["CURRENCY"] = "USD";
   f["STATE"] = "Posted";
   f["TOTALENTERED"] = f["TOTALPAID"] = format_cents(total);
+  f["TOTALUNAPPLIED"] = format_cents(total - applied_total);
+  f["CURRENCY"] = currency;
   f["RECORDTYPE"] = details.empty() ? "rr" : "rp";  // rr = advance [PROTOCOL.md §4]
   f["WHENCREATED"] = f["WHENMODIFIED"] = stamp(ctx);
   // Details stored normalised and re-indexed from 0.
@@ -136,6 +173,9 @@ std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) 
 }
 
 std::optional<Failure> update_payment(Fields& rec, const Fields& f) {
+  if (rec["STATE"] == kReversed) {
+    return invalid_value("Payment " + rec["RECORDNO"] + " is reversed and cannot be changed.");
+  }
   for (const auto& [k, v] : f) {
     if (is_detail_field(k)) {
       return invalid_value("The applications of payment " + rec["RECORDNO"] + " cannot be changed.",
@@ -156,6 +196,7 @@ std::optional<Failure> update_payment(Fields& rec, const Fields& f) {
 }
 
 void reverse_payment(WriteContext& ctx, const Fields& gone) {
+  if (value_of(gone, "STATE") == kReversed) return;  // its invoices have their amounts back
   std::map<std::int64_t, std::int64_t> applied;
   for (const auto& d : details_of(gone)) applied[d.invoice] += d.amount;
   for (const auto& [inv_no, amount] : applied) {
@@ -167,6 +208,32 @@ void reverse_payment(WriteContext& ctx, const Fields& gone) {
     emit(ctx, "ARINVOICE", "set", inv_no, *inv);
   }
   if (!applied.empty()) refresh_customer_due(ctx, value_of(gone, "CUSTOMERID"));
+}
+
+Failure reversal_failure(const std::string& description2, const std::string& correction,
+                         const std::string& code) {
+  return {"BL01001973", "Could not reverse AR payment record!", description2, correction, code, {}};
+}
+
+std::optional<Failure> reverse_payment_record(WriteContext& ctx, std::int64_t recordno,
+                                              const std::string& reversed_on) {
+  Fields* rec = ctx.data.find("ARPYMT", recordno);
+  const auto n = std::to_string(recordno);
+  if (rec == nullptr) {
+    return reversal_failure("AR payment " + n + " does not exist.",
+                            "Check the key: it is the RECORDNO of the ARPYMT.", "not_found");
+  }
+  if (value_of(*rec, "STATE") == kReversed) {
+    return reversal_failure("AR payment " + n + " is already reversed.",
+                            "Nothing to do: read the payment to see its REVERSEDDATE.");
+  }
+  const Fields before = *rec;
+  (*rec)["STATE"] = kReversed;
+  (*rec)["REVERSEDDATE"] = reversed_on;
+  (*rec)["WHENMODIFIED"] = stamp(ctx);
+  emit(ctx, "ARPYMT", "set", recordno, *rec);
+  reverse_payment(ctx, before);  // the invoices (and customer) as a delete leaves them
+  return std::nullopt;
 }
 
 }  // namespace isync::sandbox::detail

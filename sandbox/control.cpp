@@ -11,8 +11,12 @@
 //   GET    /v1/faults                         200 faults (every key below)
 //   PUT    /v1/faults                         200 faults   body: any subset of latency_ms,
 //          rate_limit, rate_limit_http, server_error, timeout_after_write, land_later,
-//          land_delay_ms, drop_events; the others keep their values
+//          land_delay_ms, drop_events, deny_reads; the others keep their values;
+//          server_error_ratio, timeout_after_write_ratio, land_later_ratio (0 to 1)
 //   DELETE /v1/faults                         200 faults (all cleared)
+//   GET    /v1/settings                       200 {"payment_batch_required":bool,
+//                                                  "unique_payment_numbers":bool}
+//   PUT    /v1/settings                       200 settings  body: any subset of those keys
 //   POST   /v1/sessions/expire                200 {"expired":true}
 //   GET    /v1/stats                          200 engine stats, record counts, events
 // clang-format on
@@ -114,6 +118,24 @@ Answer faults_answer(const Faults& f) {
   w.Int(f.drop_events);
   w.Key("deny_reads");
   w.Int(f.deny_reads);
+  w.Key("server_error_ratio");
+  w.Double(f.server_error_ratio);
+  w.Key("timeout_after_write_ratio");
+  w.Double(f.timeout_after_write_ratio);
+  w.Key("land_later_ratio");
+  w.Double(f.land_later_ratio);
+  w.EndObject();
+  return json_answer(200, buf);
+}
+
+Answer settings_answer(const Settings& s) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("payment_batch_required");
+  w.Bool(s.payment_batch_required);
+  w.Key("unique_payment_numbers");
+  w.Bool(s.unique_payment_numbers);
   w.EndObject();
   return json_answer(200, buf);
 }
@@ -200,6 +222,17 @@ Result<Faults> parse_faults(std::string_view body, Faults base) {
       base.rate_limit_http = m.value.GetBool();
       continue;
     }
+    double* ratio = key == "server_error_ratio"          ? &base.server_error_ratio
+                    : key == "timeout_after_write_ratio" ? &base.timeout_after_write_ratio
+                    : key == "land_later_ratio"          ? &base.land_later_ratio
+                                                         : nullptr;
+    if (ratio != nullptr) {
+      if (!m.value.IsNumber() || m.value.GetDouble() < 0 || m.value.GetDouble() > 1) {
+        return make_error("invalid_field", quoted(key) + " must be a number from 0 to 1");
+      }
+      *ratio = m.value.GetDouble();
+      continue;
+    }
     int* count = key == "rate_limit"            ? &base.rate_limit
                  : key == "server_error"        ? &base.server_error
                  : key == "timeout_after_write" ? &base.timeout_after_write
@@ -215,7 +248,8 @@ Result<Faults> parse_faults(std::string_view body, Faults base) {
                         "unknown fault " + quoted(key) +
                             "; known: latency_ms, rate_limit, rate_limit_http, server_error, "
                             "timeout_after_write, land_later, land_delay_ms, drop_events, "
-                            "deny_reads");
+                            "deny_reads, server_error_ratio, timeout_after_write_ratio, "
+                            "land_later_ratio");
     }
     // Durations up to a day, counts up to a million: enough for any test.
     std::int64_t max = duration ? 86'400'000 : 1'000'000;
@@ -225,6 +259,27 @@ Result<Faults> parse_faults(std::string_view body, Faults base) {
     }
     if (count) *count = static_cast<int>(m.value.GetInt64());
     if (duration) *duration = std::chrono::milliseconds(m.value.GetInt64());
+  }
+  return base;
+}
+
+// A subset of the settings applied over `base`.
+Result<Settings> parse_settings(std::string_view body, Settings base) {
+  auto doc = parse_object(body);
+  if (!doc) return doc.error();
+  for (auto& m : doc->GetObject()) {
+    std::string key(m.name.GetString(), m.name.GetStringLength());
+    bool* flag = key == "payment_batch_required"   ? &base.payment_batch_required
+                 : key == "unique_payment_numbers" ? &base.unique_payment_numbers
+                                                   : nullptr;
+    if (flag == nullptr) {
+      return make_error("invalid_field", "unknown setting " + quoted(key) +
+                                             "; known: payment_batch_required, "
+                                             "unique_payment_numbers");
+    }
+    if (!m.value.IsBool())
+      return make_error("invalid_field", quoted(key) + " must be true or false");
+    *flag = m.value.GetBool();
   }
   return base;
 }
@@ -239,6 +294,13 @@ Answer stats_answer(const ControlContext& ctx) {
   w.Int64(s.requests);
   w.Key("faults_injected");
   w.Int64(s.faults_injected);
+  w.Key("faults_by_name");
+  w.StartObject();
+  for (const auto& [k, v] : s.faults_by_name) {
+    write_string(w, k);
+    w.Int64(v);
+  }
+  w.EndObject();
   w.Key("records_read");
   w.Int64(s.records_read);
   w.Key("calls_by_function");
@@ -446,6 +508,20 @@ Answer handle_control(const ControlContext& ctx, const HttpRequest& req) {
         return faults_answer(Faults{});
       default:
         return method_not_allowed(req.method(), "GET, PUT, DELETE");
+    }
+  }
+  if (path == "/v1/settings") {
+    switch (req.method()) {
+      case http::verb::get:
+        return settings_answer(ctx.company.settings());
+      case http::verb::put: {
+        auto st = parse_settings(req.body(), ctx.company.settings());
+        if (!st) return error_answer(400, st.error().code, st.error().message);
+        ctx.company.set_settings(*st);
+        return settings_answer(*st);
+      }
+      default:
+        return method_not_allowed(req.method(), "GET, PUT");
     }
   }
   if (path == "/v1/sessions/expire") {

@@ -151,10 +151,31 @@ Result<std::string> faults_json(const Pairs& pairs) {
     } else if (!v.empty() && v.size() <= 12 &&
                v.find_first_not_of("0123456789") == std::string::npos) {
       w.Int64(std::stoll(v));
+    } else if (const auto dot = v.find('.');
+               v.size() >= 2 && v.size() <= 12 && dot != std::string::npos &&
+               v.find('.', dot + 1) == std::string::npos &&
+               v.find_first_not_of("0123456789.") == std::string::npos) {
+      // A ratio such as 0.05 or .5 (the server checks its range).
+      w.Double(std::stod(v));
     } else {
       return make_error("usage",
                         "fault " + k + "=" + v + ": the value must be a number or true/false");
     }
+  }
+  w.EndObject();
+  return ok_text(std::string(buf.GetString(), buf.GetSize()));
+}
+
+Result<std::string> settings_json(const Pairs& pairs) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  for (const auto& [k, v] : pairs) {
+    if (v != "true" && v != "false") {
+      return make_error("usage", "setting " + k + "=" + v + ": the value must be true or false");
+    }
+    w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+    w.Bool(v == "true");
   }
   w.EndObject();
   return ok_text(std::string(buf.GetString(), buf.GetSize()));

@@ -274,7 +274,7 @@ Reply process(CompanyState& s, std::string_view body, std::vector<Change>& chang
   if (s.faults.rate_limit > 0) {
     // GW-0010 [PROTOCOL.md §5]: HTTP 429 with an XML body, or a 200 control failure.
     --s.faults.rate_limit;
-    ++s.stats.faults_injected;
+    s.count_fault("rate_limit");
     reply.status = s.faults.rate_limit_http ? 429 : 200;
     reply.body =
         control_failure_minimal({"GW-0010",
@@ -285,9 +285,7 @@ Reply process(CompanyState& s, std::string_view body, std::vector<Change>& chang
                                  {}});
     return reply;
   }
-  if (s.faults.server_error > 0) {
-    --s.faults.server_error;
-    ++s.stats.faults_injected;
+  if (s.take_fault(s.faults.server_error, s.faults.server_error_ratio, "server_error")) {
     return plain(503, "Service Unavailable", reply.delay);
   }
   if (body.size() > kMaxGatewayBody) {
@@ -316,12 +314,11 @@ Reply process(CompanyState& s, std::string_view body, std::vector<Change>& chang
     return reply;
   }
   std::vector<std::string> done_writes;
-  if (req->has_write && s.faults.land_later > 0) {
+  if (req->has_write &&
+      s.take_fault(s.faults.land_later, s.faults.land_later_ratio, "land_later")) {
     // Validated now on a copy, RECORDNOs reserved; the real write runs from
     // run_due() once land_delay has passed. Its controlids count as executed
     // already, as Intacct is still working on them.
-    --s.faults.land_later;
-    ++s.stats.faults_injected;
     Data scratch = s.data;
     std::vector<Change> discarded;
     std::map<std::string, std::vector<std::int64_t>> assigned;
@@ -340,9 +337,8 @@ Reply process(CompanyState& s, std::string_view body, std::vector<Change>& chang
   WriteContext ctx{s.data, s.options, now, &changes, nullptr, nullptr};
   execute(s, *req, c, ctx, Mode::normal, *location, operation, done_writes);
   for (const auto& cid : done_writes) s.remember_executed(cid, now);
-  if (req->has_write && s.faults.timeout_after_write > 0) {
-    --s.faults.timeout_after_write;
-    ++s.stats.faults_injected;
+  if (req->has_write && s.take_fault(s.faults.timeout_after_write,
+                                     s.faults.timeout_after_write_ratio, "timeout_after_write")) {
     return plain(524, "A timeout occurred", reply.delay);
   }
   reply.body = to_text(out);

@@ -1,9 +1,11 @@
 // The functions of PROTOCOL.md §3: getAPISession, read, readByName,
-// readByQuery, readMore, query, create, update, delete.
+// readByQuery, readMore, query, create, update, delete; and the legacy
+// reverse_arpayment of §4.
 #include <algorithm>
 #include <cctype>
 
 #include "sandbox/detail/gateway.hpp"
+#include "sandbox/detail/ops.hpp"
 #include "sandbox/detail/query.hpp"
 
 namespace isync::sandbox::detail {
@@ -384,12 +386,57 @@ std::optional<Failure> delete_function(FunctionRun& run, const pugi::xml_node& f
   return std::nullopt;
 }
 
+// ---- reverse_arpayment (legacy) ----------------------------------------------
+
+constexpr std::size_t kMaxMemo = 1000;  // <memo> characters (sandbox cap)
+
+// <datereversed><year/><month/><day/></datereversed> as MM/DD/YYYY, or "".
+std::string legacy_date(const pugi::xml_node& node) {
+  const auto year = text_of(node.child("year")), month = text_of(node.child("month")),
+             day = text_of(node.child("day"));
+  if (year.size() != 4 || month.empty() || month.size() > 2 || day.empty() || day.size() > 2) {
+    return {};
+  }
+  const auto pad = [](const std::string& v) { return v.size() == 1 ? "0" + v : v; };
+  auto text = pad(month) + "/" + pad(day) + "/" + year;
+  return parse_intacct_time(text) ? text : std::string{};
+}
+
+// <reverse_arpayment key="RECORDNO"><datereversed>..</datereversed><memo/>
+// [PROTOCOL.md §4]: the payment stays, reversed; see sandbox.hpp.
+std::optional<Failure> reverse_arpayment(FunctionRun& run, const pugi::xml_node& fn,
+                                         pugi::xml_node result) {
+  const auto key_attr = fn.attribute("key");
+  if (!key_attr) {
+    return reversal_failure("reverse_arpayment needs a key attribute.",
+                            "Send key=\"RECORDNO\" of the ARPYMT to reverse.");
+  }
+  const std::string key = key_attr.as_string();
+  const auto no = parse_int(key);
+  if (!no || *no <= 0) {
+    return reversal_failure("AR payment key '" + shorten(key, 64) + "' is not a RECORDNO.",
+                            "Send key=\"RECORDNO\" of the ARPYMT to reverse.");
+  }
+  const auto date = legacy_date(fn.child("datereversed"));
+  if (date.empty()) {
+    return reversal_failure(
+        "<datereversed> needs <year>, <month> and <day> of a valid date.",
+        "Send <datereversed><year>YYYY</year><month>MM</month><day>DD</day></datereversed>.");
+  }
+  if (text_of(fn.child("memo")).size() > kMaxMemo) {
+    return reversal_failure("<memo> is longer than 1000 characters.", "Shorten the memo.");
+  }
+  if (auto bad = reverse_payment_record(run.ctx, *no, date)) return bad;
+  add_text(result, "key", std::to_string(*no));
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool is_known_function(std::string_view name) {
-  static const char* const kNames[] = {"getAPISession", "read",     "readByName",
-                                       "readByQuery",   "readMore", "query",
-                                       "create",        "update",   "delete"};
+  static const char* const kNames[] = {
+      "getAPISession", "read",   "readByName", "readByQuery", "readMore",
+      "query",         "create", "update",     "delete",      "reverse_arpayment"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
@@ -400,7 +447,7 @@ std::optional<Failure> run_function(FunctionRun& run, const pugi::xml_node& fn,
                      name == "readMore" || name == "query";
   if (reads && run.s.faults.deny_reads > 0) {
     --run.s.faults.deny_reads;
-    ++run.s.stats.faults_injected;
+    run.s.count_fault("deny_reads");
     std::string object = fn.child_value("object");
     for (auto& ch : object) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     Failure f;
@@ -421,6 +468,7 @@ std::optional<Failure> run_function(FunctionRun& run, const pugi::xml_node& fn,
   if (name == "query") return query(run, fn, result);
   if (name == "create") return write_objects(run, fn, result, true);
   if (name == "update") return write_objects(run, fn, result, false);
+  if (name == "reverse_arpayment") return reverse_arpayment(run, fn, result);
   return delete_function(run, fn, result);
 }
 

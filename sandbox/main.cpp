@@ -34,6 +34,7 @@ using isync::sandbox::detail::error_message;
 using isync::sandbox::detail::faults_json;
 using isync::sandbox::detail::fields_json;
 using isync::sandbox::detail::parse_listen;
+using isync::sandbox::detail::settings_json;
 using isync::sandbox::detail::split_pairs;
 
 namespace asio = boost::asio;
@@ -153,6 +154,7 @@ struct ServeArgs {
   bool events_snapshot = false;
   std::string state_file, port_file;
   bool payment_batch_required = false;
+  bool unique_payment_numbers = false;
   int threads = 2;
 };
 
@@ -210,6 +212,8 @@ int serve(const ServeArgs& args) {
           : args.endpoint_url;
   co.session_duration = *duration;
   co.payment_batch_required = args.payment_batch_required;
+  co.unique_payment_numbers = args.unique_payment_numbers;
+  co.seed = args.seed;
 
   isync::SystemClock clock;
   isync::sandbox::Company company(co, clock);
@@ -365,7 +369,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--demo-invoices", s.demo_invoices, "invoices seeded")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  serve_cmd->add_option("--seed", s.seed, "demo data seed")->capture_default_str();
+  serve_cmd->add_option("--seed", s.seed, "demo data and random faults seed")
+      ->capture_default_str();
   auto* url_opt = serve_cmd->add_option("--events-url", s.events_url,
                                         "smart-event HTTP post URL (http only; may carry ?token=)");
   serve_cmd->add_option("--events-url-file", s.events_url_file, "file holding the events URL")
@@ -382,6 +387,8 @@ int main(int argc, char** argv) {
                         "write \"GATEWAY_PORT CONTROL_PORT\" here once listening");
   serve_cmd->add_flag("--payment-batch-required", s.payment_batch_required,
                       "ARPYMT creates need PRBATCH");
+  serve_cmd->add_flag("--unique-payment-numbers", s.unique_payment_numbers,
+                      "refuse an ARPYMT whose DOCNUMBER another live payment of the customer has");
   serve_cmd->add_option("--threads", s.threads, "io threads")->check(CLI::Range(1, 64));
 
   CtlArgs c;
@@ -409,6 +416,8 @@ int main(int argc, char** argv) {
   list->add_option("--after", c.after, "only RECORDNOs above this")->capture_default_str();
   auto* faults = ctl_cmd->add_subcommand("faults", "show faults, set KEY=VALUE ..., or `clear`");
   faults->add_option("settings", c.words, "KEY=VALUE ... | clear");
+  auto* settings = ctl_cmd->add_subcommand("settings", "show settings, or set KEY=true|false ...");
+  settings->add_option("settings", c.words, "payment_batch_required=… unique_payment_numbers=…");
   auto* expire = ctl_cmd->add_subcommand("expire-sessions", "invalidate every open session");
   auto* stats = ctl_cmd->add_subcommand("stats", "print counters as JSON");
 
@@ -456,6 +465,14 @@ int main(int argc, char** argv) {
     auto body = faults_json(*pairs);
     if (!body) return usage_error(body.error().message);
     return run_ctl(c, http::verb::put, "/v1/faults", *body, false);
+  }
+  if (*settings) {
+    if (c.words.empty()) return run_ctl(c, http::verb::get, "/v1/settings", {}, false);
+    auto pairs = split_pairs(c.words);
+    if (!pairs) return usage_error(pairs.error().message);
+    auto body = settings_json(*pairs);
+    if (!body) return usage_error(body.error().message);
+    return run_ctl(c, http::verb::put, "/v1/settings", *body, false);
   }
   if (*expire) return run_ctl(c, http::verb::post, "/v1/sessions/expire", {}, false);
   if (*stats) return run_ctl(c, http::verb::get, "/v1/stats", {}, false);

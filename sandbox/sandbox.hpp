@@ -48,6 +48,34 @@
 //  * land_later: the request is validated on a copy and its RECORDNOs and
 //    controlids are reserved at once; the write runs (and emits its Changes)
 //    when run_due() finds it due. A replay before then is refused as above.
+//  * reverse_arpayment (PROTOCOL.md §4 names only `key=`): the payment stays,
+//    with STATE "Reversed" and REVERSEDDATE (MM/DD/YYYY, from <datereversed>);
+//    its invoices get their amounts back (as a delete does) and every change
+//    is a `set` event. <memo> is accepted (at most 1000 characters) and not
+//    kept. The answer is <key>RECORDNO</key>, as legacy functions answer.
+//    Failures are BL01001973, description "Could not reverse AR payment
+//    record!", description2 one of: "AR payment key '<key>' is not a
+//    RECORDNO." / "AR payment <n> does not exist." / "AR payment <n> is
+//    already reversed." / "<datereversed> needs <year>, <month> and <day> of
+//    a valid date." / "<memo> is longer than 1000 characters.", with a
+//    correction. A reversed payment cannot be updated; deleting it does not
+//    give its invoices their amounts back a second time.
+//  * Options::unique_payment_numbers: a second ARPYMT of one customer with
+//    the DOCNUMBER of a payment that is not reversed fails BL34000061
+//    "Another AR Payment with the given value(s) <DOCNUMBER> already exists"
+//    then BL01001973 "Could not create ARPYMT record!" (Intacct's own rule
+//    for payment numbers is not documented).
+//  * ARPYMT CURRENCY (default USD) must equal each applied invoice's
+//    CURRENCY (default USD): BL01001973 "Payment currency <X> differs from
+//    the currency <Y> of invoice <n>."
+//  * An ARPYMT whose TOTALENTERED exceeds the sum of its details keeps the
+//    excess unapplied: the invoices get their detail amounts, TOTALPAID =
+//    TOTALENTERED and TOTALUNAPPLIED (a sandbox field) = the excess (the
+//    whole amount for an advance, 0.00 when fully applied). Less than the
+//    sum fails "TOTALENTERED <x> is less than the sum of the details <y>."
+//  * Random faults (Faults::*_ratio) draw from a PRNG seeded with
+//    Options::seed, one draw per enabled ratio per request, so a run with the
+//    same seed and the same requests gets the same faults.
 //
 // Ownership: the Company keeps a reference to the Clock, which must outlive it.
 #pragma once
@@ -92,6 +120,17 @@ struct Options {
   // true: an ARPYMT create without PRBATCH fails "Please provide a payment
   // batch key." (AR set to user-specified payment summaries, PROTOCOL.md §4).
   bool payment_batch_required = false;
+  // true: an ARPYMT create fails BL34000061 when a payment of the same
+  // customer that is not reversed has the same DOCNUMBER.
+  bool unique_payment_numbers = false;
+  // Seeds the draws of the random faults (Faults::*_ratio).
+  std::uint64_t seed = 1;
+};
+
+// The company settings switchable at run time (control API /v1/settings).
+struct Settings {
+  bool payment_batch_required = false;
+  bool unique_payment_numbers = false;
 };
 
 // One record: Intacct field names (nested groups flattened with dots, e.g.
@@ -135,6 +174,13 @@ struct Faults {
   // (permanent). Intacct's errorno for it is not documented; the sandbox
   // sends the generic BL01001973 with the text in description2.
   int deny_reads = 0;
+  // Random faults, each a probability in [0, 1] (0 = off), drawn per request
+  // from a PRNG seeded with Options::seed; a counter above, when non-zero,
+  // takes precedence over its ratio. server_error_ratio: any request;
+  // the other two: requests containing a write. Counted like the counters.
+  double server_error_ratio = 0;
+  double timeout_after_write_ratio = 0;
+  double land_later_ratio = 0;
 };
 
 // What the server writes back.
@@ -150,6 +196,9 @@ struct Stats {
   std::map<std::string, std::int64_t> calls_by_function;  // executed functions by name
   std::int64_t requests = 0;                              // gateway requests received
   std::int64_t faults_injected = 0;                       // requests (and events) a fault hit
+  // The same, by fault name (rate_limit, server_error, timeout_after_write,
+  // land_later, drop_events, deny_reads), counters and ratios alike.
+  std::map<std::string, std::int64_t> faults_by_name;
   std::int64_t records_read = 0;  // rows returned by read/readByQuery/readMore/query
 };
 
@@ -190,6 +239,8 @@ class Company {
   // few drafts; no change notifications for seeding.
   void seed_demo(int customers, int invoices, std::uint64_t seed);
 
+  Settings settings() const;
+  void set_settings(const Settings& settings);  // applies to the next request
   void set_faults(const Faults& faults);
   Faults faults() const;
   void expire_sessions();  // every open session becomes invalid now

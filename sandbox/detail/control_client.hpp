@@ -42,8 +42,11 @@ Result<Pairs> split_pairs(const std::vector<std::string>& words);
 // {"fields":{NAME:"VALUE",…}}
 std::string fields_json(const Pairs& pairs);
 
-// {KEY:VALUE,…} with VALUE true/false or a non-negative integer; an Error
-// naming the pair otherwise.
+// {KEY:VALUE,…} with VALUE true/false, a non-negative integer or a decimal
+// such as 0.05 (a ratio); an Error naming the pair otherwise.
 Result<std::string> faults_json(const Pairs& pairs);
+
+// {KEY:true|false,…}; an Error naming a pair whose value is neither.
+Result<std::string> settings_json(const Pairs& pairs);
 
 }  // namespace isync::sandbox::detail

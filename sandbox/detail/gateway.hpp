@@ -38,7 +38,7 @@ struct FunctionRun {
 };
 
 inline bool is_write_function(std::string_view name) {
-  return name == "create" || name == "update" || name == "delete";
+  return name == "create" || name == "update" || name == "delete" || name == "reverse_arpayment";
 }
 bool is_known_function(std::string_view name);
 

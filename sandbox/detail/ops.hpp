@@ -24,7 +24,17 @@ void settle_invoice(Fields& inv, std::int64_t paid, const std::string& paid_on);
 // ARPYMT (company_payments.cpp). `f` is already checked against the schema.
 std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out);
 std::optional<Failure> update_payment(Fields& rec, const Fields& f);
-// Undoes a deleted payment's applications to its invoices.
+// Undoes a deleted payment's applications to its invoices (none for a
+// payment already reversed).
 void reverse_payment(WriteContext& ctx, const Fields& gone);
+// reverse_arpayment: payment `recordno` becomes STATE Reversed with
+// REVERSEDDATE `reversed_on` (MM/DD/YYYY); its invoices get their amounts
+// back. Fails (BL01001973) when there is no such payment or it is reversed.
+std::optional<Failure> reverse_payment_record(WriteContext& ctx, std::int64_t recordno,
+                                              const std::string& reversed_on);
+// The failure shape of reverse_arpayment (BL01001973, "Could not reverse AR
+// payment record!", the specific text in description2).
+Failure reversal_failure(const std::string& description2, const std::string& correction,
+                         const std::string& code = "invalid_value");
 
 }  // namespace isync::sandbox::detail

@@ -36,7 +36,7 @@ struct CompanyState {
     std::map<std::string, std::deque<std::int64_t>> reserved;
   };
 
-  CompanyState(Options o, Clock& c) : options(std::move(o)), clock(c) {}
+  CompanyState(Options o, Clock& c) : options(std::move(o)), clock(c), fault_rng(options.seed) {}
 
   mutable std::mutex mu;
   Options options;
@@ -54,6 +54,27 @@ struct CompanyState {
   std::int64_t last_purge_ms = 0;
   std::vector<std::function<void(const Change&)>> listeners;
   std::mt19937_64 rng{std::random_device{}()};
+  std::mt19937_64 fault_rng;  // the random faults' draws, seeded with options.seed
+
+  // Counts an injected fault, in total and by name.
+  void count_fault(const char* name) {
+    ++stats.faults_injected;
+    ++stats.faults_by_name[name];
+  }
+  // Takes one from `counter` when it is positive, else draws against
+  // `ratio` (no draw when it is 0); true = inject the fault (counted).
+  bool take_fault(int& counter, double ratio, const char* name) {
+    bool hit = false;
+    if (counter > 0) {
+      --counter;
+      hit = true;
+    } else if (ratio > 0) {
+      // 53 random bits as a double in [0, 1): ratio 1 always hits.
+      hit = static_cast<double>(fault_rng() >> 11) * 0x1.0p-53 < ratio;
+    }
+    if (hit) count_fault(name);
+    return hit;
+  }
 
   std::int64_t now_ms() const { return clock.now_ms(); }
   std::string random_token(std::size_t length);
