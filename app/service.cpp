@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <csignal>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -182,6 +183,35 @@ class Watchdog {
 
 }  // namespace
 
+static handlers::PaymentOptions payment_options(const config::Config& cfg) {
+  handlers::PaymentOptions o;
+  o.lease = cfg.payments.lease;
+  o.readback_interval = cfg.payments.readback_interval;
+  o.readback_wait = cfg.payments.readback_wait;
+  const auto m = mirror_options(cfg);
+  o.audit_max_entries = m.audit_max_entries;
+  o.audit_max_age = m.audit_max_age;
+  o.done_retention = m.done_retention;
+  return o;
+}
+
+static std::map<std::string, handlers::PaymentPolicy> payment_policies(const config::Config& cfg) {
+  std::map<std::string, handlers::PaymentPolicy> out;
+  for (const auto& t : cfg.tenants) {
+    handlers::PaymentPolicy p;
+    p.payment_method = t.payment_method;
+    p.ach_payment_method = t.ach_payment_method;
+    p.bank_account = t.bank_account;
+    p.undeposited_account = t.undeposited_account;
+    p.payment_batch = t.payment_batch;
+    p.overpayment_as_advance = t.overpayment == "advance";
+    p.match_customers_by = t.match_customers_by;
+    p.timezone = t.timezone;
+    out.emplace(t.id, std::move(p));
+  }
+  return out;
+}
+
 int serve(const config::Config& cfg, Log& log) {
   auto endpoint = redis::parse_url(cfg.redis.url.reveal());
   if (!endpoint) {
@@ -245,11 +275,16 @@ int serve(const config::Config& cfg, Log& log) {
   }
   handlers::MirrorHandler handler(handler_conn, mirror_options(cfg), metrics, clock, log,
                                   ioc.get_executor(), hub);
+  // Payments (source "stripe") go to the payment handler, whose tenants
+  // without Intacct access park them; everything else to the mirror.
+  handlers::PaymentHandler payments(handler_conn, payment_options(cfg), payment_policies(cfg),
+                                    metrics, clock, log, ioc.get_executor(), hub);
+  handlers::EventRouter router(handler, &payments);
   auto reader = std::make_shared<handlers::MirrorReader>(reader_conn);
   // No pool at all in a listener-only process (queue.workers = 0).
   std::optional<queue::WorkerPool> pool;
   if (cfg.queue.workers > 0) {
-    pool.emplace(ioc.get_executor(), *endpoint, tenant_ids, handler, worker_options(cfg), metrics,
+    pool.emplace(ioc.get_executor(), *endpoint, tenant_ids, router, worker_options(cfg), metrics,
                  clock, log);
   }
 
