@@ -444,3 +444,76 @@ TEST_CASE("the company serves several threads at once") {
   CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "200.00");
   CHECK(x.changes.size() == 1 + 2 * 200);  // customer add, then per invoice: add + customer set
 }
+
+TEST_CASE("a payment over the sum of its details keeps the excess unapplied as TOTALUNAPPLIED") {
+  Fixture x;
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "100"}}));
+  auto over = payment("C1", {{1, "60"}});
+  over["TOTALENTERED"] = "75.50";
+  const auto p = must(x.c.add("ARPYMT", over));
+  CHECK(p.fields.at("TOTALENTERED") == "75.50");
+  CHECK(p.fields.at("TOTALPAID") == "75.50");
+  CHECK(p.fields.at("TOTALUNAPPLIED") == "15.50");
+  CHECK(p.fields.at("RECORDTYPE") == "rp");
+  CHECK(x.f("ARINVOICE", 1, "TOTALPAID") == "60.00");
+  CHECK(x.f("ARINVOICE", 1, "TOTALDUE") == "40.00");
+  CHECK(x.f("CUSTOMER", 1, "TOTALDUE") == "40.00");
+  // Exactly applied: nothing unapplied; an advance: all of it.
+  CHECK(must(x.c.add("ARPYMT", payment("C1", {{1, "10"}}))).fields.at("TOTALUNAPPLIED") == "0.00");
+  auto advance = payment("C1", {});
+  advance["TOTALENTERED"] = "12.34";
+  CHECK(must(x.c.add("ARPYMT", advance)).fields.at("TOTALUNAPPLIED") == "12.34");
+  // Less than the details stays an error, and nothing is applied.
+  auto under = payment("C1", {{1, "20"}});
+  under["TOTALENTERED"] = "19.99";
+  CHECK(error_of(x.c.add("ARPYMT", under)) ==
+        "invalid_value: TOTALENTERED 19.99 is less than the sum of the details 20.00. Send a "
+        "TOTALENTERED at least the sum of the ARPYMTDETAIL amounts.");
+  CHECK(x.f("ARINVOICE", 1, "TOTALDUE") == "30.00");
+}
+
+TEST_CASE("a payment in another currency than its invoice is refused") {
+  Fixture x;
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "100"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "100"}, {"CURRENCY", "EUR"}}));
+  auto eur = payment("C1", {{1, "10"}});
+  eur["CURRENCY"] = "EUR";
+  CHECK(error_of(x.c.add("ARPYMT", eur)) ==
+        "invalid_value: Payment currency EUR differs from the currency USD of invoice 1. Pay an "
+        "invoice in its own currency.");
+  CHECK(error_of(x.c.add("ARPYMT", payment("C1", {{2, "10"}}))) ==
+        "invalid_value: Payment currency USD differs from the currency EUR of invoice 2. Pay an "
+        "invoice in its own currency.");
+  CHECK(x.f("ARINVOICE", 1, "TOTALPAID") == "0.00");
+  CHECK(x.f("ARINVOICE", 2, "TOTALPAID") == "0.00");
+  auto eur2 = payment("C1", {{2, "10"}});
+  eur2["CURRENCY"] = "EUR";
+  CHECK(must(x.c.add("ARPYMT", eur2)).fields.at("CURRENCY") == "EUR");
+  CHECK(must(x.c.add("ARPYMT", payment("C1", {{1, "10"}}))).fields.at("CURRENCY") == "USD");
+}
+
+TEST_CASE("settings switch at run time: payment batches and unique payment numbers") {
+  Fixture x;
+  CHECK_FALSE(x.c.settings().payment_batch_required);
+  CHECK_FALSE(x.c.settings().unique_payment_numbers);
+  must(x.c.add("CUSTOMER", {{"CUSTOMERID", "C1"}, {"NAME", "One"}}));
+  must(x.c.add("ARINVOICE", {{"CUSTOMERID", "C1"}, {"TOTALENTERED", "100"}}));
+  // Off: the same DOCNUMBER twice is accepted.
+  must(x.c.add("ARPYMT", payment("C1", {{1, "1"}})));
+  must(x.c.add("ARPYMT", payment("C1", {{1, "1"}})));
+  x.c.set_settings({true, true});
+  CHECK(x.c.settings().payment_batch_required);
+  CHECK(x.c.settings().unique_payment_numbers);
+  CHECK(error_of(x.c.add("ARPYMT", payment("C1", {{1, "1"}}))) ==
+        "invalid_value: Please provide a payment batch key. Send PRBATCH, or set the AR payment "
+        "summary frequency to Daily or Monthly.");
+  auto batched = payment("C1", {{1, "1"}});
+  batched["PRBATCH"] = "B1";
+  CHECK(error_of(x.c.add("ARPYMT", batched)) ==
+        "duplicate: Another AR Payment with the given value(s) pi_123 already exists Use a unique "
+        "value instead.");
+  x.c.set_settings({});
+  CHECK(x.c.add("ARPYMT", payment("C1", {{1, "1"}})).has_value());
+}
