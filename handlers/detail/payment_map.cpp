@@ -345,16 +345,12 @@ std::variant<Posting, queue::Failure> map_payment(const PaymentFacts& p,
     advance_part = true;
   }
 
-  std::string description = "Stripe " + id;
-  if (!p.charge_id.empty() && p.charge_id != id) description += " charge " + p.charge_id;
-
   auto& f = post.fields;
   f.push_back(intacct::leaf("CUSTOMERID", post.customer_id));
   f.push_back(intacct::leaf("PAYMENTMETHOD",
                             is_ach(p.method) ? policy.ach_payment_method : policy.payment_method));
   f.push_back(std::move(deposit));
   f.push_back(intacct::leaf("DOCNUMBER", id));
-  f.push_back(intacct::leaf("DESCRIPTION", std::move(description)));
   f.push_back(intacct::leaf("RECEIPTDATE", post.receipt_date));
   f.push_back(intacct::leaf("PAYMENTDATE", post.receipt_date));
   f.push_back(intacct::leaf("CURRENCY", post.currency));

@@ -120,8 +120,8 @@ struct Posting {
   std::string receipt_date;      // MM/DD/YYYY in the tenant's zone
   // The <ARPYMT> body, in this order: CUSTOMERID, PAYMENTMETHOD, one of
   // FINANCIALENTITY / UNDEPOSITEDACCOUNTNO / PRBATCH, DOCNUMBER (the payment
-  // id), DESCRIPTION ("Stripe <payment_id>", plus " charge <charge_id>" when
-  // known and different), RECEIPTDATE, PAYMENTDATE, CURRENCY, TOTALENTERED
+  // id; ARPYMT documents no memo field, so DOCNUMBER is the only link),
+  // RECEIPTDATE, PAYMENTDATE, CURRENCY, TOTALENTERED
   // (only when some or all of the payment is an unapplied advance: the whole
   // amount), then for an invoice ARPYMTDETAILS/ARPYMTDETAIL{RECORDKEY,
   // TRX_PAYMENTAMOUNT}.

@@ -335,7 +335,7 @@ TEST_CASE("a payment of an invoice posts this exact create ARPYMT") {
         "<function controlid=\"isync-5dce8cc0116fbf0a120ea0e35958ab88\"><create><ARPYMT>"
         "<CUSTOMERID>C-1</CUSTOMERID><PAYMENTMETHOD>Credit Card</PAYMENTMETHOD>"
         "<FINANCIALENTITY>BOA</FINANCIALENTITY><DOCNUMBER>pi_1</DOCNUMBER>"
-        "<DESCRIPTION>Stripe pi_1 charge ch_1</DESCRIPTION><RECEIPTDATE>11/21/2026</RECEIPTDATE>"
+        "<RECEIPTDATE>11/21/2026</RECEIPTDATE>"
         "<PAYMENTDATE>11/21/2026</PAYMENTDATE><CURRENCY>USD</CURRENCY><ARPYMTDETAILS>"
         "<ARPYMTDETAIL><RECORDKEY>101</RECORDKEY><TRX_PAYMENTAMOUNT>123.45</TRX_PAYMENTAMOUNT>"
         "</ARPYMTDETAIL></ARPYMTDETAILS></ARPYMT></create></function>");
@@ -352,7 +352,7 @@ TEST_CASE("JPY has no minor unit: 500 is 500") {
   CHECK(post.total == "500");
   CHECK(tree(post.fields) ==
         "CUSTOMERID=C-1;PAYMENTMETHOD=Credit Card;FINANCIALENTITY=BOA;DOCNUMBER=pi_1;"
-        "DESCRIPTION=Stripe pi_1 charge ch_1;RECEIPTDATE=11/22/2026;PAYMENTDATE=11/22/2026;"
+        "RECEIPTDATE=11/22/2026;PAYMENTDATE=11/22/2026;"
         "CURRENCY=JPY;ARPYMTDETAILS{ARPYMTDETAIL{RECORDKEY=101;TRX_PAYMENTAMOUNT=500}}");
 }
 
@@ -407,17 +407,6 @@ TEST_CASE("the deposit goes to the one account or batch the tenant set") {
   CHECK(fields.find("UNDEPOSITEDACCOUNTNO") == std::string::npos);
 }
 
-TEST_CASE("a payment without a charge id, or whose id is the charge, says only its id") {
-  auto p = facts();
-  p.charge_id.clear();
-  CHECK(tree(posted(map_payment(p, invoice(), "", policy())).fields)
-            .find(";DESCRIPTION=Stripe pi_1;") != std::string::npos);
-  p.payment_id = "ch_1";
-  p.charge_id = "ch_1";
-  CHECK(tree(posted(map_payment(p, invoice(), "", policy())).fields)
-            .find(";DESCRIPTION=Stripe ch_1;") != std::string::npos);
-}
-
 TEST_CASE("a payment naming only a customer is an unapplied advance for the whole amount") {
   auto p = facts();
   p.invoice.clear();
@@ -428,7 +417,7 @@ TEST_CASE("a payment naming only a customer is an unapplied advance for the whol
   CHECK(post.invoice_recordno.empty());
   CHECK(tree(post.fields) ==
         "CUSTOMERID=C-7;PAYMENTMETHOD=Credit Card;FINANCIALENTITY=BOA;DOCNUMBER=pi_1;"
-        "DESCRIPTION=Stripe pi_1 charge ch_1;RECEIPTDATE=11/22/2026;PAYMENTDATE=11/22/2026;"
+        "RECEIPTDATE=11/22/2026;PAYMENTDATE=11/22/2026;"
         "CURRENCY=USD;TOTALENTERED=123.45");
 }
 
@@ -450,7 +439,7 @@ TEST_CASE("an overpayment kept as advance applies the balance; TOTALENTERED is t
   CHECK(post.invoice_recordno == "101");
   CHECK(tree(post.fields) ==
         "CUSTOMERID=C-1;PAYMENTMETHOD=Credit Card;FINANCIALENTITY=BOA;DOCNUMBER=pi_1;"
-        "DESCRIPTION=Stripe pi_1 charge ch_1;RECEIPTDATE=11/22/2026;PAYMENTDATE=11/22/2026;"
+        "RECEIPTDATE=11/22/2026;PAYMENTDATE=11/22/2026;"
         "CURRENCY=USD;TOTALENTERED=250.00;"
         "ARPYMTDETAILS{ARPYMTDETAIL{RECORDKEY=101;TRX_PAYMENTAMOUNT=200.00}}");
 }
@@ -466,7 +455,7 @@ TEST_CASE("an overpayment of a paid invoice kept as advance is all advance, with
     CHECK(post.invoice_recordno.empty());
     CHECK(tree(post.fields) ==
           "CUSTOMERID=C-1;PAYMENTMETHOD=Credit Card;FINANCIALENTITY=BOA;DOCNUMBER=pi_1;"
-          "DESCRIPTION=Stripe pi_1 charge ch_1;RECEIPTDATE=11/22/2026;PAYMENTDATE=11/22/2026;"
+          "RECEIPTDATE=11/22/2026;PAYMENTDATE=11/22/2026;"
           "CURRENCY=USD;TOTALENTERED=250.00");
   }
 }
