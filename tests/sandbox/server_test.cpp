@@ -34,7 +34,6 @@
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 
-
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
@@ -430,7 +429,7 @@ TEST_CASE("bad control input gets the exact status and message") {
   CHECK(r.status == 400);
   CHECK(
       r.body ==
-      R"({"error":{"code":"invalid_field","message":"unknown fault \"latency\"; known: latency_ms, rate_limit, rate_limit_http, server_error, timeout_after_write, land_later, land_delay_ms, drop_events, deny_reads"}})");
+      R"({"error":{"code":"invalid_field","message":"unknown fault \"latency\"; known: latency_ms, rate_limit, rate_limit_http, server_error, timeout_after_write, land_later, land_delay_ms, drop_events, deny_reads, server_error_ratio, timeout_after_write_ratio, land_later_ratio"}})");
 
   r = fx.control(http::verb::put, "/v1/faults", R"({"rate_limit":-1})");
   CHECK(r.status == 400);
@@ -612,8 +611,34 @@ TEST_CASE("intacct-sandbox ctl drives the control API and exits 0, 1 or 2") {
   CHECK(fx.company->faults().rate_limit_http == false);
   auto shown = ctl(fx, dir, {"faults"});
   CHECK(shown.out.find("\"latency_ms\":5") != std::string::npos);
+  CHECK(ctl(fx, dir,
+            {"faults", "server_error_ratio=0.05", "land_later_ratio=.5",
+             "timeout_after_write_ratio=1"})
+            .code == 0);
+  CHECK(fx.company->faults().server_error_ratio == 0.05);
+  CHECK(fx.company->faults().land_later_ratio == 0.5);
+  CHECK(fx.company->faults().timeout_after_write_ratio == 1.0);
+  auto bad_ratio = ctl(fx, dir, {"faults", "server_error_ratio=1.5"});
+  CHECK(bad_ratio.code == 1);
+  CHECK(bad_ratio.err.find("\"server_error_ratio\" must be a number from 0 to 1") !=
+        std::string::npos);
+  CHECK(ctl(fx, dir, {"faults", "server_error_ratio=0.1.2"}).code == 2);
   CHECK(ctl(fx, dir, {"faults", "clear"}).code == 0);
   CHECK(fx.company->faults().latency == 0ms);
+  CHECK(fx.company->faults().server_error_ratio == 0.0);
+  CHECK(fx.company->faults().timeout_after_write_ratio == 0.0);
+
+  auto settings = ctl(fx, dir, {"settings"});
+  CHECK(settings.code == 0);
+  CHECK(settings.out == "{\"payment_batch_required\":false,\"unique_payment_numbers\":false}\n");
+  settings = ctl(fx, dir, {"settings", "unique_payment_numbers=true"});
+  CHECK(settings.code == 0);
+  CHECK(settings.out == "{\"payment_batch_required\":false,\"unique_payment_numbers\":true}\n");
+  CHECK(fx.company->settings().unique_payment_numbers);
+  CHECK(ctl(fx, dir, {"settings", "unique_payment_numbers=yes"}).code == 2);
+  auto unknown = ctl(fx, dir, {"settings", "batch=true"});
+  CHECK(unknown.code == 1);
+  CHECK(unknown.err.find("unknown setting \"batch\"") != std::string::npos);
 
   CHECK(ctl(fx, dir, {"expire-sessions"}).code == 0);
   auto stats = ctl(fx, dir, {"stats"});
@@ -660,7 +685,8 @@ TEST_CASE("serve writes its ports, answers, and on SIGTERM exits 0 having saved 
                "--state-file",
                state,
                "--port-file",
-               ports},
+               ports,
+               "--unique-payment-numbers"},
               {std::string("INTACCT_SANDBOX_SENDER_PASSWORD=") + kSenderPassword,
                std::string("INTACCT_SANDBOX_USER_PASSWORD=") + kUserPassword},
               dir);
@@ -673,6 +699,8 @@ TEST_CASE("serve writes its ports, answers, and on SIGTERM exits 0 having saved 
 
   auto health = call(static_cast<std::uint16_t>(control), http::verb::get, "/healthz");
   CHECK(health.status == 200);
+  CHECK(call(static_cast<std::uint16_t>(control), http::verb::get, "/v1/settings").body ==
+        R"({"payment_batch_required":false,"unique_payment_numbers":true})");
   auto added =
       call(static_cast<std::uint16_t>(control), http::verb::post, "/v1/records/CUSTOMER",
            R"({"fields":{"NAME":"Saved Ltd","CUSTOMERID":"C-SAVED"}})", "application/json");
@@ -783,4 +811,76 @@ TEST_CASE("start() refuses an events URL it cannot post to") {
   auto r = server.start();
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().code == "invalid_config");
+}
+
+TEST_CASE("/v1/settings shows and switches the payment settings; bad input gets 400") {
+  Fixture fx;
+  auto r = fx.control(http::verb::get, "/v1/settings");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"payment_batch_required":false,"unique_payment_numbers":false})");
+  r = fx.control(http::verb::put, "/v1/settings", R"({"payment_batch_required":true})");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"payment_batch_required":true,"unique_payment_numbers":false})");
+  CHECK(fx.company->settings().payment_batch_required);
+  r = fx.control(http::verb::put, "/v1/settings", R"({"unique_payment_numbers":true})");
+  CHECK(r.body == R"({"payment_batch_required":true,"unique_payment_numbers":true})");
+  r = fx.control(http::verb::put, "/v1/settings", R"({"unique_payment_numbers":1})");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"invalid_field","message":"\"unique_payment_numbers\" must be true or false"}})");
+  r = fx.control(http::verb::put, "/v1/settings", R"({"batch":true})");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"invalid_field","message":"unknown setting \"batch\"; known: payment_batch_required, unique_payment_numbers"}})");
+  r = fx.control(http::verb::delete_, "/v1/settings");
+  CHECK(r.status == 405);
+  CHECK(r.allow == "GET, PUT");
+  r = fx.control(http::verb::get, "/v1/settings");
+  CHECK(r.body == R"({"payment_batch_required":true,"unique_payment_numbers":true})");
+}
+
+TEST_CASE("fault ratios through /v1/faults; a reverse_arpayment is counted in /v1/stats") {
+  Fixture fx;
+  auto r = fx.control(http::verb::put, "/v1/faults", R"({"server_error_ratio":1})");
+  CHECK(r.status == 200);
+  CHECK(field_of(r.body, "server_error_ratio") == "1.0");
+  CHECK(field_of(fx.control(http::verb::get, "/v1/faults").body, "land_later_ratio") == "0.0");
+  auto read = login_request({{"r", intacct::Read{"CUSTOMER", {"1"}, {}, ""}}});
+  CHECK(post_gateway(fx.gateway_port, read).status == 503);
+  CHECK(post_gateway(fx.gateway_port, read).status == 503);
+  r = fx.control(http::verb::put, "/v1/faults", R"({"land_later_ratio":1.5})");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"invalid_field","message":"\"land_later_ratio\" must be a number from 0 to 1"}})");
+  r = fx.control(http::verb::delete_, "/v1/faults");
+  CHECK(field_of(r.body, "server_error_ratio") == "0.0");
+  CHECK(post_gateway(fx.gateway_port, read).status == 200);
+
+  // The seeded company has posted payments; reverse the first one.
+  REQUIRE(fx.company->count("ARPYMT") > 0);
+  const auto payment = fx.company->list("ARPYMT", 0, 1).at(0);
+  intacct::Legacy reverse{
+      "reverse_arpayment",
+      {{"key", std::to_string(payment.recordno)}},
+      {intacct::group("datereversed", {intacct::leaf("year", "2026"), intacct::leaf("month", "11"),
+                                       intacct::leaf("day", "22")}),
+       intacct::leaf("memo", "Refunded")},
+      true};
+  auto res = post_gateway(fx.gateway_port, login_request({{"rev-1", reverse}}));
+  REQUIRE(res.status == 200);
+  auto parsed = intacct::parse_response(200, "text/xml", res.body);
+  REQUIRE(parsed.has_value());
+  REQUIRE(parsed->results.size() == 1);
+  CHECK(parsed->results[0].status == intacct::Status::success);
+  REQUIRE(parsed->results[0].key);
+  CHECK(*parsed->results[0].key == std::to_string(payment.recordno));
+  CHECK(fx.company->get("ARPYMT", payment.recordno)->fields.at("STATE") == "Reversed");
+
+  auto stats = fx.control(http::verb::get, "/v1/stats").body;
+  CHECK(stats.find("\"reverse_arpayment\":1") != std::string::npos);
+  CHECK(stats.find("\"faults_by_name\":{\"server_error\":2}") != std::string::npos);
+  CHECK(field_of(stats, "faults_injected") == "2");
 }
