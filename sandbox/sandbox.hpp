@@ -54,12 +54,12 @@
 //    is a `set` event. <memo> is accepted (at most 1000 characters) and not
 //    kept. The answer is <key>RECORDNO</key>, as legacy functions answer.
 //    Failures are BL01001973, description "Could not reverse AR payment
-//    record!", description2 one of: "AR payment key '<key>' is not a
-//    RECORDNO." / "AR payment <n> does not exist." / "AR payment <n> is
-//    already reversed." / "<datereversed> needs <year>, <month> and <day> of
-//    a valid date." / "<memo> is longer than 1000 characters.", with a
-//    correction. A reversed payment cannot be updated; deleting it does not
-//    give its invoices their amounts back a second time.
+//    record!", description2 one of: "reverse_arpayment needs a key
+//    attribute." / "AR payment key '<key>' is not a RECORDNO." / "AR
+//    payment <n> does not exist." / "AR payment <n> is already reversed." /
+//    "<datereversed> needs <year>, <month> and <day> of a valid date." /
+//    "<memo> is longer than 1000 characters.", with a correction. A reversed payment cannot be
+//    updated; deleting it does not give its invoices their amounts back a second time.
 //  * Options::unique_payment_numbers: a second ARPYMT of one customer with
 //    the DOCNUMBER of a payment that is not reversed fails BL34000061
 //    "Another AR Payment with the given value(s) <DOCNUMBER> already exists"
@@ -74,8 +74,11 @@
 //    whole amount for an advance, 0.00 when fully applied). Less than the
 //    sum fails "TOTALENTERED <x> is less than the sum of the details <y>."
 //  * Random faults (Faults::*_ratio) draw from a PRNG seeded with
-//    Options::seed, one draw per enabled ratio per request, so a run with the
-//    same seed and the same requests gets the same faults.
+//    Options::seed: one draw per non-zero ratio per request it applies to
+//    (none while its counter is non-zero), so a run with the same seed and
+//    the same requests gets the same faults.
+//  * Settings (payment_batch_required, unique_payment_numbers) switch at run
+//    time through set_settings() and apply from the next request on.
 //
 // Ownership: the Company keeps a reference to the Clock, which must outlive it.
 #pragma once
