@@ -344,11 +344,11 @@ class Job : public std::enable_shared_from_this<Job> {
     const std::string verdict = at(0);
     state_ = at(1);
     recordno_ = at(2);
-    since_ = std::strtoll(at(3).c_str(), nullptr, 10);
     body_ = at(5);
     failed_event_ = at(8);
-    rsince_ = std::strtoll(at(9).c_str(), nullptr, 10);
     posted_invoice_ = at(13);
+    sent_at_ = std::strtoll(at(14).c_str(), nullptr, 10);
+    rsent_at_ = std::strtoll(at(15).c_str(), nullptr, 10);
     if (verdict == "busy") {
       core_->count(d_.tenant, "busy");
       const auto until = std::strtoll(at(7).c_str(), nullptr, 10);
@@ -374,9 +374,7 @@ class Job : public std::enable_shared_from_this<Job> {
     if (state_ == "failed" && failed_event_ != d_.envelope.event_id) {
       // The other event type of a payment that already failed: its dead
       // letter is the one to replay.
-      return release_then("", false, "", [self = shared_from_this()] {
-        self->finish(done_outcome("failed_before"));
-      });
+      return settle_ack("failed_before");
     }
     if (state_ == "posting" || state_ == "unknown") return read_back();
     if (state_ == "unsent") {
@@ -660,7 +658,10 @@ class Job : public std::enable_shared_from_this<Job> {
     }
     const auto& e = *a.error;
     if (e.level == intacct::ErrorLevel::result && is_duplicate(e)) {
+      // Our earlier write (or the number taken by someone else): read back,
+      // and never send again in this attempt.
       core_->count(d_.tenant, "duplicate_error");
+      sent_at_ = now();
       return read_back();
     }
     if (e.cls == intacct::ErrorClass::ambiguous) {
@@ -751,9 +752,10 @@ class Job : public std::enable_shared_from_this<Job> {
     }
     core_->count_readback(d_.tenant, "not_found");
     // Not there (yet). A 524 can mean Intacct is still working on it: only
-    // after readback_wait since the send do we send the same request again.
-    const std::int64_t waited = now() - since_;
-    if (since_ > 0 && waited < core_->options.readback_wait.count()) {
+    // after readback_wait since the last send do we send the same request
+    // again (the ledger's sent_at survives crashes).
+    const std::int64_t waited = now() - sent_at_;
+    if (waited < core_->options.readback_wait.count()) {
       const std::int64_t left = core_->options.readback_wait.count() - waited;
       const std::int64_t step = std::min<std::int64_t>(
           left, std::max<std::int64_t>(core_->options.readback_interval.count(), waited));
@@ -896,6 +898,7 @@ class Job : public std::enable_shared_from_this<Job> {
         (is_duplicate(e) || std::any_of(e.errors.begin(), e.errors.end(), [](const auto& d) {
            return contains(d.description, "already reversed");
          }))) {
+      rsent_at_ = now();
       return reverse_read_back();
     }
     if (e.cls == intacct::ErrorClass::ambiguous) {
@@ -934,8 +937,8 @@ class Job : public std::enable_shared_from_this<Job> {
         return self->reversed();
       }
       self->core_->count_readback(self->d_.tenant, "not_found");
-      const std::int64_t waited = self->now() - self->rsince_;
-      if (self->rsince_ > 0 && waited < self->core_->options.readback_wait.count()) {
+      const std::int64_t waited = self->now() - self->rsent_at_;
+      if (waited < self->core_->options.readback_wait.count()) {
         return self->later("reverse_unknown", false,
                            retry_outcome("awaiting_readback",
                                          "the reversal of payment " + self->p_.payment_id +
@@ -988,7 +991,8 @@ class Job : public std::enable_shared_from_this<Job> {
 
   // From the ledger when the lease was taken.
   std::string state_, recordno_, body_, failed_event_, posted_invoice_;
-  std::int64_t since_ = 0, rsince_ = 0;
+  // When the last create / reverse request was sent (0 = never).
+  std::int64_t sent_at_ = 0, rsent_at_ = 0;
   Posting posting_;
 };
 

@@ -13,12 +13,12 @@ local pay, lock = KEYS[1], KEYS[2]
 local owner, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local h = redis.call('HMGET', pay, 'state', 'recordno', 'since', 'sends', 'body', 'controlid',
                      'owner', 'until', 'failed_event', 'rsince', 'rsends', 'amount', 'customer',
-                     'invoice')
+                     'invoice', 'sent_at', 'rsent_at')
 local function s(v) if v then return v else return '' end end
 local state = s(h[1])
 local function answer(verdict)
   return {verdict, state, s(h[2]), s(h[3]), s(h[4]), s(h[5]), s(h[6]), s(h[8]), s(h[9]),
-          s(h[10]), s(h[11]), s(h[12]), s(h[13]), s(h[14])}
+          s(h[10]), s(h[11]), s(h[12]), s(h[13]), s(h[14]), s(h[15]), s(h[16])}
 end
 if h[7] and h[7] ~= owner and tonumber(h[8] or '0') > now then return answer('busy') end
 if ARGV[6] == '1' then

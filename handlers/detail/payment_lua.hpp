@@ -5,9 +5,9 @@
 //                | reversing | reverse_unknown | reversed
 //   owner, until the lease: who works on the payment, and until when (ms)
 //   since        ms: when the current unsettled spell began (posting/unknown)
-//   sends        create requests sent so far
+//   sends        create requests sent so far; sent_at when the last was sent
 //   controlid    the create's function controlid; body the ARPYMT as JSON
-//   rcontrolid, rsends, rsince   the same for the reversal
+//   rcontrolid, rsends, rsince, rsent_at   the same for the reversal
 //   recordno     Intacct's ARPYMT RECORDNO once posted
 //   invoice, customer, amount, currency   what was posted (for on-call)
 //   event        the event that recorded the intent; failed_event the one that
@@ -26,7 +26,8 @@ namespace isync::handlers::detail {
 // ARGV: 1 owner, 2 now ms, 3 lease ms, 4 event id, 5 op (post | reverse),
 //       6 "1" to take the lock.
 // Returns {verdict, state, recordno, since, sends, body, controlid, until,
-//          failed_event, rsince, rsends, amount, customer, invoice}:
+//          failed_event, rsince, rsends, amount, customer, invoice, sent_at,
+//          rsent_at}:
 // verdict ok | busy (another owner holds the lease; `until` says how long)
 // | invoice_busy (another payment to the invoice is being posted).
 const redis::Script& take_script();
