@@ -523,8 +523,12 @@ std::vector<Field<TenantConfig>> tenant_fields() {
          t.stripe_secrets.clear();
          for (std::size_t i = 0; i < r.items.size(); ++i) {
            Raw item{Raw::Kind::string, r.items[i], {}};
-           auto s = as_secret(k + "[" + std::to_string(i) + "]", item, ctx);
+           const std::string item_key = k + "[" + std::to_string(i) + "]";
+           auto s = as_secret(item_key, item, ctx);
            if (!s) return s.error();
+           // An empty signing key would let anyone sign.
+           if (s->empty())
+             return fail(item_key + ": the secret is empty (a Stripe webhook signing secret)");
            t.stripe_secrets.push_back(std::move(*s));
          }
          return {};

@@ -55,7 +55,8 @@ std::string stripe_signature(std::string_view secret, std::string_view timestamp
 
 // True when any v1 matches any secret. With no secrets (unknown tenant, or a
 // tenant without Stripe secrets) one HMAC under a dummy key is still computed,
-// so the answer takes about as long, and the result is false.
+// so the answer takes about as long, and the result is false. An empty secret
+// never matches.
 bool stripe_signature_matches(const StripeSignature& signature, std::string_view body,
                               const std::vector<std::string>& secrets);
 

@@ -499,3 +499,10 @@ payment_batch = "PB-1"
   CHECK(again->tenants.at(0).ach_payment_method == "Cash");
   CHECK(again->tenants.at(0).payment_batch == "PB-1");
 }
+
+TEST_CASE("an empty Stripe signing secret is refused") {
+  CHECK(load_error("[[tenant]]\nid = \"a\"\ntoken = \"env:T\"\nstripe_secrets = [\"env:W\", "
+                   "\"env:E\"]\n",
+                   {{"T", "t"}, {"W", "w"}, {"E", ""}}) ==
+        "tenant[0].stripe_secrets[1]: the secret is empty (a Stripe webhook signing secret)");
+}

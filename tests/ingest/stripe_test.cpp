@@ -98,6 +98,11 @@ TEST_CASE("any v1 may match any secret; no secrets never match") {
   CHECK(stripe_signature_matches(sig, body, {"old_secret", "new_secret"}));
   CHECK_FALSE(stripe_signature_matches(sig, body, {"old_secret"}));
   CHECK_FALSE(stripe_signature_matches(sig, body, {}));
+  // An empty secret never matches, even a signature made with the empty key.
+  StripeSignature empty_key = sig;
+  empty_key.v1 = {stripe_signature("", "1700000000", body)};
+  CHECK_FALSE(stripe_signature_matches(empty_key, body, {""}));
+  CHECK_FALSE(stripe_signature_matches(empty_key, body, {"", "new_secret"}));
   CHECK_FALSE(stripe_signature_matches(sig, body + " ", {"new_secret"}));
   sig.timestamp_text = "1700000001";
   CHECK_FALSE(stripe_signature_matches(sig, body, {"new_secret"}));
