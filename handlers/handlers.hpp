@@ -41,6 +41,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -238,6 +239,51 @@ struct PaymentState {
 // reversing, reverse_unknown), oldest first, at most `limit`.
 void unsettled_payments(redis::Connection& conn, const std::string& tenant, int limit,
                         std::function<void(Result<std::vector<PaymentState>>)> done);
+
+// ---- Status (PRODUCT.md §6) -------------------------------------------------
+//
+// One document for `intacct-sync status` and GET /v1/admin/status, read from
+// Redis only (no Intacct call): per tenant the queue figures, the Intacct
+// circuit and the API calls counted this UTC month, and the payments not
+// settled yet. Nothing in it is a secret (the circuit's reason is Intacct's
+// error summary; payments show ids, amounts and the last error summary).
+
+// Unsettled payments listed per tenant; unsettled_count says how many exist.
+inline constexpr int kStatusPaymentLimit = 100;
+
+struct TenantStatus {
+  std::string tenant;
+  queue::TenantStats queue;
+  std::int64_t oldest_pending_age_s = 0;  // 0 when nothing is pending
+  bool circuit_open = false;              // isync:{t}:intacct:circuit holds an open circuit
+  std::string circuit_reason;             // why it opened; "" when closed
+  std::int64_t calls_this_month = 0;      // isync:{t}:intacct:calls:YYYY-MM (UTC month of now)
+  std::vector<PaymentState> unsettled;    // oldest first, at most kStatusPaymentLimit
+  std::int64_t unsettled_count = 0;       // all unsettled payments of the tenant
+};
+
+struct Status {
+  std::int64_t at_ms = 0;  // the `now_ms` it was read for
+  std::vector<TenantStatus> tenants;
+};
+
+// Reads the status of `tenants` (in that order) through `conn`, pipelined.
+// Ages are measured against `now_ms`. Any Redis failure:
+// Error{"unavailable", "Redis: <why>"}. `done` runs once, on the connection's
+// strand.
+void read_status(redis::Connection& conn, std::vector<std::string> tenants, std::int64_t now_ms,
+                 std::function<void(Result<Status>)> done);
+
+// {"tenants":[{"tenant","queue":{"depth","pending","retrying","parked","dead",
+// "oldest_pending_age_s"},"intacct":{"circuit":"open"|"closed"[,"circuit_reason"],
+// "calls_this_month"},"payments":{"unsettled":[{"payment_id","state","since"
+// (ISO 8601 UTC),"age_s","sends","invoice","customer","amount","currency",
+// "recordno","last_error"}],"unsettled_count"}}]}
+std::string status_json(const Status& status);
+
+// The same as text for a terminal: one block per tenant, the unsettled
+// payments as a table with their age and state.
+std::string status_text(const Status& status);
 
 // Routes each event by its source: "stripe" to `payments` (when set), every
 // other source to `mirror`.
