@@ -1,4 +1,4 @@
-// intacct-sync: serve | check-config | encrypt-secret. Wiring lives in
+// intacct-sync: serve | check-config | encrypt-secret | status. Wiring lives in
 // service.cpp; this file only parses the command line.
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -63,6 +63,15 @@ int encrypt_secret(bool new_key) {
   return 0;
 }
 
+int status(const std::string& path, bool json) {
+  auto cfg = load_config(path);
+  if (!cfg) {
+    std::cerr << "intacct-sync: " << cfg.error().message << "\n";
+    return isync::app::kExitRefused;
+  }
+  return isync::app::status(*cfg, json, std::cout, std::cerr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,6 +93,15 @@ int main(int argc, char** argv) {
       "encrypt-secret", "read a secret on stdin, print enc:… under INTACCT_SYNC_MASTER_KEY");
   enc_cmd->add_flag("--new-key", new_key, "print a fresh random master key instead");
 
+  std::string status_path;
+  bool status_json = false;
+  auto* status_cmd = cli.add_subcommand(
+      "status",
+      "per tenant: queue figures, Intacct circuit and calls this month, unsettled payments "
+      "(read from Redis)");
+  status_cmd->add_option("--config", status_path, "TOML config file (empty: built-in defaults)");
+  status_cmd->add_flag("--json", status_json, "print the JSON of GET /v1/admin/status");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -92,5 +110,6 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return serve(config_path);
   if (*check_cmd) return check_config(check_path);
   if (*enc_cmd) return encrypt_secret(new_key);
+  if (*status_cmd) return status(status_path, status_json);
   return 1;
 }

@@ -292,6 +292,15 @@ int serve(const config::Config& cfg, Log& log) {
   options.before_metrics = [&metrics, &tenant_ids, reader_conn](std::function<void()> done) {
     queue::publish_stats(*reader_conn, tenant_ids, metrics, std::move(done));
   };
+  options.status = [&tenant_ids, &clock,
+                    reader_conn](std::function<void(Result<std::string>)> done) {
+    handlers::read_status(
+        *reader_conn, tenant_ids, clock.now_ms(),
+        [done = std::move(done)](Result<handlers::Status> r) {
+          if (!r) return done(r.error());
+          done(Result<std::string>(boost::system::in_place_value, handlers::status_json(*r)));
+        });
+  };
   ingest::Server server(ioc.get_executor(), std::move(options), producers, reader, metrics, clock,
                         log);
   if (auto started = server.start(); !started) {

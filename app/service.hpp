@@ -13,7 +13,11 @@
 //  * Secrets are never logged: the start line carries the redacted Redis URL.
 //  * REQUIRES: called from the main thread, once; it installs the signal
 //    handlers for the duration of the call.
+//  * `status(...)` is the on-call view of PRODUCT.md §6 for the CLI; the
+//    running service answers the same document on GET /v1/admin/status.
 #pragma once
+
+#include <ostream>
 
 #include "config/config.hpp"
 #include "core/core.hpp"
@@ -25,5 +29,13 @@ inline constexpr int kExitUnavailable = 1;  // Redis unreachable, listener could
 inline constexpr int kExitRefused = 2;      // configuration or Redis requirements not met
 
 int serve(const config::Config& config, Log& log);
+
+// `intacct-sync status`: connects to the configured Redis (no listener, no
+// Intacct call), reads handlers::read_status for every configured tenant and
+// prints it on `out` as text, or as JSON when `json`. Returns kExitOk;
+// kExitUnavailable when Redis cannot be reached or read within
+// connect_timeout + 2 x command_timeout (the reason on `err`, the URL
+// redacted); kExitRefused for a redis.url that is not a redis:// URL.
+int status(const config::Config& config, bool json, std::ostream& out, std::ostream& err);
 
 }  // namespace isync::app

@@ -5,7 +5,8 @@
 //  * Server runs two listeners on the caller's io_context: the public one
 //    (POST /v1/intacct/{tenant}/events, POST /v1/payments/{tenant}/stripe,
 //    GET /healthz, GET /readyz) and the
-//    admin one (GET /metrics, mirror reads under /v1/tenants/{t}/...). The
+//    admin one (GET /metrics, mirror reads under /v1/tenants/{t}/...,
+//    GET /v1/admin/status through Options::status). The
 //    caller decides how many threads run the io_context; every connection has
 //    its own strand, and nothing here blocks an io thread.
 //  * A webhook is answered 202 {"event_id","duplicate"} only from the
@@ -105,6 +106,11 @@ struct Options {
   // Called before each /metrics render (e.g. to refresh queue gauges); must
   // call `done` exactly once, from any thread. Empty = render at once.
   std::function<void(std::function<void()> done)> before_metrics;
+
+  // Answers GET /v1/admin/status (admin token only): must call `done` exactly
+  // once, from any thread, with the JSON document (200) or an Error (503
+  // unavailable, with Retry-After). Empty = 503.
+  std::function<void(std::function<void(Result<std::string>)> done)> status;
 };
 
 class Server {

@@ -63,6 +63,9 @@ RouteMatch match_public(http::verb method, std::string_view path, bool noop_rout
 
 RouteMatch match_admin(http::verb method, std::string_view path) {
   if (path == "/metrics") return make(RouteId::metrics, "/metrics", method, http::verb::get, "GET");
+  if (path == "/v1/admin/status") {
+    return make(RouteId::status, "/v1/admin/status", method, http::verb::get, "GET");
+  }
   std::array<std::string_view, kMaxSegments> seg{};
   std::size_t n = 0;
   if (!split_path(path, seg, n) || (n != 4 && n != 5) || seg[0] != "v1" || seg[1] != "tenants") {

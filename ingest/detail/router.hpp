@@ -23,6 +23,7 @@ enum class RouteId {
   metrics,        // GET /metrics (admin)
   mirror_record,  // GET /v1/tenants/{tenant}/{collection}/{recordno} (admin)
   mirror_find,    // GET /v1/tenants/{tenant}/{collection}?by=id&id=X (admin)
+  status,         // GET /v1/admin/status (admin)
 };
 
 struct RouteMatch {

@@ -197,6 +197,13 @@ void Session::route_request() {
                              "<admin token>");
       }
       return handle_metrics();
+    case RouteId::status:
+      if (!admin_authorized(req, false)) {
+        return respond_error(401, "unauthorized",
+                             "the admin token is missing or wrong; send Authorization: Bearer "
+                             "<admin token>");
+      }
+      return handle_status();
     case RouteId::mirror_record:
     case RouteId::mirror_find:
       if (!admin_authorized(req, true)) {
@@ -414,6 +421,20 @@ void Session::handle_metrics() {
   } else {
     render();
   }
+}
+
+void Session::handle_status() {
+  const auto& hook = state_->options().status;
+  auto answer = [self = shared_from_this()](Result<std::string> r) {
+    asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
+      if (r) return self->respond(200, std::move(*r));
+      self->retry_after_ = std::to_string(self->state_->options().retry_after.count());
+      self->respond_error(503, "unavailable",
+                          "the status cannot be read right now (Redis unavailable); retry later");
+    });
+  };
+  if (!hook) return answer(make_error("unavailable", "no status in this process"));
+  hook(std::move(answer));
 }
 
 void Session::handle_mirror() {

@@ -52,6 +52,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_stripe_body();
   void on_accepted(Result<queue::AcceptResult> result);
   void handle_metrics();
+  void handle_status();
   void handle_mirror();
 
   bool tenant_authorized(const Request& req, std::string_view query) const;
