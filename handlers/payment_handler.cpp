@@ -73,9 +73,13 @@ Outcome retry_outcome(std::string code, std::string message, std::chrono::millis
 void copy_intacct(queue::Failure& f, const intacct::IntacctError& e) {
   if (!e.errors.empty()) {
     f.errorno = e.errors.front().errorno;
+    // Intacct often leaves description empty and says it all in
+    // description2: join the two without a stray space.
     f.description = e.errors.front().description;
-    if (!e.errors.front().description2.empty())
-      f.description += " " + e.errors.front().description2;
+    if (!e.errors.front().description2.empty()) {
+      if (!f.description.empty()) f.description += " ";
+      f.description += e.errors.front().description2;
+    }
     f.correction = e.errors.front().correction;
   }
   f.controlid = e.control_id;
