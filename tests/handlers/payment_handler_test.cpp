@@ -588,6 +588,49 @@ TEST_CASE("a write that never landed is sent again with the same controlid after
   CHECK(f.inv_field(inv, "TOTALDUE") == "60.00");
 }
 
+TEST_CASE(
+    "a write landing after readback_wait: the resend is refused as a duplicate, then adopted") {
+  PayFixture f;
+  const auto inv = f.invoice("INV-1", "100.00");
+  sandbox::Faults fault;
+  fault.land_later = 1;
+  fault.land_delay = std::chrono::milliseconds(8000);
+  f.faults(fault);
+  Pay p;
+  auto d = delivery(stripe(p));
+  REQUIRE(f.handle(d).failure.code == "ambiguous");
+  // Past readback_wait: the same request goes again, and Intacct refuses
+  // the controlid it is still working on.
+  f.clock.advance(5000);
+  d.attempt++;
+  auto resent = f.handle(d);
+  CHECK(resent.kind == Kind::retry);
+  CHECK(f.proxy->creates().size() == 2);
+  CHECK(f.payments().empty());
+  CHECK(f.ledger("pi_1", "state") == "unknown");
+  f.sandbox_clock.advance(8100);
+  REQUIRE(eventually([&] { return f.payments().size() == 1; }));
+  f.clock.advance(1000);
+  d.attempt++;
+  auto out = f.handle(d);
+  CHECK(out.kind == Kind::done);
+  CHECK(out.result == "adopted");
+  CHECK(f.payments().size() == 1);
+  CHECK(f.ledger("pi_1", "state") == "posted");
+  CHECK(f.inv_field(inv, "TOTALDUE") == "60.00");
+}
+
+TEST_CASE("a payment naming its invoice by RECORDNO is posted to that invoice") {
+  PayFixture f;
+  f.invoice("INV-0", "10.00");
+  const auto inv = f.invoice("INV-1", "100.00");
+  Pay p;
+  p.invoice = inv;
+  CHECK(f.handle(stripe(p)).result == "posted");
+  CHECK(f.payments().at(0).fields.at("ARPYMTDETAILS.ARPYMTDETAIL.0.RECORDKEY") == inv);
+  CHECK(f.inv_field(inv, "TOTALDUE") == "60.00");
+}
+
 // ---- 5 ----------------------------------------------------------------------
 
 TEST_CASE("after a crash past the intent a new worker reads back before it sends again") {
@@ -727,6 +770,62 @@ TEST_CASE("a full refund reverses the payment once; a redelivered refund is a du
   CHECK(f.handle(stripe(refund)).result == "duplicate");
   CHECK(f.executed("reverse_arpayment") == 1);
   CHECK(f.inv_field(inv, "TOTALDUE") == "100.00");
+}
+
+TEST_CASE("a reversal answered by a 524 is read back by RECORDNO and not sent twice") {
+  PayFixture f;
+  const auto inv = f.invoice("INV-1", "100.00");
+  Pay p;
+  REQUIRE(f.handle(stripe(p)).result == "posted");
+  sandbox::Faults fault;
+  fault.timeout_after_write = 1;
+  f.faults(fault);
+  Pay refund = p;
+  refund.type = "charge.refunded";
+  refund.refunded = 4000;
+  auto d = delivery(stripe(refund));
+  auto first = f.handle(d);
+  CHECK(first.kind == Kind::retry);
+  CHECK(first.failure.cls == queue::FailureClass::ambiguous);
+  CHECK(f.ledger("pi_1", "state") == "reverse_unknown");
+  CHECK(f.unsettled("pi_1"));
+  d.attempt = 2;
+  auto out = f.handle(d);
+  CHECK(out.kind == Kind::done);
+  CHECK(out.result == "reversed");
+  CHECK(f.executed("reverse_arpayment") == 1);
+  CHECK(f.ledger("pi_1", "state") == "reversed");
+  CHECK_FALSE(f.unsettled("pi_1"));
+  CHECK(f.inv_field(inv, "TOTALDUE") == "100.00");
+}
+
+TEST_CASE("a reversal landing late is read back until it lands, without a second reversal") {
+  PayFixture f;
+  const auto inv = f.invoice("INV-1", "100.00");
+  Pay p;
+  REQUIRE(f.handle(stripe(p)).result == "posted");
+  sandbox::Faults fault;
+  fault.land_later = 1;
+  fault.land_delay = std::chrono::milliseconds(2000);
+  f.faults(fault);
+  Pay refund = p;
+  refund.type = "charge.refunded";
+  refund.refunded = 4000;
+  auto d = delivery(stripe(refund));
+  REQUIRE(f.handle(d).failure.cls == queue::FailureClass::ambiguous);
+  f.clock.advance(300);
+  d.attempt++;
+  auto waiting = f.handle(d);
+  CHECK(waiting.kind == Kind::retry);
+  CHECK(waiting.failure.code == "awaiting_readback");
+  CHECK(f.ledger("pi_1", "state") == "reverse_unknown");
+  f.sandbox_clock.advance(2100);
+  REQUIRE(eventually([&] { return f.payments().at(0).fields.at("STATE") == "Reversed"; }));
+  f.clock.advance(300);
+  d.attempt++;
+  CHECK(f.handle(d).result == "reversed");
+  CHECK(f.inv_field(inv, "TOTALDUE") == "100.00");
+  CHECK(f.ledger("pi_1", "rsends") == "1");
 }
 
 TEST_CASE("a partial refund is a dead letter that tells on-call what to do in Intacct") {
