@@ -514,6 +514,10 @@ std::vector<Field<TenantConfig>> tenant_fields() {
        [](T& t, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
          ISYNC_TRY(t.timezone, as_text(k, r));
          if (t.timezone.empty()) return fail(k + ": must not be empty (e.g. \"UTC\")");
+         if (!valid_timezone(t.timezone)) {
+           return fail(k + ": unknown time zone '" + t.timezone +
+                       "' (a name of the tz database, e.g. \"America/New_York\")");
+         }
          return {};
        }},
       {"stripe_secrets", false,

@@ -196,6 +196,10 @@ TEST_CASE("tenant ids are validated and unique, and each tenant needs a token") 
         "\"2001:db8::/32\"");
   CHECK(load_error("[[tenant]]\nid = \"a\"\ntoken = \"env:T\"\noverpayment = \"keep\"\n", env) ==
         "tenant[0].overpayment: expected one of reject, advance, got \"keep\"");
+  CHECK(
+      load_error("[[tenant]]\nid = \"a\"\ntoken = \"env:T\"\ntimezone = \"Mars/Olympus\"\n", env) ==
+      "tenant[0].timezone: unknown time zone 'Mars/Olympus' (a name of the tz "
+      "database, e.g. \"America/New_York\")");
   CHECK(load_error("[[tenant]]\nid = \"a\"\ntoken = \"env:T\"\nreconcile_at = \"25:00\"\n", env) ==
         "tenant[0].reconcile_at: expected HH:MM (24-hour), got \"25:00\"");
 }
