@@ -495,6 +495,22 @@ class Job : public std::enable_shared_from_this<Job> {
                         "payment " + p_.payment_id + ": " + what + " failed: " + e.summary(),
                         permanent ? "failed" : "retry");
     copy_intacct(o.failure, e);
+    const bool batch_key = std::any_of(e.errors.begin(), e.errors.end(), [](const auto& d) {
+      return contains(d.description, "payment batch key") ||
+             contains(d.description2, "payment batch key");
+    });
+    if (permanent && batch_key) {
+      // Intacct's text says what is missing, not how to fix it; its own
+      // errorno, description and correction stay in the failure as given.
+      o.failure.code = "payment_batch_required";
+      o.failure.message =
+          "payment " + p_.payment_id +
+          ": Intacct says \"Please provide a payment batch key.\": its AR is set to "
+          "user-specified payment summaries, so each payment needs a batch, and nothing was "
+          "posted. Fix: in Intacct set the AR payment summary frequency to Daily or Monthly "
+          "(Accounts Receivable > Setup > Configure), or set payment_batch (PRBATCH) for the "
+          "tenant; then replay this event.";
+    }
     return o;
   }
 

@@ -916,8 +916,13 @@ TEST_CASE("Intacct's refusal is a dead letter with its words; a replay after the
   auto out = f.handle(d);
   CHECK(out.kind == Kind::dead);
   CHECK(out.failure.cls == queue::FailureClass::permanent);
-  CHECK(out.failure.code == "intacct_error");
-  CHECK(has(out.failure.message, "payment pi_1: creating the ARPYMT failed: Intacct result"));
+  CHECK(out.failure.code == "payment_batch_required");
+  CHECK(out.failure.message ==
+        "payment pi_1: Intacct says \"Please provide a payment batch key.\": its AR is set to "
+        "user-specified payment summaries, so each payment needs a batch, and nothing was "
+        "posted. Fix: in Intacct set the AR payment summary frequency to Daily or Monthly "
+        "(Accounts Receivable > Setup > Configure), or set payment_batch (PRBATCH) for the "
+        "tenant; then replay this event.");
   CHECK(out.failure.errorno == "BL01001973");
   CHECK(out.failure.description == "Please provide a payment batch key.");
   CHECK(out.failure.correction ==
