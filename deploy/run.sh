@@ -3,7 +3,8 @@
 # redis-server with AOF (appendfsync always, noeviction, data under var/redis)
 # and the Intacct sandbox with a demo company (500 customers, 2,000 invoices;
 # kept in var/sandbox.json), writes a demo config (tenant "demo", wired to the
-# sandbox both ways) and runs the service in the foreground.
+# sandbox both ways, taking Stripe payments signed with a random secret kept in
+# var/demo-stripe-secret) and runs the service in the foreground.
 #   ./deploy/run.sh        start (Ctrl-C stops the service and the sandbox;
 #                          Redis keeps running)
 #   ./deploy/run.sh stop   stop the local Redis
@@ -63,8 +64,19 @@ ensure_token() {
   chmod 600 "$file"
 }
 
+# A random Stripe-style webhook signing secret (whsec_…) in <file>, kept
+# across runs.
+ensure_stripe_secret() {
+  local file=$1
+  if [[ ! -s $file ]]; then
+    (umask 077 && printf 'whsec_%s' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$file")
+  fi
+  chmod 600 "$file"
+}
+
 write_demo_config() {
   ensure_token "$VAR/demo-token"
+  ensure_stripe_secret "$VAR/demo-stripe-secret"
   ensure_token "$VAR/admin-token"
   ensure_token "$VAR/sandbox-sender-password"
   ensure_token "$VAR/sandbox-user-password"
@@ -97,6 +109,10 @@ token = "file:$PWD/$VAR/demo-token"
 company_id = "DEMO-CO"
 user_id = "ws_intacct_sync"
 user_password = "file:$PWD/$VAR/sandbox-user-password"
+# Stripe payments (POST /v1/payments/demo/stripe) become ARPYMTs in the
+# sandbox, deposited to its undeposited-funds account.
+stripe_secrets = ["file:$PWD/$VAR/demo-stripe-secret"]
+undeposited_account = "1010"
 CONF
   # Where the sandbox posts its smart events: the token rides in the URL, as
   # Intacct's HTTP post action sends it. The file is the token's, mode 600.
@@ -157,6 +173,40 @@ Change a record in the sandbox's demo company and watch it reach the mirror
     set CUSTOMER 1 NAME="Renamed Customer"
   curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" \\
     "http://127.0.0.1:$ADMIN_PORT/v1/tenants/demo/customers/1"
+
+Pay an invoice with a Stripe payment (signed like Stripe signs, with the
+tenant's secret in $VAR/demo-stripe-secret):
+
+  # 1. an open invoice of the demo company (STATE Posted, TOTALDUE 10.00 or more)
+  OPEN=\$(build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT list ARINVOICE --limit 1000 \\
+    | grep -o '"RECORDID":"[^"]*","RECORDNO":"[0-9]*","STATE":"Posted","TOTALDUE":"[1-9][0-9][0-9,]*[.][0-9]*"' | head -1)
+  INVOICE=\$(echo "\$OPEN" | cut -d'"' -f4); N=\$(echo "\$OPEN" | cut -d'"' -f8); echo "\$OPEN"
+  # 2. a payment_intent.succeeded event of 10.00 USD naming that invoice
+  PI=pi_demo_\$(date +%s)
+  NOW=\$(date +%s)
+  BODY='{"id":"evt_'\$PI'","object":"event","type":"payment_intent.succeeded","created":'\$NOW',"livemode":false,"data":{"object":{"id":"'\$PI'","object":"payment_intent","amount":1000,"amount_received":1000,"currency":"usd","created":'\$NOW',"payment_method_types":["card"],"metadata":{"intacct_invoice":"'\$INVOICE'"}}}}'
+  # 3. the signature: HMAC-SHA256 of "<t>.<body>" under the signing secret
+  SIG=\$(printf '%s.%s' "\$NOW" "\$BODY" | openssl dgst -sha256 -hmac "\$(cat $VAR/demo-stripe-secret)" | sed 's/^.*= //')
+  curl -i -X POST "http://127.0.0.1:$PUBLIC_PORT/v1/payments/demo/stripe" \\
+    -H "Content-Type: application/json" -H "Stripe-Signature: t=\$NOW,v1=\$SIG" --data-binary "\$BODY"; echo
+  # 4. a second later: the payment in the mirror, found by its DOCNUMBER (= the payment id)
+  curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" \\
+    "http://127.0.0.1:$ADMIN_PORT/v1/tenants/demo/payments?by=id&id=\$PI"; echo
+  # 5. the ARPYMT in the sandbox, and the invoice's new TOTALDUE
+  RECORDNO=\$(curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" \\
+    "http://127.0.0.1:$ADMIN_PORT/v1/tenants/demo/payments?by=id&id=\$PI" | grep -o '"recordno":"[0-9]*"' | head -1 | cut -d'"' -f4)
+  build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT get ARPYMT \$RECORDNO
+  build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT get ARINVOICE \$N
+  # 6. on-call status: queue, circuit, calls this month, unsettled payments
+  build/app/intacct-sync status --config $VAR/demo.toml
+  curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" http://127.0.0.1:$ADMIN_PORT/v1/admin/status; echo
+
+To see a payment listed as "unknown" by status, make the sandbox answer the
+next write with a 524 and let it land 20 s later, then send another payment
+(steps 1-3): status lists it until the read-back finds and adopts the ARPYMT
+(about 30 s; isync_payment_readbacks_total in the metrics counts the tries).
+
+  build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT faults land_later=1 land_delay_ms=20000
 
 Metrics: curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" http://127.0.0.1:$ADMIN_PORT/metrics
 
