@@ -143,7 +143,12 @@ intacct::ClientOptions client_options(const config::Config& cfg) {
   o.sender_password = cfg.intacct.sender_password;
   o.call_timeout = cfg.intacct.call_timeout;
   o.slot_wait = cfg.intacct.slot_wait;
-  o.slot_lease = std::max(o.slot_lease, 3 * cfg.intacct.call_timeout);
+  // A slot outlives every call that can hold it (a login, the call, one
+  // resend); a process killed mid-call frees its slots when this ends, so it
+  // is no longer than that: with short call timeouts, a crash stalls the
+  // tenant's calls only briefly.
+  o.slot_lease = std::max(std::chrono::milliseconds(10'000),
+                          3 * cfg.intacct.call_timeout + cfg.intacct.connect_timeout);
   o.circuit_probe_interval = cfg.intacct.circuit_probe_interval;
   return o;
 }
