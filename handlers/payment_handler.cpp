@@ -356,7 +356,7 @@ class Job : public std::enable_shared_from_this<Job> {
     if (verdict == "busy") {
       core_->count(d_.tenant, "busy");
       const auto until = std::strtoll(at(7).c_str(), nullptr, 10);
-      const auto wait = std::clamp<std::int64_t>(until - now(), 200, 5000);
+      const auto wait = std::clamp<std::int64_t>(until - now(), 200, contention_wait().count());
       return finish(retry_outcome(
           "payment_in_progress",
           "payment " + p_.payment_id + " is being handled by another worker; retried later",
@@ -367,7 +367,7 @@ class Job : public std::enable_shared_from_this<Job> {
       return finish(retry_outcome("invoice_busy",
                                   "another payment to invoice " + p_.invoice +
                                       " is being posted; payments to one invoice go one at a time",
-                                  std::chrono::milliseconds(500)));
+                                  contention_wait()));
     }
     start_heartbeat();
     if (refund_) return refund();
@@ -388,6 +388,17 @@ class Job : public std::enable_shared_from_this<Job> {
       }
     }
     resolve();
+  }
+
+  // How long a payment waits for another one that holds its lease or its
+  // invoice's lock: 250 ms doubling with each attempt up to 4 s, drawn from
+  // the upper half so that many payments of one invoice spread out instead
+  // of retrying in step.
+  std::chrono::milliseconds contention_wait() const {
+    static thread_local std::mt19937 rng{std::random_device{}()};
+    const std::int64_t top = 250LL << std::clamp(d_.attempt - 1, 0, 4);
+    std::uniform_int_distribution<std::int64_t> pick(top / 2, top);
+    return std::chrono::milliseconds(pick(rng));
   }
 
   void start_heartbeat() {

@@ -289,6 +289,7 @@ class Rig {
           << "visibility_timeout = \"3s\"\n"
           << "[intacct]\nendpoint = \"http://127.0.0.1:" << gateway_port
           << "/ia/xml/xmlgw.phtml\"\nsender_id = \"sender-e2e\"\n"
+          << "call_timeout = \"3s\"\nconnect_timeout = \"1s\"\n"
           << "sender_password = \"env:TEST_SENDER_PASSWORD\"\n"
           << "[payments]\nlease = \"3s\"\nreadback_interval = \"500ms\"\n"
           << "readback_wait = \"6s\"\n"
