@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "queue/queue.hpp"
@@ -276,4 +277,80 @@ TEST_CASE(
   CHECK(line.find(R"("outcome":"retry")") != std::string::npos);
   CHECK(line.find(R"("attempt":1)") != std::string::npos);
   CHECK(line.find(R"("code":"flaky")") != std::string::npos);
+}
+
+TEST_CASE("a retry that sets its own delay is due after exactly that delay, not the backoff") {
+  Fixture f;
+  struct Handler : queue::Handler {
+    std::atomic<int> calls{0};
+    void handle(const queue::Delivery&, std::function<void(queue::Outcome)> done) override {
+      ++calls;
+      queue::Outcome o;
+      o.kind = queue::Outcome::Kind::retry;
+      o.failure.code = "awaiting_readback";
+      o.retry_after = 10s;  // the backoff would be at most retry_cap = 200 ms
+      done(o);
+    }
+  } handler;
+  queue::WorkerPool pool(f.loop.ioc.get_executor(), f.server.endpoint(), {"acme"}, handler,
+                         f.options, f.metrics, f.clock, f.log);
+  pool.start();
+  REQUIRE(accept(f.producer, envelope("acme", "EV9", "9")).has_value());
+  REQUIRE(eventually([&] { return f.server.cmd({"ZCARD", "isync:{acme}:retry"}).integer == 1; }));
+  CHECK(f.server.cmd({"ZSCORE", "isync:{acme}:retry", "EV9"}).str == "1700000010000");
+  f.clock.advance(5000);
+  std::this_thread::sleep_for(600ms);  // several mover rounds: not due yet
+  CHECK(handler.calls == 1);
+  f.clock.advance(5000);
+  REQUIRE(eventually([&] { return handler.calls == 2; }));
+  f.stop(pool);
+}
+
+TEST_CASE("keep_pending keeps a slow delivery from being reclaimed until it is acked") {
+  Fixture f;
+  struct Handler : queue::Handler {
+    std::mutex mu;
+    std::vector<queue::Delivery> seen;
+    std::function<void(queue::Outcome)> done;
+    void handle(const queue::Delivery& d, std::function<void(queue::Outcome)> finish) override {
+      std::lock_guard lock(mu);
+      seen.push_back(d);
+      done = std::move(finish);  // held: the handler is "still working"
+    }
+    std::size_t count() {
+      std::lock_guard lock(mu);
+      return seen.size();
+    }
+  } handler;
+  queue::WorkerPool pool(f.loop.ioc.get_executor(), f.server.endpoint(), {"acme"}, handler,
+                         f.options, f.metrics, f.clock, f.log);
+  pool.start();
+  REQUIRE(accept(f.producer, envelope("acme", "EV10", "10")).has_value());
+  REQUIRE(eventually([&] { return handler.count() == 1; }));
+  const queue::Delivery d = handler.seen[0];
+  CHECK_FALSE(d.consumer.empty());
+  auto keep = [&] {
+    std::promise<bool> kept;
+    queue::keep_pending(*f.conn, d, [&kept](bool ok) { kept.set_value(ok); });
+    auto fut = kept.get_future();
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    return fut.get();
+  };
+  // Three times the visibility timeout (500 ms), kept alive every 150 ms.
+  for (int i = 0; i < 10; ++i) {
+    CHECK(keep());
+    std::this_thread::sleep_for(150ms);
+  }
+  CHECK(handler.count() == 1);
+  // Acked: nothing is pending any more, and keeping it alive says so.
+  std::vector<std::string> keys, args;
+  queue::ack_inputs(d, keys, args, 3600s);
+  redis::Script ack{std::string("local function ack()\n") + queue::kAckLua + "\nend\nack()\n"};
+  std::promise<void> acked;
+  f.conn->eval(ack, keys, args,
+               [&](boost::system::error_code, redis::Reply) { acked.set_value(); });
+  REQUIRE(acked.get_future().wait_for(10s) == std::future_status::ready);
+  CHECK_FALSE(keep());
+  handler.done(queue::Outcome{});
+  f.stop(pool);
 }
