@@ -21,7 +21,11 @@ local function answer(verdict)
           s(h[10]), s(h[11]), s(h[12]), s(h[13]), s(h[14]), s(h[15]), s(h[16])}
 end
 if h[7] and h[7] ~= owner and tonumber(h[8] or '0') > now then return answer('busy') end
-if ARGV[6] == '1' then
+-- A payment already posted needs no invoice lock: its redelivery is acked at
+-- once, even while another payment to the invoice is being posted.
+local settled = state == 'posted' or state == 'reversing' or state == 'reverse_unknown' or
+    state == 'reversed'
+if ARGV[6] == '1' and not settled then
   local holder = redis.call('GET', lock)
   if holder and holder ~= owner then return answer('invoice_busy') end
   redis.call('SET', lock, owner, 'PX', lease)
