@@ -10,6 +10,7 @@
 #include <random>
 
 #include "handlers/detail/payment_lua.hpp"
+#include "handlers/detail/record_doc.hpp"
 #include "handlers/handlers.hpp"
 
 namespace isync::handlers {
@@ -103,17 +104,6 @@ bool is_duplicate(const intacct::IntacctError& e) {
 
 bool is_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-std::string iso_now(std::int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
 }
 
 // ---- the posting as JSON (stored with the intent, sent again unchanged) ----
@@ -824,7 +814,7 @@ class Job : public std::enable_shared_from_this<Job> {
     args.push_back(owner_);
     args.push_back(recordno);
     args.push_back(std::to_string(t));
-    args.push_back(iso_now(t));
+    args.push_back(iso8601_ms(t));
     args.push_back(mirror_fields(posting_, recordno));
     args.push_back(p_.payment_id);
     args.push_back(inv);
@@ -993,7 +983,7 @@ class Job : public std::enable_shared_from_this<Job> {
     const auto t = now();
     args.push_back(owner_);
     args.push_back(std::to_string(t));
-    args.push_back(iso_now(t));
+    args.push_back(iso8601_ms(t));
     args.push_back(p_.payment_id);
     args.push_back(d_.envelope.event_id);
     args.push_back(std::to_string(core_->options.audit_max_entries));
