@@ -612,30 +612,44 @@ class Job : public std::enable_shared_from_this<Job> {
     core_->conn->command(
         {"SMEMBERS", queue::key(d_.tenant, "id:ARINVOICE:" + ref)},
         [self = shared_from_this(), ref](boost::system::error_code ec, Reply r) {
-          const bool in_mirror = !ec && r.type == Reply::Type::array && !r.elements.empty();
-          Outcome o;
-          if (in_mirror) {
-            o.failure.code = "invoice_deleted";
-            o.failure.message = "Intacct invoice " + ref + " (RECORDNO " + r.elements[0].str +
-                                " in the mirror) no longer exists in Intacct: it was deleted "
-                                "after it was imported (an Order Entry edit re-creates the "
-                                "invoice under a new RECORDNO). Payment " +
-                                self->p_.payment_id + " was not posted.";
-            o.failure.correction =
-                "Find the invoice's current number in Intacct, apply the payment by hand, then "
-                "discard this event.";
-          } else {
-            o.failure.code = "invoice_not_found";
-            o.failure.message = "Intacct invoice " + ref +
-                                " does not exist (no ARINVOICE with that RECORDID or RECORDNO); "
-                                "payment " +
-                                self->p_.payment_id + " was not posted.";
-            o.failure.correction =
-                "Check the payment's metadata intacct_invoice; apply the payment by hand in "
-                "Intacct, then discard this event.";
+          if (!ec && r.type == Reply::Type::array && !r.elements.empty()) {
+            return self->invoice_gone(r.elements[0].str, true);
           }
-          self->fail(std::move(o));
+          if (!is_digits(ref)) return self->invoice_gone("", false);
+          // Named by RECORDNO: the mirror keeps the record (or its tombstone)
+          // under that number.
+          self->core_->conn->command(
+              {"HEXISTS", queue::key(self->d_.tenant, "rec:ARINVOICE:" + ref), "v"},
+              [self, ref](boost::system::error_code e2, Reply r2) {
+                self->invoice_gone(ref, !e2 && r2.integer == 1);
+              });
         });
+  }
+
+  void invoice_gone(const std::string& mirrored_recordno, bool in_mirror) {
+    const std::string& ref = p_.invoice;
+    Outcome o;
+    if (in_mirror) {
+      o.failure.code = "invoice_deleted";
+      o.failure.message = "Intacct invoice " + ref + " (RECORDNO " + mirrored_recordno +
+                          " in the mirror) no longer exists in Intacct: it was deleted after it "
+                          "was imported (an Order Entry edit re-creates the invoice under a new "
+                          "RECORDNO). Payment " +
+                          p_.payment_id + " was not posted.";
+      o.failure.correction =
+          "Find the invoice's current number in Intacct, apply the payment by hand, then "
+          "discard this event.";
+    } else {
+      o.failure.code = "invoice_not_found";
+      o.failure.message = "Intacct invoice " + ref +
+                          " does not exist (no ARINVOICE with that RECORDID or RECORDNO); "
+                          "payment " +
+                          p_.payment_id + " was not posted.";
+      o.failure.correction =
+          "Check the payment's metadata intacct_invoice; apply the payment by hand in "
+          "Intacct, then discard this event.";
+    }
+    fail(std::move(o));
   }
 
   // ---- the create ----

@@ -907,6 +907,23 @@ TEST_CASE("an invoice in the mirror but deleted in Intacct is a dead letter invo
   CHECK(f.payments().empty());
 }
 
+TEST_CASE("an invoice named by a RECORDNO the mirror holds but Intacct lacks is invoice_deleted") {
+  PayFixture f;
+  f.server.cmd({"HSET", queue::key(kTenant, "rec:ARINVOICE:8801"), "v", "1700000000", "del", "0"});
+  Pay p;
+  p.invoice = "8801";
+  auto out = f.handle(stripe(p));
+  CHECK(out.kind == Kind::dead);
+  CHECK(out.failure.code == "invoice_deleted");
+  CHECK(has(out.failure.message,
+            "Intacct invoice 8801 (RECORDNO 8801 in the mirror) no longer exists in Intacct"));
+  Pay q;
+  q.id = "pi_2";
+  q.invoice = "8802";
+  CHECK(f.handle(stripe(q)).failure.code == "invoice_not_found");
+  CHECK(f.payments().empty());
+}
+
 TEST_CASE("Intacct's refusal is a dead letter with its words; a replay after the fix posts it") {
   PayFixture f;
   const auto inv = f.invoice("INV-1", "100.00");
