@@ -168,7 +168,9 @@ class MirrorHandler : public queue::Handler {
 //    heartbeat every lease/3, which also keeps the stream entry from being
 //    reclaimed (queue::keep_pending); a second worker finding the lease held
 //    retries later. Payments to one invoice are posted one at a time (a lock
-//    per invoice reference, renewed with the lease).
+//    per invoice reference, renewed with the lease, and kept by a payment
+//    whose create may have run until it is settled or readback_wait + lease
+//    pass, so the next payment sees a balance that includes it).
 //  * Fresh payment: the invoice (metadata intacct_invoice: RECORDID, else
 //    RECORDNO) or the customer (intacct_customer, by CUSTOMERID or NAME) is
 //    read from Intacct — the balance, customer and currency must be current,

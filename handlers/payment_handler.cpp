@@ -420,7 +420,8 @@ class Job : public std::enable_shared_from_this<Job> {
                     bool failed = false) {
     eval(release_script(), {pay_key_, lock_key_, unsettled_key()},
          {owner_, std::to_string(now()), std::move(state), restart ? "1" : "0", std::move(error),
-          p_.payment_id, failed ? "1" : "0", d_.envelope.event_id},
+          p_.payment_id, failed ? "1" : "0", d_.envelope.event_id,
+          std::to_string((core_->options.readback_wait + core_->options.lease).count())},
          [then = std::move(then)](const Reply&) { then(); });
   }
 

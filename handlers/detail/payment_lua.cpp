@@ -25,10 +25,14 @@ if h[7] and h[7] ~= owner and tonumber(h[8] or '0') > now then return answer('bu
 -- once, even while another payment to the invoice is being posted.
 local settled = state == 'posted' or state == 'reversing' or state == 'reverse_unknown' or
     state == 'reversed'
+-- The invoice lock holds the payment id: it stays with a payment whose
+-- create may have run (posting, unknown) across attempts, so the next payment
+-- to the invoice waits until that one is settled and its balance is known.
 if ARGV[6] == '1' and not settled then
+  local payment = KEYS[1]:match(':pay:(.*)$')
   local holder = redis.call('GET', lock)
-  if holder and holder ~= owner then return answer('invoice_busy') end
-  redis.call('SET', lock, owner, 'PX', lease)
+  if holder and holder ~= payment then return answer('invoice_busy') end
+  if redis.call('PTTL', lock) < lease then redis.call('SET', lock, payment, 'PX', lease) end
 end
 redis.call('HSET', pay, 'owner', owner, 'until', tostring(now + lease))
 return answer('ok')
@@ -38,7 +42,10 @@ const char* const kRenew = R"lua(
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 local now, lease = tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'until', tostring(now + lease))
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('PEXPIRE', KEYS[2], lease) end
+if redis.call('GET', KEYS[2]) == KEYS[1]:match(':pay:(.*)$') and
+    redis.call('PTTL', KEYS[2]) < lease then
+  redis.call('PEXPIRE', KEYS[2], lease)
+end
 return 1
 )lua";
 
@@ -88,7 +95,15 @@ if mine then
   if ARGV[5] ~= '' then redis.call('HSET', pay, 'error', ARGV[5], 'error_at', now) end
   redis.call('HDEL', pay, 'owner', 'until')
 end
-if redis.call('GET', lock) == owner then redis.call('DEL', lock) end
+if redis.call('GET', lock) == KEYS[1]:match(':pay:(.*)$') then
+  local now_state = redis.call('HGET', pay, 'state')
+  local hold = tonumber(ARGV[9] or '0') or 0
+  if (now_state == 'posting' or now_state == 'unknown') and hold > 0 then
+    redis.call('PEXPIRE', lock, hold)
+  else
+    redis.call('DEL', lock)
+  end
+end
 if mine then return 1 end
 return 0
 )lua";
@@ -111,7 +126,7 @@ local event_id, ttl = ARGV[13], tonumber(ARGV[14])
 redis.call('HSET', pay, 'state', 'posted', 'recordno', recordno, 'posted_at', now_ms)
 redis.call('HDEL', pay, 'owner', 'until')
 redis.call('ZREM', unsettled, payment)
-if redis.call('GET', lock) == owner then redis.call('DEL', lock) end
+if redis.call('GET', lock) == payment then redis.call('DEL', lock) end
 -- The mirror: the smart event of Intacct's own record (and its read) may have
 -- come first; then its fields stand and only the audit links are added.
 if redis.call('EXISTS', rec) == 0 then

@@ -14,8 +14,9 @@
 //                failed; error the last failure's summary
 // The ZSET payments:unsettled holds every payment whose state is unsent,
 // posting, unknown, reversing or reverse_unknown (score: since, ms).
-// A lock pay-lock:<invoice reference> (value: the owner) keeps payments to
-// one invoice one at a time.
+// A lock pay-lock:<invoice reference> (value: the payment id) keeps payments
+// to one invoice one at a time; it stays with a payment whose create may have
+// run (posting, unknown) until it is settled or the hold runs out.
 #pragma once
 
 #include "redis/redis.hpp"
@@ -45,7 +46,9 @@ const redis::Script& intent_script();
 // Leaves the payment for a later attempt and releases lease and lock.
 // KEYS: 1 pay, 2 lock, 3 unsettled. ARGV: 1 owner, 2 now ms, 3 new state
 // ("" = unchanged), 4 "1" = restart the unsettled spell at now, 5 error
-// summary, 6 payment id, 7 "1" = the permanent failure of event ARGV[8].
+// summary, 6 payment id, 7 "1" = the permanent failure of event ARGV[8],
+// 9 ms to keep holding the invoice lock while the payment is posting or
+// unknown (absent or 0: release it).
 const redis::Script& release_script();
 
 // Posted (or adopted) + ack, in one step. KEYS: 1-2 ack inputs, 3 pay,

@@ -512,6 +512,31 @@ TEST_CASE("a 524 after the create ran is ambiguous; the next attempt reads back 
   CHECK(f.inv_field(inv, "TOTALDUE") == "60.00");
 }
 
+TEST_CASE("the next payment to an invoice waits while an earlier one's create may have run") {
+  PayFixture f;
+  const auto inv = f.invoice("INV-1", "100.00");
+  sandbox::Faults fault;
+  fault.timeout_after_write = 1;
+  f.faults(fault);
+  Pay p;
+  auto d = delivery(stripe(p));
+  REQUIRE(f.handle(d).kind == Kind::retry);  // unknown: the invoice lock stays with pi_1
+  CHECK(f.server.cmd({"GET", queue::key(kTenant, "pay-lock:INV-1")}).str == "pi_1");
+  Pay q;
+  q.id = "pi_2";
+  q.amount = 6000;  // the rest of the balance once pi_1's 40.00 is counted
+  auto other = f.handle(stripe(q));
+  CHECK(other.kind == Kind::retry);
+  CHECK(other.failure.code == "invoice_busy");
+  CHECK(f.payments().size() == 1);
+  d.attempt = 2;
+  CHECK(f.handle(d).result == "adopted");  // settled: the lock is free
+  CHECK(f.server.cmd({"EXISTS", queue::key(kTenant, "pay-lock:INV-1")}).integer == 0);
+  CHECK(f.handle(stripe(q)).result == "posted");
+  CHECK(f.payments().size() == 2);
+  CHECK(f.inv_field(inv, "TOTALDUE") == "0.00");
+}
+
 // ---- 4 ----------------------------------------------------------------------
 
 TEST_CASE("a write landing late is read back without a resend until it lands, then adopted") {
