@@ -54,12 +54,20 @@ local function sorted_keys(t)
   return ks
 end
 
+-- Redis's cjson escapes every '/' as '\/' (valid JSON, but dates read back as
+-- "11\/22\/2026"): a '/' after an odd run of backslashes is such an escape
+-- and loses its backslash; an even run is escaped backslashes, kept.
+local function unslash(text)
+  return (text:gsub('(\\+)/', function(run)
+    if #run % 2 == 1 then return run:sub(2) .. '/' end
+  end))
+end
 -- cjson would encode an empty table as {} either way, but its key order is
 -- the hash order; sorted keys keep stored documents stable.
 local function encode_object(t)
   local parts = {}
   for i, k in ipairs(sorted_keys(t)) do parts[i] = cjson.encode(k) .. ':' .. cjson.encode(t[k]) end
-  return '{' .. table.concat(parts, ',') .. '}'
+  return unslash('{' .. table.concat(parts, ',') .. '}')
 end
 
 local function settled_at(version, rt)

@@ -64,6 +64,19 @@ TEST_CASE_FIXTURE(MirrorFixture,
   CHECK(audit[1]["changed"].Size() == 3);
 }
 
+TEST_CASE_FIXTURE(MirrorFixture, "slashes and backslashes in values are stored as given") {
+  apply(make_event("ARINVOICE", "7", "add", kV1,
+                   {{"STATE", "Posted"},
+                    {"WHENDUE", "11/22/2026"},
+                    {"MEMO", "a\\/b \\\\/c \\"}}));  // a\/b \\/c \ (raw)
+  auto text = get("invoices", "7");
+  REQUIRE(text.has_value());
+  CHECK(text->find("11/22/2026") != std::string::npos);  // not 11\/22\/2026
+  auto doc = parse(*text);
+  CHECK(std::string(doc["fields"]["WHENDUE"].GetString()) == "11/22/2026");
+  CHECK(std::string(doc["fields"]["MEMO"].GetString()) == "a\\/b \\\\/c \\");
+}
+
 TEST_CASE_FIXTURE(MirrorFixture, "a tombstone reads back with deleted true") {
   apply(make_event("ARPYMT", "12", "add", kV1, {{"DOCNUMBER", "pi_12"}}));
   apply(make_event("ARPYMT", "12", "delete", kV2));
