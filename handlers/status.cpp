@@ -14,25 +14,11 @@ namespace isync::handlers {
 
 namespace {
 
-// The Intacct client's keys (intacct/client.hpp): the circuit hash and the
-// monthly call counter, isync:{tenant}:intacct:<suffix>.
-std::string intacct_key(const std::string& tenant, const std::string& suffix) {
-  return "isync:{" + tenant + "}:intacct:" + suffix;
-}
-
 std::tm utc(std::int64_t ms) {
   auto t = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   gmtime_r(&t, &tm);
   return tm;
-}
-
-// "YYYY-MM" of the UTC month, as the client names its counter.
-std::string utc_month(std::int64_t ms) {
-  const std::tm tm = utc(ms);
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
-  return buf;
 }
 
 std::string iso(std::int64_t ms) {
@@ -127,7 +113,7 @@ void read_tenant(redis::Connection& conn, const std::shared_ptr<Gather>& g, std:
                  }
                  g->finish_one();
                });
-  conn.command({"HMGET", intacct_key(tenant, "circuit"), "fingerprint", "reason"},
+  conn.command({"HMGET", intacct::circuit_key(tenant), "fingerprint", "reason"},
                [g, i](boost::system::error_code ec, redis::Reply r) {
                  if (ec || r.is_error()) {
                    g->fail(ec ? ec.message() : r.str);
@@ -138,7 +124,7 @@ void read_tenant(redis::Connection& conn, const std::shared_ptr<Gather>& g, std:
                  }
                  g->finish_one();
                });
-  conn.command({"GET", intacct_key(tenant, "calls:" + utc_month(now_ms))},
+  conn.command({"GET", intacct::monthly_calls_key(tenant, now_ms)},
                [g, i](boost::system::error_code ec, redis::Reply r) {
                  if (ec || r.is_error()) {
                    g->fail(ec ? ec.message() : r.str);

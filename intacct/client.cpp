@@ -165,7 +165,7 @@ void HubCore::open_circuit(const std::shared_ptr<TenantState>& t, const IntacctE
   const auto now = clock_.now_ms();
   redis_->eval(
       open_circuit_script(),
-      {client_key(t->access.tenant, "circuit"), client_key(t->access.tenant, "circuit-probe"),
+      {intacct::circuit_key(t->access.tenant), client_key(t->access.tenant, "circuit-probe"),
        client_key(t->access.tenant, "session:" + t->entity_key)},
       {t->fingerprint, std::to_string(now), reason,
        std::to_string(std::max<std::int64_t>(1, options_.circuit_probe_interval.count())),
@@ -196,7 +196,7 @@ void HubCore::add_budget(const std::shared_ptr<TenantState>& t, std::int64_t tra
       static_cast<std::int64_t>(static_cast<double>(limit) * options_.budget_alert_ratio);
   warn_at = std::clamp<std::int64_t>(warn_at, 1, limit);
   const std::string month = utc_month(clock_.now_ms());
-  const std::string counter = client_key(t->access.tenant, "calls:" + month);
+  const std::string counter = intacct::monthly_calls_key(t->access.tenant, clock_.now_ms());
   constexpr std::int64_t kTtlSeconds = 40 * 24 * 3600;  // past the month, for the status page
   redis_->eval(budget_script(), {counter, counter + ":alert:warn", counter + ":alert:limit"},
                {std::to_string(transactions), std::to_string(kTtlSeconds), std::to_string(warn_at),
@@ -264,6 +264,12 @@ std::int64_t api_transactions(const std::vector<Function>& functions, const Resp
 }
 
 }  // namespace detail
+
+std::string circuit_key(std::string_view tenant) { return detail::client_key(tenant, "circuit"); }
+
+std::string monthly_calls_key(std::string_view tenant, std::int64_t now_ms) {
+  return detail::client_key(tenant, "calls:" + detail::utc_month(now_ms));
+}
 
 Client::Client(std::shared_ptr<detail::HubCore> hub, std::shared_ptr<detail::TenantState> state)
     : hub_(std::move(hub)), state_(std::move(state)) {}

@@ -167,6 +167,12 @@ class ClientHub {
   std::shared_ptr<detail::HubCore> core_;
 };
 
+// Redis keys the client keeps per tenant, for readers such as the status
+// page: the circuit hash (open while it has a `fingerprint`; `reason` says
+// why) and the counter of API transactions in the UTC month of `now_ms`.
+std::string circuit_key(std::string_view tenant);
+std::string monthly_calls_key(std::string_view tenant, std::int64_t now_ms);
+
 // first 16 hex of sha256(tenant|company|user|sha256(password)|sender): tells
 // a circuit opened for these credentials from one opened for older ones.
 std::string credentials_fingerprint(const TenantAccess& access, const ClientOptions& options);
