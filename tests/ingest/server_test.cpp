@@ -24,6 +24,7 @@
 
 #include "handlers/handlers.hpp"
 #include "ingest/ingest.hpp"
+#include "tests/ingest/raw_http.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace asio = boost::asio;
@@ -31,7 +32,10 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::ip::tcp;
 using isync::testing::eventually;
+using isync::testing::exchange;
+using isync::testing::read_reply;
 using isync::testing::RedisServer;
+using isync::testing::Reply;
 
 namespace {
 
@@ -39,54 +43,6 @@ constexpr const char* kToken = "acme-secret-token";
 constexpr const char* kReadToken = "acme-read-token";
 constexpr const char* kAdminToken = "admin-secret-token";
 constexpr const char* kForm = "application/x-www-form-urlencoded";
-
-struct Reply {
-  unsigned status = 0;
-  std::string body;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string head;                            // status line and headers as sent
-};
-
-void set_receive_timeout(tcp::socket& s, int seconds) {
-  timeval tv{};
-  tv.tv_sec = seconds;
-  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
-tcp::socket connect(std::uint16_t port) {
-  static asio::io_context client_ctx;  // blocking client sockets only
-  tcp::socket s(client_ctx);
-  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  set_receive_timeout(s, 15);
-  return s;
-}
-
-Reply read_reply(tcp::socket& s) {
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(16 * 1024 * 1024);
-  beast::error_code ec;
-  http::read(s, buffer, parser, ec);
-  Reply r;
-  if (ec) return r;
-  auto& res = parser.get();
-  r.status = res.result_int();
-  r.body = res.body();
-  r.head = std::to_string(r.status) + " " + std::string(res.reason()) + "\r\n";
-  for (const auto& f : res) {
-    r.head += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
-    std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.headers[name] = std::string(f.value());
-  }
-  return r;
-}
-
-Reply exchange(std::uint16_t port, const std::string& bytes) {
-  auto s = connect(port);
-  asio::write(s, asio::buffer(bytes));
-  return read_reply(s);
-}
 
 std::string request(const std::string& method, const std::string& target,
                     const std::string& content_type, const std::string& body,
@@ -329,7 +285,7 @@ TEST_CASE("a client that sends half a header and stalls is disconnected after re
   isync::ingest::Options options;
   options.read_timeout = std::chrono::seconds(1);
   Harness h(redis, options);
-  auto s = connect(h.port());
+  auto s = isync::testing::connect_loopback(h.port());
   asio::write(s, asio::buffer(std::string("POST /v1/intacct/acme/events HTTP/1.1\r\nHost: x\r\n")));
   auto t0 = std::chrono::steady_clock::now();
   char byte = 0;
@@ -347,14 +303,14 @@ TEST_CASE("connections beyond max_connections are closed at once") {
   isync::ingest::Options options;
   options.max_connections = 2;
   Harness h(redis, options);
-  auto a = connect(h.port());
-  auto b = connect(h.port());
+  auto a = isync::testing::connect_loopback(h.port());
+  auto b = isync::testing::connect_loopback(h.port());
   // Both are admitted once they answer.
   for (auto* s : {&a, &b}) {
     asio::write(*s, asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")));
     CHECK(read_reply(*s).status == 200);
   }
-  auto c = connect(h.port());
+  auto c = isync::testing::connect_loopback(h.port());
   char byte = 0;
   beast::error_code ec;
   c.read_some(asio::buffer(&byte, 1), ec);
@@ -372,7 +328,7 @@ TEST_CASE("connections beyond max_connections are closed at once") {
 TEST_CASE("keep-alive serves several requests on one connection and honours Expect: 100-continue") {
   RedisServer redis;
   Harness h(redis);
-  auto s = connect(h.port());
+  auto s = isync::testing::connect_loopback(h.port());
   for (int i = 1; i <= 3; ++i) {
     std::string body = event_body(100 + i);
     std::string req = "POST /v1/intacct/acme/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +

@@ -22,6 +22,7 @@
 #include "handlers/handlers.hpp"
 #include "ingest/ingest.hpp"
 #include "tests/ingest/openssl_hmac.hpp"
+#include "tests/ingest/raw_http.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace asio = boost::asio;
@@ -29,7 +30,9 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::ip::tcp;
 using isync::testing::eventually;
+using isync::testing::exchange;
 using isync::testing::RedisServer;
+using isync::testing::Reply;
 using isync::testing::stripe_header;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
@@ -41,40 +44,6 @@ constexpr const char* kJson = "application/json";
 constexpr long long kNow = 1'700'000'000;  // the server's clock, seconds
 const std::string kRoute = "/v1/payments/acme/stripe";
 const std::string kNoMatch = "Stripe-Signature: no v1 signature matches";
-
-struct Reply {
-  unsigned status = 0;
-  std::string body;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string head;                            // status line and headers as sent
-};
-
-Reply exchange(std::uint16_t port, const std::string& bytes) {
-  static asio::io_context client_ctx;  // blocking client sockets only
-  tcp::socket s(client_ctx);
-  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  timeval tv{};
-  tv.tv_sec = 15;
-  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  asio::write(s, asio::buffer(bytes));
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  beast::error_code ec;
-  http::read(s, buffer, parser, ec);
-  Reply r;
-  if (ec) return r;
-  auto& res = parser.get();
-  r.status = res.result_int();
-  r.body = res.body();
-  r.head = std::to_string(r.status) + " " + std::string(res.reason()) + "\r\n";
-  for (const auto& f : res) {
-    r.head += std::string(f.name_string()) + ": " + std::string(f.value()) + "\r\n";
-    std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    r.headers[name] = std::string(f.value());
-  }
-  return r;
-}
 
 // A POST with an optional Stripe-Signature (empty = none) and content type.
 std::string post(const std::string& target, const std::string& signature, const std::string& body,
