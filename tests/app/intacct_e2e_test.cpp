@@ -20,6 +20,7 @@ using isync::testing::Child;
 using isync::testing::eventually;
 using isync::testing::free_port;
 using isync::testing::HttpClient;
+using isync::testing::read_sandbox_ports;
 using isync::testing::RedisServer;
 using isync::testing::Response;
 namespace http = boost::beast::http;
@@ -90,12 +91,7 @@ class Loop {
         std::vector<std::string>{std::string("INTACCT_SANDBOX_SENDER_PASSWORD=") + kSenderPassword,
                                  std::string("INTACCT_SANDBOX_USER_PASSWORD=") + kUserPassword},
         dir + "/sandbox.log");
-    bool up = eventually(
-        [&] {
-          std::ifstream in(port_file);
-          return static_cast<bool>(in >> gateway_port >> control_port) && control_port != 0;
-        },
-        10s);
+    bool up = read_sandbox_ports(port_file, gateway_port, control_port);
     if (!up) FAIL("sandbox did not come up; log:\n" << sandbox->log());
   }
 

@@ -101,6 +101,19 @@ class Child {
   pid_t pid_ = -1;
 };
 
+// Waits (up to `deadline`) until `port_file` holds "<gateway> <control>", as
+// `intacct-sandbox serve --port-file` writes it once both listeners are bound.
+inline bool read_sandbox_ports(const std::string& port_file, std::uint16_t& gateway,
+                               std::uint16_t& control,
+                               std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
+  return eventually(
+      [&] {
+        std::ifstream in(port_file);
+        return static_cast<bool>(in >> gateway >> control) && control != 0;
+      },
+      deadline);
+}
+
 struct Response {
   int status = 0;  // 0 = connection error
   std::string body;
