@@ -5,8 +5,6 @@
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <future>
 #include <map>
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include "handlers/handlers.hpp"
+#include "tests/support/io_loop.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace isync::testing {
@@ -47,24 +46,9 @@ inline queue::Envelope make_event(const std::string& object, const std::string& 
   return e;
 }
 
-// Runs an io_context on its own thread until destroyed.
-class IoThread {
- public:
-  IoThread() : guard_(io_.get_executor()), thread_([this] { io_.run(); }) {}
-  ~IoThread() { stop(); }
-  // Joins the thread; the io_context itself lives until destruction, so the
-  // objects built on it can still be destroyed after this.
-  void stop() {
-    guard_.reset();
-    io_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
-  boost::asio::any_io_executor executor() { return io_.get_executor(); }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
-  std::thread thread_;
+// The mirror's tests run their io_context on one thread.
+struct IoThread : Loop {
+  IoThread() : Loop(1) {}
 };
 
 inline std::shared_ptr<redis::Connection> connect(boost::asio::any_io_executor ex,

@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -25,6 +24,7 @@
 #include "handlers/handlers.hpp"
 #include "ingest/ingest.hpp"
 #include "tests/ingest/raw_http.hpp"
+#include "tests/support/io_loop.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace asio = boost::asio;
@@ -68,7 +68,7 @@ std::string error_json(const std::string& code, const std::string& message) {
 // A server on loopback ports with its own io_context thread and one producer.
 struct Harness {
   explicit Harness(RedisServer& redis, isync::ingest::Options options = {}) : redis_(redis) {
-    conn = isync::redis::Connection::create(ioc.get_executor(), redis.endpoint(), {});
+    conn = isync::redis::Connection::create(loop.executor(), redis.endpoint(), {});
     conn->start();
     producer = std::make_shared<isync::queue::Producer>(conn, metrics);
     mirror = std::make_shared<isync::handlers::MirrorReader>(conn);
@@ -77,10 +77,9 @@ struct Harness {
     options.tenants = {{"acme", kToken, kReadToken, {}, {}}, {"other", "other-token", "", {}, {}}};
     options.admin_token = kAdminToken;
     server = std::make_unique<isync::ingest::Server>(
-        ioc.get_executor(), options, std::vector{producer}, mirror, metrics, clock, log);
+        loop.executor(), options, std::vector{producer}, mirror, metrics, clock, log);
     auto started = server->start();
     REQUIRE(started.has_value());
-    thread = std::thread([this] { ioc.run(); });
     REQUIRE(eventually([this] { return conn->connected(); }));
   }
 
@@ -91,9 +90,7 @@ struct Harness {
       done.get_future().wait_for(std::chrono::seconds(30));
     }
     conn->close();
-    guard.reset();
-    ioc.stop();
-    thread.join();
+    loop.stop();  // lets the close run first
   }
 
   std::uint16_t port() const { return server->public_port(); }
@@ -104,8 +101,7 @@ struct Harness {
   }
 
   RedisServer& redis_;
-  asio::io_context ioc{2};
-  asio::executor_work_guard<asio::io_context::executor_type> guard{ioc.get_executor()};
+  isync::testing::Loop loop{1};
   isync::Metrics metrics;
   isync::SystemClock clock;
   isync::Log log{isync::Level::error, [](std::string_view) {}};
@@ -113,7 +109,6 @@ struct Harness {
   std::shared_ptr<isync::queue::Producer> producer;
   std::shared_ptr<isync::handlers::MirrorReader> mirror;
   std::unique_ptr<isync::ingest::Server> server;
-  std::thread thread;
   bool stopped = false;
 };
 

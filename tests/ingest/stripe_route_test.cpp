@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -23,6 +22,7 @@
 #include "ingest/ingest.hpp"
 #include "tests/ingest/openssl_hmac.hpp"
 #include "tests/ingest/raw_http.hpp"
+#include "tests/support/io_loop.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace asio = boost::asio;
@@ -88,7 +88,7 @@ const std::string kCharge =
 // a clock that stands still at kNow.
 struct Harness {
   explicit Harness(RedisServer& redis) : redis_(redis) {
-    conn = isync::redis::Connection::create(ioc.get_executor(), redis.endpoint(), {});
+    conn = isync::redis::Connection::create(loop.executor(), redis.endpoint(), {});
     conn->start();
     producer = std::make_shared<isync::queue::Producer>(conn, metrics);
     isync::ingest::Options options;
@@ -99,10 +99,9 @@ struct Harness {
                        {"plain", "plain-token", "", {}, {}}};
     options.redact_fields = {"billing_details", "payment_method_details", "receipt_email"};
     server = std::make_unique<isync::ingest::Server>(
-        ioc.get_executor(), options, std::vector{producer}, nullptr, metrics, clock, log);
+        loop.executor(), options, std::vector{producer}, nullptr, metrics, clock, log);
     auto started = server->start();
     REQUIRE(started.has_value());
-    thread = std::thread([this] { ioc.run(); });
     REQUIRE(eventually([this] { return conn->connected(); }));
   }
 
@@ -111,9 +110,7 @@ struct Harness {
     server->stop([&] { done.set_value(); });
     done.get_future().wait_for(std::chrono::seconds(30));
     conn->close();
-    guard.reset();
-    ioc.stop();
-    thread.join();
+    loop.stop();  // lets the close run first
   }
 
   std::uint16_t port() const { return server->public_port(); }
@@ -134,15 +131,13 @@ struct Harness {
   }
 
   RedisServer& redis_;
-  asio::io_context ioc{2};
-  asio::executor_work_guard<asio::io_context::executor_type> guard{ioc.get_executor()};
+  isync::testing::Loop loop{1};
   isync::Metrics metrics;
   isync::ManualClock clock{kNow * 1000};
   isync::Log log{isync::Level::error, [](std::string_view) {}};
   std::shared_ptr<isync::redis::Connection> conn;
   std::shared_ptr<isync::queue::Producer> producer;
   std::unique_ptr<isync::ingest::Server> server;
-  std::thread thread;
 };
 
 // Sends `bytes`; checks status, body, and that Redis gained no key and the
