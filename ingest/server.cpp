@@ -69,6 +69,32 @@ queue::Producer& ServerState::producer() {
   return *producers_[i % producers_.size()];
 }
 
+void ServerState::probe_writable(std::function<void(bool ok, std::string why)> done) {
+  // The probes complete on their connections' strands, possibly at once.
+  struct Round {
+    std::mutex mu;
+    std::size_t left = 0;
+    bool ok = true;
+    std::string why;
+    std::function<void(bool, std::string)> done;
+  };
+  auto round = std::make_shared<Round>();
+  round->left = producers_.size();
+  round->done = std::move(done);
+  for (auto& p : producers_) {
+    p->probe_writable([round](bool ok, std::string why) {
+      std::unique_lock lock(round->mu);
+      if (!ok && round->ok) {
+        round->ok = false;
+        round->why = std::move(why);
+      }
+      if (--round->left > 0) return;
+      lock.unlock();
+      round->done(round->ok, std::move(round->why));
+    });
+  }
+}
+
 bool ServerState::admit() {
   auto n = connections_.fetch_add(1);
   if (n >= options_.max_connections) {

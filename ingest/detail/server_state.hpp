@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,10 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   const TenantAuth* tenant(const std::string& id) const;
   const std::vector<Cidr>& trusted_proxies() const { return trusted_; }
   queue::Producer& producer();  // round-robin
+  // Ready = every producer's connection is up and Redis accepts a write on
+  // it: any request may be given any producer, so one that cannot write
+  // would answer some webhooks 503. `why` is the first failure's reason.
+  void probe_writable(std::function<void(bool ok, std::string why)> done);
   handlers::MirrorReader* mirror() const { return mirror_.get(); }
   Metrics& metrics() { return metrics_; }
   Clock& clock() { return clock_; }

@@ -150,7 +150,7 @@ void Session::route_request() {
         retry_after_ = std::to_string(opts.retry_after.count());
         return respond(503, R"({"status":"unavailable","reason":"draining"})");
       }
-      state_->producer().probe_writable([self = shared_from_this()](bool ok, std::string why) {
+      state_->probe_writable([self = shared_from_this()](bool ok, std::string why) {
         asio::post(self->stream_.get_executor(), [self, ok, why = std::move(why)] {
           if (ok) return self->respond(200, R"({"status":"ok"})");
           self->retry_after_ = std::to_string(self->state_->options().retry_after.count());

@@ -91,8 +91,9 @@ class Fixture {
 
   std::unique_ptr<Service> start(const std::string& log_name = "service.log") {
     auto s = std::make_unique<Service>(config, dir + "/" + log_name);
+    // Ready, not just up: every accept connection to Redis can write.
     bool up = eventually(
-        [&] { return Client(public_port).request(http::verb::get, "/healthz").status == 200; },
+        [&] { return Client(public_port).request(http::verb::get, "/readyz").status == 200; },
         10s);
     if (!up) FAIL("service did not come up; log:\n" << s->log());
     return s;

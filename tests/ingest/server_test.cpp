@@ -16,6 +16,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -65,19 +66,28 @@ std::string error_json(const std::string& code, const std::string& message) {
   return R"({"error":{"code":")" + code + R"(","message":")" + message + R"("}})";
 }
 
-// A server on loopback ports with its own io_context thread and one producer.
+// A server on loopback ports with its own io_context thread and one producer
+// (a second one on `second` when given).
 struct Harness {
-  explicit Harness(RedisServer& redis, isync::ingest::Options options = {}) : redis_(redis) {
+  explicit Harness(RedisServer& redis, isync::ingest::Options options = {},
+                   std::optional<isync::redis::Endpoint> second = {})
+      : redis_(redis) {
     conn = isync::redis::Connection::create(loop.executor(), redis.endpoint(), {});
     conn->start();
     producer = std::make_shared<isync::queue::Producer>(conn, metrics);
+    std::vector<std::shared_ptr<isync::queue::Producer>> producers{producer};
+    if (second) {
+      conn2 = isync::redis::Connection::create(loop.executor(), *second, {});
+      conn2->start();
+      producers.push_back(std::make_shared<isync::queue::Producer>(conn2, metrics));
+    }
     mirror = std::make_shared<isync::handlers::MirrorReader>(conn);
     options.public_port = 0;
     options.admin_port = 0;
     options.tenants = {{"acme", kToken, kReadToken, {}, {}}, {"other", "other-token", "", {}, {}}};
     options.admin_token = kAdminToken;
-    server = std::make_unique<isync::ingest::Server>(
-        loop.executor(), options, std::vector{producer}, mirror, metrics, clock, log);
+    server = std::make_unique<isync::ingest::Server>(loop.executor(), options, producers, mirror,
+                                                     metrics, clock, log);
     auto started = server->start();
     REQUIRE(started.has_value());
     REQUIRE(eventually([this] { return conn->connected(); }));
@@ -90,7 +100,8 @@ struct Harness {
       done.get_future().wait_for(std::chrono::seconds(30));
     }
     conn->close();
-    loop.stop();  // lets the close run first
+    if (conn2) conn2->close();
+    loop.stop();  // lets the closes run first
   }
 
   std::uint16_t port() const { return server->public_port(); }
@@ -105,7 +116,7 @@ struct Harness {
   isync::Metrics metrics;
   isync::SystemClock clock;
   isync::Log log{isync::Level::error, [](std::string_view) {}};
-  std::shared_ptr<isync::redis::Connection> conn;
+  std::shared_ptr<isync::redis::Connection> conn, conn2;
   std::shared_ptr<isync::queue::Producer> producer;
   std::shared_ptr<isync::handlers::MirrorReader> mirror;
   std::unique_ptr<isync::ingest::Server> server;
@@ -273,6 +284,21 @@ TEST_CASE("/healthz is ok; /readyz is 503 while Redis is stopped and 200 again a
   CHECK(down.body.rfind(R"({"status":"unavailable","reason":)", 0) == 0);
   redis.start();
   CHECK(eventually([&] { return ready().status == 200; }));
+}
+
+TEST_CASE("/readyz is 503 while any one of the accept connections cannot write") {
+  RedisServer redis;
+  // The second producer's Redis is a port nobody listens on.
+  isync::redis::Endpoint nowhere;
+  nowhere.port = isync::testing::free_port();
+  Harness h(redis, {}, nowhere);
+  // Requests go to the producers in turn: every probe must name the one
+  // that is down, however many are asked.
+  for (int i = 0; i < 6; ++i) {
+    auto r = exchange(h.port(), request("GET", "/readyz", "", "", ""));
+    CHECK(r.status == 503);
+    CHECK(r.body.rfind(R"({"status":"unavailable","reason":)", 0) == 0);
+  }
 }
 
 TEST_CASE("a client that sends half a header and stalls is disconnected after read_timeout") {
