@@ -96,7 +96,10 @@ TEST_CASE("a retried event comes back with attempt 2 and its failure in the docu
                          f.options, f.metrics, f.clock, f.log);
   pool.start();
   REQUIRE(accept(f.producer, envelope("acme", "EV1", "1")).has_value());
-  REQUIRE(eventually([&] { return handler.seen().size() == 1; }));
+  // The retry is scheduled from the clock when the outcome is written, a
+  // moment after the handler ran: wait for it before moving the clock.
+  REQUIRE(eventually([&] { return f.server.cmd({"ZCARD", "isync:{acme}:retry"}).integer == 1; }));
+  REQUIRE(handler.seen().size() == 1);
   f.clock.advance(1000);  // past the longest backoff, so the mover sends it back
   REQUIRE(eventually([&] { return handler.seen().size() == 2; }));
   auto seen = handler.seen();
@@ -127,7 +130,7 @@ TEST_CASE("an event still failing after give_up_after becomes a dead letter with
                          f.options, f.metrics, f.clock, f.log);
   pool.start();
   REQUIRE(accept(f.producer, envelope("acme", "EV2", "2")).has_value());
-  REQUIRE(eventually([&] { return handler.seen().size() == 1; }));
+  REQUIRE(eventually([&] { return f.server.cmd({"ZCARD", "isync:{acme}:retry"}).integer == 1; }));
   f.clock.advance(5000);
   REQUIRE(eventually([&] { return f.server.cmd({"ZCARD", "isync:{acme}:dead"}).integer == 1; }));
   CHECK(handler.seen().size() == 2);
