@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -323,7 +324,11 @@ int serve(const config::Config& cfg, Log& log) {
   // login; if it succeeds the events flow, otherwise they park again without
   // calling Intacct.
   auto unparked = std::make_shared<std::atomic<bool>>(false);
-  asio::steady_timer reprobe(ioc);
+  // On a strand of its own, with its stop flag: shutdown's cancel then never
+  // meets the timer's handler re-arming it on another io thread, nor misses
+  // a handler already queued.
+  asio::steady_timer reprobe(make_strand_executor(ioc.get_executor()));
+  bool reprobe_stopped = false;  // used on reprobe's strand only
   std::function<void()> rearm;
   std::function<void()> unpark = [&log, &intacct_tenants, handler_conn, unparked] {
     if (unparked->exchange(true)) return;
@@ -347,13 +352,13 @@ int serve(const config::Config& cfg, Log& log) {
     rearm = [&] {
       reprobe.expires_after(std::max(cfg.intacct.circuit_probe_interval, kMinReprobe));
       reprobe.async_wait([&](const boost::system::error_code& ec) {
-        if (ec) return;
+        if (ec || reprobe_stopped) return;
         unparked->store(false);
         unpark();
         rearm();
       });
     };
-    rearm();
+    asio::dispatch(reprobe.get_executor(), [&] { rearm(); });
   }
 
   log.info("intacct-sync started",
@@ -378,8 +383,11 @@ int serve(const config::Config& cfg, Log& log) {
       log.info("requests drained; stopping workers");
       auto finish = [&] {
         // May run on a worker's strand: hand the last steps to the io_context.
-        asio::post(ioc, [&] {
+        asio::post(reprobe.get_executor(), [&] {
+          reprobe_stopped = true;
           reprobe.cancel();
+        });
+        asio::post(ioc, [&] {
           handler.stop_rechecks();
           if (hub) hub->shutdown();
           if (transport) transport->shutdown();

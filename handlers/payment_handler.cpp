@@ -114,7 +114,8 @@ void PaymentJob::taken(const Reply& r) {
                                     " is being posted; payments to one invoice go one at a time",
                                 contention_wait()));
   }
-  start_heartbeat();
+  asio::dispatch(heartbeat_.get_executor(),
+                 [self = shared_from_this()] { self->start_heartbeat(); });
   if (refund_) return refund();
   if (state_ == "posted" || state_ == "reversing" || state_ == "reverse_unknown" ||
       state_ == "reversed") {
@@ -146,7 +147,9 @@ std::chrono::milliseconds PaymentJob::contention_wait() const {
   return std::chrono::milliseconds(pick(rng));
 }
 
+// On the timer's strand, like every use of the timer.
 void PaymentJob::start_heartbeat() {
+  if (finished_) return;
   const auto every = std::max(std::chrono::milliseconds(100), core_->options.lease / 3);
   heartbeat_.expires_after(every);
   heartbeat_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
