@@ -11,24 +11,51 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
 #include <stdexcept>
 
 namespace isync::testing {
 
-std::uint16_t free_port() {
+namespace {
+
+// The lowest port the kernel hands out to outgoing connections and to
+// bind(0) (32768 unless configured otherwise).
+int ephemeral_low() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  if (in >> low && low > 11000) return low;
+  return 32768;
+}
+
+bool bindable(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    throw std::runtime_error("free_port: bind failed");
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(port);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+// Drawn at random below the ephemeral range: a port the kernel picked for
+// bind(0) could be handed to any process's next outgoing connection (the
+// tests make thousands) between our release and the server's bind, and did.
+std::uint16_t free_port() {
+  static std::mutex mu;
+  static std::mt19937 rng{std::random_device{}()};
+  std::lock_guard lock(mu);
+  std::uniform_int_distribution<int> pick(10000, ephemeral_low() - 1);
+  for (int i = 0; i < 1000; ++i) {
+    const auto port = static_cast<std::uint16_t>(pick(rng));
+    if (bindable(port)) return port;
+  }
+  throw std::runtime_error("free_port: no free port below the ephemeral range");
 }
 
 RedisServer::RedisServer(std::vector<std::string> extra_args) : extra_(std::move(extra_args)) {

@@ -43,7 +43,8 @@ class RedisServer {
   pid_t pid_ = -1;
 };
 
-// A free TCP port on 127.0.0.1 (bound then released).
+// A free TCP port on 127.0.0.1 (bound then released), below the range the
+// kernel uses for outgoing connections, so none of those can take it.
 std::uint16_t free_port();
 
 // Polls `pred` every 20 ms until it is true or `deadline` passes.
