@@ -38,6 +38,7 @@ struct Pending {
 
 class AsioConnection final : public Connection {
  public:
+  using Connection::close;
   AsioConnection(asio::any_io_executor ex, Endpoint endpoint, Options options, Log* log)
       : strand_(make_strand_executor(ex)),
         endpoint_(std::move(endpoint)),
@@ -64,14 +65,17 @@ class AsioConnection final : public Connection {
     });
   }
 
-  void close() override {
-    asio::dispatch(strand_, [self = self()] {
-      if (self->closed_) return;
-      self->closed_ = true;
-      self->resolver_.cancel();
-      self->connect_timer_.cancel();
-      self->reconnect_timer_.cancel();
-      self->drop(Errc::closed);
+  void close(std::function<void()> done) override {
+    asio::dispatch(strand_, [self = self(), done = std::move(done)] {
+      if (!self->closed_) {
+        self->closed_ = true;
+        self->resolver_.cancel();
+        self->connect_timer_.cancel();
+        self->reconnect_timer_.cancel();
+        self->drop(Errc::closed);
+      }
+      // After the failed commands' handlers, which drop() posted here.
+      if (done) asio::post(self->strand_, std::move(done));
     });
   }
 

@@ -96,7 +96,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Starts connecting; reconnects with backoff after every loss until close().
   virtual void start() = 0;
   // Fails pending commands with Errc::closed and stops reconnecting.
-  virtual void close() = 0;
+  void close() { close(nullptr); }
+  // The same; `done` runs on the connection's strand once the pending
+  // commands' handlers have been called (they may have posted more work).
+  virtual void close(std::function<void()> done) = 0;
   virtual bool connected() const = 0;
 
   // `timeout` zero = Options::command_timeout.

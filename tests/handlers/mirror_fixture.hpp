@@ -88,7 +88,7 @@ struct MirrorFixture {
 
   MirrorFixture() { rebuild(); }
   ~MirrorFixture() {
-    conn->close();
+    close_and_wait(*conn);
     io->stop();
   }
 

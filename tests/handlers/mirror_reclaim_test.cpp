@@ -119,6 +119,6 @@ TEST_CASE("a SIGKILLed worker's event is reclaimed and applied exactly once") {
   CHECK(audit.elements[0].str.find(event.event_id) != std::string::npos);
   CHECK(server.cmd({"HGET", rec, "f"}).str == R"({"NAME":"reclaimed"})");
   CHECK(server.cmd({"ZCARD", queue::key(kTenant, "dead")}).integer == 0);
-  conn->close();
+  close_and_wait(*conn);
   io->stop();
 }

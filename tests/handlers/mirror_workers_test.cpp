@@ -148,6 +148,6 @@ TEST_CASE("1,000 shuffled events over 100 records leave exactly the newest state
   auto stopped = std::make_shared<std::promise<void>>();
   pool.stop([stopped] { stopped->set_value(); });
   CHECK(stopped->get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready);
-  conn->close();
+  close_and_wait(*conn);
   io->stop();
 }

@@ -24,7 +24,7 @@ struct StatusFixture {
       isync::testing::connect(io->executor(), server.endpoint());
 
   ~StatusFixture() {
-    conn->close();
+    isync::testing::close_and_wait(*conn);
     io->stop();
   }
 

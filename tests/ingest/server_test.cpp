@@ -32,6 +32,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::ip::tcp;
+using isync::testing::close_and_wait;
 using isync::testing::eventually;
 using isync::testing::exchange;
 using isync::testing::read_reply;
@@ -99,9 +100,9 @@ struct Harness {
       server->stop([&] { done.set_value(); });
       done.get_future().wait_for(std::chrono::seconds(30));
     }
-    conn->close();
-    if (conn2) conn2->close();
-    loop.stop();  // lets the closes run first
+    close_and_wait(*conn);
+    if (conn2) close_and_wait(*conn2);
+    loop.stop();
   }
 
   std::uint16_t port() const { return server->public_port(); }

@@ -29,6 +29,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using asio::ip::tcp;
+using isync::testing::close_and_wait;
 using isync::testing::eventually;
 using isync::testing::exchange;
 using isync::testing::RedisServer;
@@ -109,8 +110,8 @@ struct Harness {
     std::promise<void> done;
     server->stop([&] { done.set_value(); });
     done.get_future().wait_for(std::chrono::seconds(30));
-    conn->close();
-    loop.stop();  // lets the close run first
+    close_and_wait(*conn);
+    loop.stop();
   }
 
   std::uint16_t port() const { return server->public_port(); }

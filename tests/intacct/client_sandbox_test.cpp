@@ -66,7 +66,7 @@ struct Gateway {
     std::promise<void> stopped;
     server->stop([&] { stopped.set_value(); });
     stopped.get_future().wait_for(std::chrono::seconds(15));
-    conn->close();  // the loop lets it run before stopping
+    close_and_wait(*conn);
   }
 
   intacct::CallOutcome call(intacct::Call c, bool unique_id = false) {

@@ -282,9 +282,8 @@ struct Env {
     for (auto& p : processes) {
       p.hub->shutdown();
       p.transport->shutdown();
-      p.conn->close();
+      testing::close_and_wait(*p.conn);
     }
-    // The loop lets the closes run before stopping.
     processes.clear();
   }
 

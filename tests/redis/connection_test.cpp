@@ -226,6 +226,29 @@ TEST_CASE("close fails later commands with closed") {
   CHECK(run(*conn, {"PING"}).ec == isync::redis::make_error_code(Errc::closed));
 }
 
+TEST_CASE("close(done) calls done after the commands in flight have failed with closed") {
+  RedisServer server({"--enable-debug-command", "yes"});
+  Loop loop;
+  auto conn = connect(loop, server);
+  std::atomic<bool> failed_closed{false};
+  std::atomic<bool> failed_before_done{false};
+  std::promise<void> in_flight_done;
+  // In flight (Redis sleeps on it) when close() runs.
+  conn->command({"DEBUG", "SLEEP", "2"}, [&](boost::system::error_code ec, isync::redis::Reply) {
+    failed_closed = ec == isync::redis::make_error_code(Errc::closed);
+    in_flight_done.set_value();
+  });
+  std::this_thread::sleep_for(100ms);
+  std::promise<void> closed;
+  conn->close([&] {
+    failed_before_done = in_flight_done.get_future().wait_for(0s) == std::future_status::ready;
+    closed.set_value();
+  });
+  REQUIRE(closed.get_future().wait_for(10s) == std::future_status::ready);
+  CHECK(failed_before_done.load());
+  CHECK(failed_closed.load());
+}
+
 TEST_CASE("the blocking client reports a refused connection as redis_io") {
   isync::redis::Endpoint ep;
   ep.port = isync::testing::free_port();

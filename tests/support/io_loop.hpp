@@ -28,10 +28,10 @@ class Loop {
   Loop& operator=(const Loop&) = delete;
 
   // Lets the handlers already queued run, and those they queue in turn (a
-  // few rounds), before stopping: closing a Redis connection fails its
-  // pending commands, and their callbacks may hold the objects that own the
-  // connection, so cutting the loop short would leave them holding each other
-  // (a leak). Waits (timers, sockets) are not awaited.
+  // few rounds), before stopping, so that work a fixture started on its way
+  // out (a shutdown, a close) gets to run. Handlers queued on a busy strand
+  // may still be waiting: a fixture waits for what it needs itself (see
+  // close_and_wait). Waits (timers, sockets) are not awaited.
   void stop() {
     guard_.reset();
     for (int round = 0; round < 3 && !ioc.stopped(); ++round) {

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -56,6 +58,13 @@ std::uint16_t free_port() {
     if (bindable(port)) return port;
   }
   throw std::runtime_error("free_port: no free port below the ephemeral range");
+}
+
+bool close_and_wait(redis::Connection& conn) {
+  auto closed = std::make_shared<std::promise<void>>();
+  auto done = closed->get_future();
+  conn.close([closed] { closed->set_value(); });
+  return done.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
 }
 
 RedisServer::RedisServer(std::vector<std::string> extra_args) : extra_(std::move(extra_args)) {

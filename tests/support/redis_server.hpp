@@ -43,6 +43,13 @@ class RedisServer {
   pid_t pid_ = -1;
 };
 
+// Closes `conn` and waits (up to 10 s) until its pending commands have been
+// failed. Fixtures do this before stopping their io loop: a command still
+// held by hiredis keeps its callback, and so whatever the callback holds
+// (often the owner of the connection), alive for good. False if it did not
+// close in time (its loop is not running).
+bool close_and_wait(redis::Connection& conn);
+
 // A free TCP port on 127.0.0.1 (bound then released), below the range the
 // kernel uses for outgoing connections, so none of those can take it.
 std::uint16_t free_port();
