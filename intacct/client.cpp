@@ -172,20 +172,19 @@ void HubCore::open_circuit(const std::shared_ptr<TenantState>& t, const IntacctE
        make_ulid(now)},
       [self = shared_from_this(), t, reason, then = std::move(then)](boost::system::error_code ec,
                                                                      redis::Reply reply) mutable {
-        boost::asio::post(self->strand_, std::move(then));
+        // Logged before the caller hears of it.
         LogLine f;
         f.str("tenant", t->access.tenant).str("entity", t->entity_key).str("reason", reason);
         if (ec || reply.is_error()) {
           // The circuit lives in this process only until Redis answers again.
           f.str("redis", ec ? ec.message() : reply.str);
           self->log_.error("intacct circuit open", f);
-          return;
-        }
-        if (reply.type == redis::Reply::Type::integer && reply.integer == 1) {
+        } else if (reply.type == redis::Reply::Type::integer && reply.integer == 1) {
           self->log_.error("intacct circuit open", f);
         } else {
           self->log_.warn("intacct circuit probe failed", f);
         }
+        boost::asio::post(self->strand_, std::move(then));
       });
 }
 
