@@ -308,13 +308,15 @@ void Poster::send(const std::shared_ptr<Lane>& lane, bool fresh_connection) {
       });
 }
 
-// Runs on the lane's strand: counts the outcome, then the next post.
+// Runs on the lane's strand: counts the outcome, then the next post. The
+// outcome's counter moves last, so whoever sees it sees the post no longer
+// queued and its log line written.
 void Poster::on_sent(const std::shared_ptr<Lane>& lane, bool ok, int status,
                      std::string_view error) {
+  queued_.fetch_sub(1);
   if (ok) {
     posted_.fetch_add(1);
   } else {
-    failed_.fetch_add(1);
     if (lane->stream && status == 0) {
       lane->stream->close();
       lane->stream.reset();
@@ -330,8 +332,8 @@ void Poster::on_sent(const std::shared_ptr<Lane>& lane, bool ok, int status,
       line.str("error", error);
     }
     log_.warn("smart event post failed", line);
+    failed_.fetch_add(1);
   }
-  queued_.fetch_sub(1);
   pump(lane);
 }
 
