@@ -347,6 +347,12 @@ struct PayFixture : MirrorFixture {
     return out;
   }
   void faults(const sandbox::Faults& f) { company.set_faults(f); }
+  // The next write runs in Intacct but its answer is a 524: ambiguous.
+  void timeout_next_write() {
+    sandbox::Faults fault;
+    fault.timeout_after_write = 1;
+    faults(fault);
+  }
 };
 
 bool has(const std::string& text, const std::string& part) {
@@ -485,9 +491,7 @@ TEST_CASE("both event types of one payment handled at once: one waits, one ARPYM
 TEST_CASE("a 524 after the create ran is ambiguous; the next attempt reads back and adopts it") {
   PayFixture f;
   const auto inv = f.invoice("INV-1", "100.00");
-  sandbox::Faults fault;
-  fault.timeout_after_write = 1;
-  f.faults(fault);
+  f.timeout_next_write();
   Pay p;
   auto d = delivery(stripe(p));
   auto first = f.handle(d);
@@ -515,9 +519,7 @@ TEST_CASE("a 524 after the create ran is ambiguous; the next attempt reads back 
 TEST_CASE("the next payment to an invoice waits while an earlier one's create may have run") {
   PayFixture f;
   const auto inv = f.invoice("INV-1", "100.00");
-  sandbox::Faults fault;
-  fault.timeout_after_write = 1;
-  f.faults(fault);
+  f.timeout_next_write();
   Pay p;
   auto d = delivery(stripe(p));
   REQUIRE(f.handle(d).kind == Kind::retry);  // unknown: the invoice lock stays with pi_1
@@ -802,9 +804,7 @@ TEST_CASE("a reversal answered by a 524 is read back by RECORDNO and not sent tw
   const auto inv = f.invoice("INV-1", "100.00");
   Pay p;
   REQUIRE(f.handle(stripe(p)).result == "posted");
-  sandbox::Faults fault;
-  fault.timeout_after_write = 1;
-  f.faults(fault);
+  f.timeout_next_write();
   Pay refund = p;
   refund.type = "charge.refunded";
   refund.refunded = 4000;
@@ -1161,9 +1161,7 @@ TEST_CASE("other event types are ignored; a payment for no invoice or customer i
 TEST_CASE("unsettled_payments lists a payment left unknown until it settles") {
   PayFixture f;
   f.invoice("INV-1", "100.00");
-  sandbox::Faults fault;
-  fault.timeout_after_write = 1;
-  f.faults(fault);
+  f.timeout_next_write();
   Pay p;
   auto d = delivery(stripe(p));
   REQUIRE(f.handle(d).failure.code == "ambiguous");
