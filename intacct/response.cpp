@@ -1,6 +1,7 @@
 // Gateway XML -> Response (PROTOCOL.md §1 "Response & failure levels").
 #include <charconv>
 #include <pugixml.hpp>
+#include <unordered_map>
 
 #include "intacct/detail/xml_util.hpp"
 #include "intacct/intacct.hpp"
@@ -57,29 +58,39 @@ std::optional<std::int64_t> read_stamp(pugi::xml_node auth, const char* name) {
   return *seconds;
 }
 
-void put(Row& row, std::string key, std::string value) {
-  if (!row.fields.contains(key)) {
+// Same-named children keep Intacct's order as KEY, KEY[1], KEY[2], …. `next`
+// holds each key's next index, so the n-th duplicate costs O(1), not n
+// look-ups (a row of thousands of same-named children stays linear).
+using NextIndex = std::unordered_map<std::string, int>;
+
+void put(Row& row, NextIndex& next, std::string key, std::string value) {
+  int& n = next[key];
+  if (n == 0) {
+    n = 1;
     row.fields.emplace(std::move(key), std::move(value));
     return;
   }
-  for (int n = 1;; ++n) {
+  // Element names cannot hold '[', so an indexed key is only ever made here
+  // and the loop runs once; it stays a loop so nothing is ever overwritten.
+  for (;; ++n) {
     auto indexed = key + "[" + std::to_string(n) + "]";
     if (!row.fields.contains(indexed)) {
+      ++n;
       row.fields.emplace(std::move(indexed), std::move(value));
       return;
     }
   }
 }
 
-void flatten(Row& row, pugi::xml_node node, const std::string& prefix, int depth) {
+void flatten(Row& row, NextIndex& next, pugi::xml_node node, const std::string& prefix, int depth) {
   for (auto child : node.children()) {
     if (child.type() != pugi::node_element) continue;
     std::string key = prefix.empty() ? child.name() : prefix + "." + child.name();
     if (child.find_child([](pugi::xml_node n) { return n.type() == pugi::node_element; }) &&
         depth < kMaxRowDepth) {
-      flatten(row, child, key, depth + 1);
+      flatten(row, next, child, key, depth + 1);
     } else {
-      put(row, std::move(key), child.text().get());
+      put(row, next, std::move(key), child.text().get());
     }
   }
 }
@@ -96,7 +107,8 @@ Data read_data(pugi::xml_node node) {
     if (child.type() != pugi::node_element) continue;
     Row row;
     row.element = child.name();
-    flatten(row, child, "", 0);
+    NextIndex next;
+    flatten(row, next, child, "", 0);
     data.rows.push_back(std::move(row));
   }
   return data;

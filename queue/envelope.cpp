@@ -1,8 +1,8 @@
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 
+#include "core/json.hpp"
 #include "queue/queue.hpp"
 
 namespace isync::queue {
@@ -129,12 +129,11 @@ Result<std::int64_t> get_int(const rapidjson::Value& doc, const char* name) {
 }  // namespace
 
 Result<Envelope> decode(std::string_view json) {
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError()) {
-    return bad(std::string("not JSON (") + rapidjson::GetParseError_En(doc.GetParseError()) +
-               " at offset " + std::to_string(doc.GetErrorOffset()) + ")");
-  }
+  // Trusted: this service wrote it, and a smart event's raw body inside is
+  // kept byte for byte, valid UTF-8 or not.
+  auto parsed = json::parse(json, {.subject = "the envelope", .strict = false});
+  if (!parsed) return bad("not JSON (" + parsed.error().message + ")");
+  const rapidjson::Document& doc = *parsed;
   if (!doc.IsObject()) return bad("not a JSON object");
   auto v = get_int(doc, "v");
   if (!v) return v.error();

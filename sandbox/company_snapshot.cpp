@@ -11,6 +11,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "core/json.hpp"
 #include "sandbox/detail/state.hpp"
 
 namespace isync::sandbox {
@@ -86,10 +87,9 @@ std::string Company::snapshot_json() const {
 
 Result<void> Company::load_snapshot_json(std::string_view json) {
   if (json.size() > kMaxSnapshot) return bad("larger than 512 MiB");
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError())
-    return bad("not JSON (offset " + std::to_string(doc.GetErrorOffset()) + ")");
+  auto parsed = json::parse(json, {.subject = "the snapshot", .strict = false});
+  if (!parsed) return bad(parsed.error().message);
+  rapidjson::Document& doc = *parsed;
   if (!doc.IsObject() || !doc.HasMember("format") || !doc["format"].IsString() ||
       std::string_view(doc["format"].GetString()) != kFormat) {
     return bad(std::string("\"format\" must be \"") + kFormat + "\"");

@@ -27,7 +27,6 @@
 // malformed_body, invalid_field, invalid_parameter and the engine's
 // invalid_value, unknown_field; 409 duplicate.
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -35,6 +34,7 @@
 #include <charconv>
 #include <map>
 
+#include "core/json.hpp"
 #include "sandbox/detail/control_routes.hpp"
 
 namespace isync::sandbox::detail {
@@ -150,24 +150,10 @@ Answer engine_error(const Error& e) {
 
 // Parses a whole body as one JSON object (nothing after it but whitespace).
 Result<rapidjson::Document> parse_object(std::string_view body) {
-  // A terminated copy: the stream stops at a NUL, which then shows up below
-  // as trailing bytes instead of being read past.
-  std::string text(body);
-  rapidjson::StringStream in(text.c_str());
-  rapidjson::Document doc;
-  doc.ParseStream<rapidjson::kParseStopWhenDoneFlag>(in);
-  if (doc.HasParseError()) {
-    return make_error("malformed_body", std::string("the body is not JSON: ") +
-                                            rapidjson::GetParseError_En(doc.GetParseError()) +
-                                            " (at byte " + std::to_string(doc.GetErrorOffset()) +
-                                            ")");
+  auto doc = json::parse(body, {.subject = "the body"});
+  if (doc && !doc->IsObject()) {
+    return make_error("malformed_body", "the body must be a JSON object");
   }
-  auto rest = std::string_view(text).substr(in.Tell());
-  if (rest.find_first_not_of(" \t\r\n") != std::string_view::npos) {
-    return make_error("malformed_body", "the body has bytes after its JSON value (at byte " +
-                                            std::to_string(in.Tell()) + ")");
-  }
-  if (!doc.IsObject()) return make_error("malformed_body", "the body must be a JSON object");
   return doc;
 }
 

@@ -48,6 +48,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/json.hpp"
+
 extern char** environ;
 
 namespace asio = boost::asio;
@@ -320,10 +322,10 @@ class Redis {
   redisContext* ctx_ = nullptr;
 };
 
+// A null document when the text does not parse.
 rapidjson::Document parse_json(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str(), text.size());
-  return d;
+  auto d = isync::json::parse(text, isync::json::kTrusted);
+  return d ? std::move(*d) : rapidjson::Document();
 }
 
 std::string json_string(const rapidjson::Value& obj, const char* name) {

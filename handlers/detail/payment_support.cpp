@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <random>
 
+#include "core/json.hpp"
 #include "handlers/detail/payment_job.hpp"
 
 namespace isync::handlers::detail {
@@ -136,9 +137,9 @@ std::string encode_posting(const Posting& p) {
 }
 
 std::optional<Posting> decode_posting(const std::string& text) {
-  rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
-  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  auto parsed = json::parse(text, json::kTrusted);
+  if (!parsed || !parsed->IsObject()) return std::nullopt;
+  const rapidjson::Document& doc = *parsed;
   Posting p;
   auto get = [&doc](const char* k) -> std::string {
     return doc.HasMember(k) && doc[k].IsString() ? doc[k].GetString() : std::string();

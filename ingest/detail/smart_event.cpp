@@ -1,12 +1,12 @@
 #include "ingest/detail/smart_event.hpp"
 
-#include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <limits>
 #include <pugixml.hpp>
 #include <set>
+
+#include "core/json.hpp"
 
 namespace isync::ingest::detail {
 
@@ -149,28 +149,10 @@ Result<Fields> decode_form(std::string_view body) {
 }
 
 Result<Fields> decode_json(std::string_view body) {
-  // A terminated copy: RapidJSON's in-memory stream reads up to a NUL, and an
-  // embedded NUL then shows up below as trailing bytes.
-  std::string text(body);
-  rapidjson::Document doc;
-  rapidjson::StringStream in(text.c_str());
-  // Iterative: a deeply nested body must not exhaust the stack. Numbers as
-  // strings: snapshot values are kept exactly as written.
-  constexpr unsigned kFlags = rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag |
-                              rapidjson::kParseNumbersAsStringsFlag |
-                              rapidjson::kParseValidateEncodingFlag;
-  doc.ParseStream<kFlags>(in);
-  if (doc.HasParseError()) {
-    return malformed(std::string("the JSON body does not parse: ") +
-                     rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
-                     std::to_string(doc.GetErrorOffset()));
-  }
-  for (std::size_t i = in.Tell(); i < text.size(); ++i) {
-    if (!is_blank(text[i])) {
-      return malformed("the JSON body has trailing bytes after the object, at offset " +
-                       std::to_string(i));
-    }
-  }
+  // Numbers as strings: snapshot values are kept exactly as written.
+  auto parsed = json::parse(body, {.numbers_as_strings = true});
+  if (!parsed) return parsed.error();
+  const rapidjson::Document& doc = *parsed;
   if (!doc.IsObject()) return malformed("the JSON body must be one object");
   Fields fields;
   for (const auto& m : doc.GetObject()) {

@@ -5,16 +5,14 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <array>
 #include <memory>
-#include <optional>
-#include <set>
+
+#include "core/json.hpp"
 
 namespace isync::ingest::detail {
 
@@ -95,108 +93,83 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view a, std::strin
 
 // ---- JSON ------------------------------------------------------------------
 
-// Builds the document through the reader while refusing what RapidJSON
-// accepts but we do not: a key twice in one object, and deep nesting.
-class GuardedHandler {
+// The stored copy's SAX handler: forwards every token to a Writer, numbers as
+// their text (RawValue: 1.1.0's Writer::RawNumber would quote them), with the
+// value of every member named in `names` (any depth) written as "[redacted]".
+class RedactingCopy {
  public:
-  explicit GuardedHandler(rapidjson::Document& doc) : doc_(doc) {}
+  using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+  RedactingCopy(Writer& w, const std::vector<std::string>& names) : w_(w), names_(names) {}
 
-  bool Null() { return doc_.Null(); }
-  bool Bool(bool b) { return doc_.Bool(b); }
-  bool Int(int i) { return doc_.Int(i); }
-  bool Uint(unsigned u) { return doc_.Uint(u); }
-  bool Int64(std::int64_t i) { return doc_.Int64(i); }
-  bool Uint64(std::uint64_t u) { return doc_.Uint64(u); }
-  bool Double(double d) { return doc_.Double(d); }
-  bool RawNumber(const char* s, SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
-  bool String(const char* s, SizeType n, bool copy) { return doc_.String(s, n, copy); }
-  bool StartObject() {
-    if (!enter()) return false;
-    keys_.emplace_back();
-    return doc_.StartObject();
+  bool Null() { return scalar([&] { return w_.Null(); }); }
+  bool Bool(bool b) { return scalar([&] { return w_.Bool(b); }); }
+  bool Int(int i) { return scalar([&] { return w_.Int(i); }); }
+  bool Uint(unsigned u) { return scalar([&] { return w_.Uint(u); }); }
+  bool Int64(std::int64_t i) { return scalar([&] { return w_.Int64(i); }); }
+  bool Uint64(std::uint64_t u) { return scalar([&] { return w_.Uint64(u); }); }
+  bool Double(double d) { return scalar([&] { return w_.Double(d); }); }
+  bool RawNumber(const char* s, SizeType n, bool) {
+    return scalar([&] { return w_.RawValue(s, n, rapidjson::kNumberType); });
   }
-  bool Key(const char* s, SizeType n, bool copy) {
-    if (!keys_.back().emplace(s, n).second) {
-      duplicate_ = std::string(s, n);
-      return false;
-    }
-    return doc_.Key(s, n, copy);
+  bool String(const char* s, SizeType n, bool) { return scalar([&] { return w_.String(s, n); }); }
+  bool StartObject() { return open([&] { return w_.StartObject(); }); }
+  bool Key(const char* s, SizeType n, bool) {
+    if (skipping_ > 0) return true;
+    redact_next_ = std::find(names_.begin(), names_.end(), std::string_view(s, n)) != names_.end();
+    return w_.Key(s, n);
   }
-  bool EndObject(SizeType n) {
-    keys_.pop_back();
-    --depth_;
-    return doc_.EndObject(n);
-  }
-  bool StartArray() {
-    if (!enter()) return false;
-    return doc_.StartArray();
-  }
-  bool EndArray(SizeType n) {
-    --depth_;
-    return doc_.EndArray(n);
-  }
-
-  const std::optional<std::string>& duplicate() const { return duplicate_; }
-  bool too_deep() const { return too_deep_; }
+  bool EndObject(SizeType) { return close([&] { return w_.EndObject(); }); }
+  bool StartArray() { return open([&] { return w_.StartArray(); }); }
+  bool EndArray(SizeType) { return close([&] { return w_.EndArray(); }); }
 
  private:
-  bool enter() {
-    if (++depth_ > kMaxStripeDepth) {
-      too_deep_ = true;
-      return false;
+  bool redacted() {
+    redact_next_ = false;
+    return w_.String(kRedacted.data(), static_cast<SizeType>(kRedacted.size()));
+  }
+  template <class F>
+  bool scalar(F write) {
+    if (skipping_ > 0) return true;
+    return redact_next_ ? redacted() : write();
+  }
+  template <class F>
+  bool open(F write) {
+    if (skipping_ > 0) {
+      ++skipping_;
+      return true;
     }
-    return true;
+    if (!redact_next_) return write();
+    skipping_ = 1;
+    return redacted();
+  }
+  template <class F>
+  bool close(F write) {
+    if (skipping_ > 0) {
+      --skipping_;
+      return true;
+    }
+    return write();
   }
 
-  rapidjson::Document& doc_;
-  std::size_t depth_ = 0;
-  std::vector<std::set<std::string>> keys_;
-  std::optional<std::string> duplicate_;
-  bool too_deep_ = false;
+  Writer& w_;
+  const std::vector<std::string>& names_;
+  bool redact_next_ = false;  // the next value belongs to a redacted member
+  std::size_t skipping_ = 0;  // depth inside a redacted object or array
 };
 
-Result<void> parse_json(std::string_view body, rapidjson::Document& doc) {
-  // A terminated copy: RapidJSON's string stream reads up to a NUL, and an
-  // embedded NUL then shows up below as trailing bytes.
-  std::string text(body);
-  rapidjson::StringStream in(text.c_str());
-  rapidjson::Reader reader;
-  // Iterative: no recursion on the stack. Full precision: a number written
-  // back into the stored copy is the number that was sent.
-  constexpr unsigned kFlags = rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseIterativeFlag |
-                              rapidjson::kParseValidateEncodingFlag |
-                              rapidjson::kParseFullPrecisionFlag;
-  std::optional<std::string> duplicate;
-  bool too_deep = false;
-  auto generate = [&](rapidjson::Document& handler) {
-    GuardedHandler guarded(handler);
-    bool ok = !reader.Parse<kFlags>(in, guarded).IsError();
-    duplicate = guarded.duplicate();
-    too_deep = guarded.too_deep();
-    return ok;
-  };
-  doc.Populate(generate);
-  if (duplicate) {
-    return malformed("the JSON body has the key \"" + shorten(*duplicate, 64) +
-                     "\" twice in one object");
+// The body re-serialized compactly, in one pass, with redaction; every
+// number keeps its text byte for byte (`3e308`, `0E80`, `100`). A body whose
+// copy the Writer refuses is refused, never stored cut short.
+Result<std::string> stored_copy(std::string_view body, const std::vector<std::string>& names) {
+  rapidjson::StringBuffer out;
+  RedactingCopy::Writer writer(out);
+  RedactingCopy copy(writer, names);
+  auto parsed = json::parse_events(body, {.numbers_as_strings = true}, copy);
+  if (!parsed || !writer.IsComplete()) {
+    return malformed("the JSON body cannot be stored as sent" +
+                     (parsed ? std::string() : " (" + parsed.error().message + ")"));
   }
-  if (too_deep) {
-    return malformed("the JSON body is nested deeper than " + std::to_string(kMaxStripeDepth) +
-                     " levels");
-  }
-  if (reader.HasParseError()) {
-    return malformed(std::string("the JSON body does not parse: ") +
-                     rapidjson::GetParseError_En(reader.GetParseErrorCode()) + " at offset " +
-                     std::to_string(reader.GetErrorOffset()));
-  }
-  for (std::size_t i = in.Tell(); i < text.size(); ++i) {
-    if (!is_blank(text[i])) {
-      return malformed("the JSON body has trailing bytes after the object, at offset " +
-                       std::to_string(i));
-    }
-  }
-  if (!doc.IsObject()) return malformed("the JSON body must be one object");
-  return {};
+  return Result<std::string>(boost::system::in_place_value, out.GetString(), out.GetSize());
 }
 
 // A member, or null when absent or JSON null (Stripe writes null for "none").
@@ -236,22 +209,6 @@ Result<std::string> signed_integer(const Value& obj, const char* name, std::stri
   if (!v) return required(field);
   if (!v->IsInt64()) return invalid("field \"" + std::string(field) + "\" must be a whole number");
   return Result<std::string>(boost::system::in_place_value, std::to_string(v->GetInt64()));
-}
-
-void redact(Value& v, const std::vector<std::string>& names) {
-  if (v.IsObject()) {
-    for (auto& m : v.GetObject()) {
-      std::string_view name(m.name.GetString(), m.name.GetStringLength());
-      if (std::find(names.begin(), names.end(), name) != names.end()) {
-        m.value.SetString(
-            rapidjson::StringRef(kRedacted.data(), static_cast<SizeType>(kRedacted.size())));
-      } else {
-        redact(m.value, names);
-      }
-    }
-  } else if (v.IsArray()) {
-    for (auto& item : v.GetArray()) redact(item, names);
-  }
 }
 
 bool handled(std::string_view type) {
@@ -406,8 +363,10 @@ bool stripe_timestamp_fresh(std::int64_t timestamp, std::int64_t now_seconds,
 
 Result<StripeEvent> parse_stripe_event(std::string_view body,
                                        const std::vector<std::string>& redact_fields) {
-  rapidjson::Document doc;
-  if (auto parsed = parse_json(body, doc); !parsed) return parsed.error();
+  auto parsed = json::parse(body, json::kStrict);
+  if (!parsed) return parsed.error();
+  const rapidjson::Document& doc = *parsed;
+  if (!doc.IsObject()) return malformed("the JSON body must be one object");
 
   StripeEvent ev;
   const Value* id = member(doc, "id");
@@ -455,11 +414,9 @@ Result<StripeEvent> parse_stripe_event(std::string_view body,
   }
   std::sort(env.snapshot.begin(), env.snapshot.end());
 
-  redact(doc, redact_fields);
-  rapidjson::StringBuffer out;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(out);
-  doc.Accept(writer);
-  env.raw.assign(out.GetString(), out.GetSize());
+  auto raw = stored_copy(body, redact_fields);
+  if (!raw) return raw.error();
+  env.raw = std::move(*raw);
   return ev;
 }
 

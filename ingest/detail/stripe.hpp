@@ -16,8 +16,8 @@
 // for the handled types (payment_intent.succeeded, charge.succeeded,
 // charge.refunded) else data.object.id (may be empty), version = top-level
 // `created` (0 when absent), whenmodified "", raw = the body re-serialized
-// compactly with every member named in the redact list (any depth) replaced by
-// "[redacted]". Snapshot pairs (sorted by name, absent sources omitted):
+// compactly (every number's text kept byte for byte) with every member named
+// in the redact list (any depth) replaced by "[redacted]". Snapshot pairs (sorted by name, absent sources omitted):
 // EVENT_ID always; for the handled types also PAYMENT_ID, CHARGE_ID, AMOUNT,
 // AMOUNT_REFUNDED (charge.refunded), CURRENCY (upper-case), CREATED, INVOICE,
 // CUSTOMER (metadata.intacct_invoice / intacct_customer, non-empty), METHOD,
@@ -36,7 +36,6 @@
 namespace isync::ingest::detail {
 
 inline constexpr std::size_t kMaxStripeSignatures = 16;  // v1 entries in one header
-inline constexpr std::size_t kMaxStripeDepth = 64;       // nesting of the JSON body
 
 struct StripeSignature {
   std::string timestamp_text;   // t= exactly as sent (the signed text)
@@ -71,8 +70,12 @@ struct StripeEvent {
 
 // Decodes a Stripe event body (the signature already checked). Errors:
 // malformed_body (not one JSON object, trailing bytes, a key twice in one
-// object, nested deeper than kMaxStripeDepth) and invalid_field (message names
-// the field), both 400.
+// object, nested deeper than 64 levels, invalid UTF-8 or a lone surrogate in a
+// string: core/json.hpp's strict policy; a body whose stored copy cannot be
+// written) and invalid_field (message names the field), both 400. Integer
+// fields (amounts, created) are digits only, with a leading '-' only where
+// negative values are allowed, within int64/uint64: `100.0`, `1e2`, `+1` are
+// invalid_field.
 Result<StripeEvent> parse_stripe_event(std::string_view body,
                                        const std::vector<std::string>& redact_fields);
 

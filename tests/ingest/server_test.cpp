@@ -198,7 +198,7 @@ TEST_CASE(
                   "malformed_body", "pair \\\"action\\\" has no '='");
   expect_rejected(
       redis, h.port(), request("POST", events, "application/json", R"({"object":"CUSTOMER"} x)"),
-      400, "malformed_body", "the JSON body has trailing bytes after the object, at offset 22");
+      400, "malformed_body", "the JSON body has trailing bytes after the value, at offset 22");
   expect_rejected(redis, h.port(),
                   request("POST", events, "application/xml", "<!DOCTYPE event><event/>"), 400,
                   "malformed_body", "the XML body has a DOCTYPE; DTDs are not accepted");

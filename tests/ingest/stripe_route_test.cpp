@@ -276,7 +276,7 @@ TEST_CASE("every Stripe rejection answers its status, code and message and write
   expect_rejected(redis, h, signed_post(R"({"id":"evt_1",)"), 400, "malformed_body",
                   "the JSON body does not parse: Missing a name for object member. at offset 14");
   expect_rejected(redis, h, signed_post(R"({"id":"evt_1"} {})"), 400, "malformed_body",
-                  "the JSON body has trailing bytes after the object, at offset 15");
+                  "the JSON body has trailing bytes after the value, at offset 15");
   expect_rejected(redis, h, signed_post(R"({"id":"evt_1","id":"evt_2"})"), 400, "malformed_body",
                   "the JSON body has the key \\\"id\\\" twice in one object");
   expect_rejected(redis, h, signed_post("[]"), 400, "malformed_body",

@@ -119,7 +119,7 @@ TEST_CASE("a Stripe body that is not one JSON object is malformed_body") {
   using P = std::pair<std::string, std::string>;
   CHECK(event_error("[1]") == P{"malformed_body", "the JSON body must be one object"});
   CHECK(event_error(R"({"id":"evt_1"} x)") ==
-        P{"malformed_body", "the JSON body has trailing bytes after the object, at offset 15"});
+        P{"malformed_body", "the JSON body has trailing bytes after the value, at offset 15"});
   CHECK(event_error(R"({"id":"evt_1",)") ==
         P{"malformed_body",
           "the JSON body does not parse: Missing a name for object member. at offset 14"});
@@ -128,7 +128,7 @@ TEST_CASE("a Stripe body that is not one JSON object is malformed_body") {
   std::string deep = R"({"id":"evt_1","x":)" + std::string(70, '[') + std::string(70, ']') + "}";
   CHECK(event_error(deep) == P{"malformed_body", "the JSON body is nested deeper than 64 levels"});
   CHECK(event_error(std::string("{\"id\":\"evt_1\"}\0", 15)).second ==
-        "the JSON body has trailing bytes after the object, at offset 14");
+        "the JSON body has trailing bytes after the value, at offset 14");
 }
 
 TEST_CASE("each missing or invalid Stripe field is invalid_field naming it") {
@@ -298,4 +298,73 @@ TEST_CASE("the stored copy is compact JSON with redacted members at any depth, n
       R"({"id":"evt_1","type":"x","data":{"object":{"billing_details":1}}})", {});
   REQUIRE(none.has_value());
   CHECK(none->envelope.raw.find(R"("billing_details":1)") != std::string::npos);
+}
+
+// ---- bodies that once crashed or corrupted the service ------------------------------
+
+TEST_CASE("a body with a 170-digit number and exponent -491 is accepted, its text kept") {
+  // The exact bytes of the body that once crashed the process (SIGSEGV in
+  // RapidJSON 1.1.0's full-precision strtod).
+  const std::string body =
+      R"({"id":"evt_1","type":"customer.created","data":{"object":{"id":"cus_1","n":)"
+      "11844184067474435070.951617443023372000000000000000000000000000000000000000000000000000000"
+      "000000000000000000000000000000000000000000000000000000000000000000000000000001E-491}}}";
+  REQUIRE(body.size() == 251);
+  auto ev = event_ok(body);
+  CHECK(ev.envelope.raw == body);
+  CHECK(ev.envelope.key == "cus_1");
+}
+
+TEST_CASE("0E80, 0e100 and 3e308 in a Stripe body are stored as their text") {
+  // The exact bytes of the 3e308 body: its copy was once cut short at "fee":.
+  const std::string f8 =
+      R"({"id":"evt_1","type":"charge.succeeded","data":{"object":{"id":"ch_1","amount":100,"currency":"usd","created":1,"fee":3e308}}})";
+  auto ev = event_ok(f8);
+  CHECK(ev.envelope.raw == f8);
+  CHECK(ev.envelope.raw.find(R"("fee":3e308)") != std::string::npos);
+  // 0E80 is the exact text of the zero-with-exponent input.
+  for (std::string number : {"0E80", "0e100", "-0.0e-400", "1E308"}) {
+    CAPTURE(number);
+    auto e = event_ok(charge(kChargeMembers + R"(,"fee":)" + number));
+    CHECK(e.envelope.raw.find(R"("fee":)" + number + "}") != std::string::npos);
+  }
+}
+
+TEST_CASE("a number in the stored copy stays a number") {
+  auto ev = event_ok(R"({"id":"evt_1","type":"x","data":{"object":{"amount":100,"s":"100"}}})");
+  CHECK(ev.envelope.raw.find(R"("amount":100,)") != std::string::npos);
+  CHECK(ev.envelope.raw.find(R"("s":"100")") != std::string::npos);
+}
+
+TEST_CASE("a lone surrogate in a Stripe body is malformed_body naming it") {
+  // The exact bytes of the lone-surrogate input: stored once as invalid UTF-8.
+  const std::string body = R"({"id":"evt_","type":"e","data":{"object":{"\ude00":{}}}})";
+  CHECK(event_error(body) ==
+        std::pair<std::string, std::string>{
+            "malformed_body",
+            "the JSON body has a lone surrogate \\ude00 in a string (not a character), before "
+            "offset 50"});
+  CHECK(event_error(charge(kChargeMembers + ",\"note\":\"\xff\"")) ==
+        std::pair<std::string, std::string>{
+            "malformed_body", "the JSON body has invalid UTF-8 in a string, at offset 171"});
+}
+
+TEST_CASE("checked integers are digits only, within 64 bits") {
+  auto msg = [](const std::string& amount) {
+    auto e = event_error(charge(R"("id":"ch_1","currency":"usd","created":1,"amount":)" + amount));
+    CHECK(e.first == "invalid_field");
+    return e.second;
+  };
+  for (std::string bad : {"100.0", "1e2", "\"+1\"", "18446744073709551616", "-1", "1E0"}) {
+    CAPTURE(bad);
+    CHECK(msg(bad) == "field \"data.object.amount\" must be a whole number of at least 0");
+  }
+  // A bare +1 is not JSON at all.
+  CHECK(event_error(charge(R"("id":"ch_1","currency":"usd","created":1,"amount":+1)")).first ==
+        "malformed_body");
+  auto max = event_ok(charge(R"("id":"ch_1","currency":"usd","created":1,"amount":18446744073709551615)"));
+  CHECK(max.envelope.snapshot.at(0) ==
+        std::pair<std::string, std::string>{"AMOUNT", "18446744073709551615"});
+  auto created = event_error(charge(R"("id":"ch_1","currency":"usd","amount":1,"created":1.0)"));
+  CHECK(created.second == "field \"data.object.created\" must be a whole number");
 }

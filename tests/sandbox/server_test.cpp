@@ -417,7 +417,15 @@ TEST_CASE("bad control input gets the exact status and message") {
   CHECK(r.status == 400);
   CHECK(
       r.body ==
-      R"x({"error":{"code":"malformed_body","message":"the body has bytes after its JSON value (at byte 23)"}})x");
+      R"x({"error":{"code":"malformed_body","message":"the body has trailing bytes after the value, at offset 23"}})x");
+
+  // The exact bytes of the deep-nesting input: 200,000 '[' (it once overflowed
+  // the stack of a recursive parse).
+  r = fx.control(http::verb::post, "/v1/records/CUSTOMER", std::string(200000, '['));
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"x({"error":{"code":"malformed_body","message":"the body is nested deeper than 64 levels"}})x");
 
   r = fx.control(http::verb::post, "/v1/records/CUSTOMER", R"({"name":"x"})");
   CHECK(r.status == 400);
