@@ -40,8 +40,8 @@ Result<void> outcome(const Policy& policy, const Stop& stop, rapidjson::ParseErr
                      std::size_t error_offset, std::string_view text, std::size_t end) {
   switch (stop.why) {
     case Stop::Why::too_deep:
-      return malformed(policy, "is nested deeper than " + std::to_string(policy.max_depth) +
-                                   " levels");
+      return malformed(policy,
+                       "is nested deeper than " + std::to_string(policy.max_depth) + " levels");
     case Stop::Why::duplicate_key:
       return malformed(policy, "has the key \"" + shorten(stop.detail) + "\" twice in one object");
     case Stop::Why::lone_surrogate:
@@ -52,8 +52,8 @@ Result<void> outcome(const Policy& policy, const Stop& stop, rapidjson::ParseErr
       break;
   }
   if (code == rapidjson::kParseErrorStringInvalidEncoding) {
-    return malformed(policy, "has invalid UTF-8 in a string, at offset " +
-                                 std::to_string(error_offset));
+    return malformed(policy,
+                     "has invalid UTF-8 in a string, at offset " + std::to_string(error_offset));
   }
   if (code == rapidjson::kParseErrorTermination) {
     return malformed(policy, "was refused by its reader at offset " + std::to_string(error_offset));
@@ -64,7 +64,8 @@ Result<void> outcome(const Policy& policy, const Stop& stop, rapidjson::ParseErr
   }
   for (std::size_t i = end; i < text.size(); ++i) {
     if (!is_blank(text[i])) {
-      return malformed(policy, "has trailing bytes after the value, at offset " + std::to_string(i));
+      return malformed(policy,
+                       "has trailing bytes after the value, at offset " + std::to_string(i));
     }
   }
   return {};

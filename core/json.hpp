@@ -43,8 +43,8 @@ namespace isync::json {
 struct Policy {
   std::string_view subject = "the JSON body";  // how messages name the text
   std::size_t max_depth = 64;                  // objects and arrays nested deeper are refused
-  bool strict = true;              // refuse invalid UTF-8, lone surrogates, duplicate keys
-  bool numbers_as_strings = false; // numbers reach the handler as RawNumber (their text)
+  bool strict = true;               // refuse invalid UTF-8, lone surrogates, duplicate keys
+  bool numbers_as_strings = false;  // numbers reach the handler as RawNumber (their text)
 };
 
 // Bodies from outside: webhook bodies, the sandbox's control API.
@@ -75,10 +75,16 @@ class BoundedStream {
   Ch Take() { return cur_ == end_ ? '\0' : *cur_++; }
   std::size_t Tell() const { return static_cast<std::size_t>(cur_ - begin_); }
   // Write side: unused (no in-situ parsing).
-  Ch* PutBegin() { assert(false); return nullptr; }
+  Ch* PutBegin() {
+    assert(false);
+    return nullptr;
+  }
   void Put(Ch) { assert(false); }
   void Flush() { assert(false); }
-  std::size_t PutEnd(Ch*) { assert(false); return 0; }
+  std::size_t PutEnd(Ch*) {
+    assert(false);
+    return 0;
+  }
 
  private:
   const char* begin_;
@@ -145,9 +151,7 @@ class Guard {
   const Stop& stopped() const { return stop_; }
 
  private:
-  bool enter() {
-    return ++depth_ <= policy_.max_depth || stop(Stop::Why::too_deep, {});
-  }
+  bool enter() { return ++depth_ <= policy_.max_depth || stop(Stop::Why::too_deep, {}); }
   bool checked(const char* s, rapidjson::SizeType n) {
     if (!policy_.strict) return true;
     std::string found = lone_surrogate(s, n);
@@ -178,8 +182,8 @@ Result<void> run(std::string_view text, const Policy& policy, Handler& handler) 
   Guard<Handler> guard(handler, policy, in);
   rapidjson::Reader reader;
   reader.Parse<kAlways | kFlags>(in, guard);
-  return outcome(policy, guard.stopped(), reader.GetParseErrorCode(), reader.GetErrorOffset(),
-                 text, in.Tell());
+  return outcome(policy, guard.stopped(), reader.GetParseErrorCode(), reader.GetErrorOffset(), text,
+                 in.Tell());
 }
 
 }  // namespace detail
@@ -191,8 +195,8 @@ Result<void> parse_events(std::string_view text, const Policy& policy, Handler& 
   // The flags are template arguments: one instantiation per policy shape.
   if (policy.strict) {
     return policy.numbers_as_strings
-               ? detail::run<kParseValidateEncodingFlag | kParseNumbersAsStringsFlag>(
-                     text, policy, handler)
+               ? detail::run<kParseValidateEncodingFlag | kParseNumbersAsStringsFlag>(text, policy,
+                                                                                      handler)
                : detail::run<kParseValidateEncodingFlag>(text, policy, handler);
   }
   return policy.numbers_as_strings ? detail::run<kParseNumbersAsStringsFlag>(text, policy, handler)

@@ -1,6 +1,5 @@
 #include "ingest/detail/smart_event.hpp"
 
-
 #include <algorithm>
 #include <limits>
 #include <pugixml.hpp>

@@ -101,26 +101,50 @@ class RedactingCopy {
   using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
   RedactingCopy(Writer& w, const std::vector<std::string>& names) : w_(w), names_(names) {}
 
-  bool Null() { return scalar([&] { return w_.Null(); }); }
-  bool Bool(bool b) { return scalar([&] { return w_.Bool(b); }); }
-  bool Int(int i) { return scalar([&] { return w_.Int(i); }); }
-  bool Uint(unsigned u) { return scalar([&] { return w_.Uint(u); }); }
-  bool Int64(std::int64_t i) { return scalar([&] { return w_.Int64(i); }); }
-  bool Uint64(std::uint64_t u) { return scalar([&] { return w_.Uint64(u); }); }
-  bool Double(double d) { return scalar([&] { return w_.Double(d); }); }
+  bool Null() {
+    return scalar([&] { return w_.Null(); });
+  }
+  bool Bool(bool b) {
+    return scalar([&] { return w_.Bool(b); });
+  }
+  bool Int(int i) {
+    return scalar([&] { return w_.Int(i); });
+  }
+  bool Uint(unsigned u) {
+    return scalar([&] { return w_.Uint(u); });
+  }
+  bool Int64(std::int64_t i) {
+    return scalar([&] { return w_.Int64(i); });
+  }
+  bool Uint64(std::uint64_t u) {
+    return scalar([&] { return w_.Uint64(u); });
+  }
+  bool Double(double d) {
+    return scalar([&] { return w_.Double(d); });
+  }
   bool RawNumber(const char* s, SizeType n, bool) {
     return scalar([&] { return w_.RawValue(s, n, rapidjson::kNumberType); });
   }
-  bool String(const char* s, SizeType n, bool) { return scalar([&] { return w_.String(s, n); }); }
-  bool StartObject() { return open([&] { return w_.StartObject(); }); }
+  bool String(const char* s, SizeType n, bool) {
+    return scalar([&] { return w_.String(s, n); });
+  }
+  bool StartObject() {
+    return open([&] { return w_.StartObject(); });
+  }
   bool Key(const char* s, SizeType n, bool) {
     if (skipping_ > 0) return true;
     redact_next_ = std::find(names_.begin(), names_.end(), std::string_view(s, n)) != names_.end();
     return w_.Key(s, n);
   }
-  bool EndObject(SizeType) { return close([&] { return w_.EndObject(); }); }
-  bool StartArray() { return open([&] { return w_.StartArray(); }); }
-  bool EndArray(SizeType) { return close([&] { return w_.EndArray(); }); }
+  bool EndObject(SizeType) {
+    return close([&] { return w_.EndObject(); });
+  }
+  bool StartArray() {
+    return open([&] { return w_.StartArray(); });
+  }
+  bool EndArray(SizeType) {
+    return close([&] { return w_.EndArray(); });
+  }
 
  private:
   bool redacted() {

@@ -34,8 +34,12 @@ struct Tokens {
   bool Int64(std::int64_t i) { return add("int64 " + std::to_string(i)); }
   bool Uint64(std::uint64_t u) { return add("uint64 " + std::to_string(u)); }
   bool Double(double) { return add("double"); }
-  bool RawNumber(const char* s, rapidjson::SizeType n, bool) { return add("num " + std::string(s, n)); }
-  bool String(const char* s, rapidjson::SizeType n, bool) { return add("str " + std::string(s, n)); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    return add("num " + std::string(s, n));
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    return add("str " + std::string(s, n));
+  }
   bool StartObject() { return add("{"); }
   bool Key(const char* s, rapidjson::SizeType n, bool) { return add("key " + std::string(s, n)); }
   bool EndObject(rapidjson::SizeType) { return add("}"); }
@@ -57,7 +61,8 @@ TEST_CASE("a JSON text is read only within its view, with no terminator needed")
 
 TEST_CASE("bytes after the value are refused, blanks are not") {
   CHECK(json::parse("{} \r\n\t").has_value());
-  CHECK(error_of(R"({"a":1} x)") == "the JSON body has trailing bytes after the value, at offset 8");
+  CHECK(error_of(R"({"a":1} x)") ==
+        "the JSON body has trailing bytes after the value, at offset 8");
   CHECK(error_of(std::string("{}\0", 3)) ==
         "the JSON body has trailing bytes after the value, at offset 2");
   CHECK(error_of("[1][2]", {.subject = "the body"}) ==
@@ -124,8 +129,8 @@ TEST_CASE("numbers that break full-precision parsing parse, and keep their text 
   const std::string n =
       "11844184067474435070.951617443023372000000000000000000000000000000000000000000000000000000"
       "000000000000000000000000000000000000000000000000000000000000000000000000000001E-491";
-  for (const std::string& number : {n, std::string("0E80"), std::string("0e100"),
-                                    std::string("3e308"), std::string("-0")}) {
+  for (const std::string& number :
+       {n, std::string("0E80"), std::string("0e100"), std::string("3e308"), std::string("-0")}) {
     CAPTURE(number);
     auto doc = json::parse("[" + number + "]");
     REQUIRE(doc.has_value());

@@ -119,6 +119,21 @@ TEST_CASE("JSON with trailing bytes, not an object, or not parsing is malformed"
   CHECK(r.error().message.rfind("the JSON body does not parse: ", 0) == 0);
 }
 
+TEST_CASE("a JSON body ending in a UTF-8 lead byte, or with a lone surrogate, is malformed") {
+  // The exact bytes of the UTF-8-tail input: the validator once read past
+  // the end of the body.
+  const std::string tail = "{\"object\":\"CUSTOMER\",\"NAME\":\"\xf0";
+  REQUIRE(tail.size() == 30);
+  check_error(parse_smart_event(kJson, tail), "malformed_body",
+              "the JSON body has invalid UTF-8 in a string, at offset 29");
+  check_error(parse_smart_event(kJson, R"({"object":"CUSTOMER","NAME":"\ude00"})"),
+              "malformed_body",
+              "the JSON body has a lone surrogate \\ude00 in a string (not a character), before "
+              "offset 36");
+  check_error(parse_smart_event(kJson, R"({"object":"CUSTOMER","object":"ARPYMT"})"),
+              "malformed_body", "the JSON body has the key \"object\" twice in one object");
+}
+
 TEST_CASE("nested JSON values, booleans and nulls are invalid_field naming the field") {
   check_error(parse_smart_event(kJson, R"({"object":"CUSTOMER","address":{"city":"X"}})"),
               "invalid_field", "field \"address\" must be a string or a number");

@@ -362,7 +362,8 @@ TEST_CASE("checked integers are digits only, within 64 bits") {
   // A bare +1 is not JSON at all.
   CHECK(event_error(charge(R"("id":"ch_1","currency":"usd","created":1,"amount":+1)")).first ==
         "malformed_body");
-  auto max = event_ok(charge(R"("id":"ch_1","currency":"usd","created":1,"amount":18446744073709551615)"));
+  auto max =
+      event_ok(charge(R"("id":"ch_1","currency":"usd","created":1,"amount":18446744073709551615)"));
   CHECK(max.envelope.snapshot.at(0) ==
         std::pair<std::string, std::string>{"AMOUNT", "18446744073709551615"});
   auto created = event_error(charge(R"("id":"ch_1","currency":"usd","amount":1,"created":1.0)"));

@@ -37,6 +37,23 @@ TEST_CASE("an envelope survives encode then decode") {
   CHECK(d->received_at_ms == 1700000000123);
 }
 
+TEST_CASE("an envelope whose raw body is not UTF-8 still decodes, byte for byte") {
+  // A smart event's raw body is stored as it came; an envelope queued with
+  // one that is not UTF-8 must not be stranded.
+  Envelope e = sample();
+  e.raw = "\xff\xfe";
+  auto d = decode(encode(e));
+  REQUIRE(d.has_value());
+  CHECK(d->raw == "\xff\xfe");
+  CHECK(encode(*d) == encode(e));
+}
+
+TEST_CASE("an envelope nested 200,000 deep is refused, not a stack overflow") {
+  auto d = decode(std::string(200000, '['));
+  REQUIRE_FALSE(d.has_value());
+  CHECK(d.error().message.find("nested deeper than 64 levels") != std::string::npos);
+}
+
 TEST_CASE("decode rejects other versions, wrong types and non-JSON with bad_envelope") {
   auto v2 = decode(R"({"v":2})");
   REQUIRE(!v2);

@@ -417,7 +417,7 @@ TEST_CASE("bad control input gets the exact status and message") {
   CHECK(r.status == 400);
   CHECK(
       r.body ==
-      R"x({"error":{"code":"malformed_body","message":"the body has trailing bytes after the value, at offset 23"}})x");
+      R"x({"error":{"code":"malformed_body","message":"the body has trailing bytes after the value, at offset 24"}})x");
 
   // The exact bytes of the deep-nesting input: 200,000 '[' (it once overflowed
   // the stack of a recursive parse).
