@@ -281,6 +281,14 @@ TEST_CASE("every Stripe rejection answers its status, code and message and write
                   "the JSON body has the key \\\"id\\\" twice in one object");
   expect_rejected(redis, h, signed_post("[]"), 400, "malformed_body",
                   "the JSON body must be one object");
+  // The lone-surrogate body, and one with a byte that is not UTF-8.
+  expect_rejected(redis, h,
+                  signed_post(R"({"id":"evt_","type":"e","data":{"object":{"\ude00":{}}}})"), 400,
+                  "malformed_body",
+                  "the JSON body has a lone surrogate \\\\ude00 in a string (not a character), "
+                  "before offset 50");
+  expect_rejected(redis, h, signed_post("{\"id\":\"evt_1\",\"x\":\"\xc3\"}"), 400, "malformed_body",
+                  "the JSON body has invalid UTF-8 in a string, at offset 19");
   expect_rejected(
       redis, h,
       signed_post(R"({"id":"evt_1","x":)" + std::string(80, '[') + std::string(80, ']') + "}"), 400,
@@ -337,6 +345,31 @@ TEST_CASE("a Stripe redelivery, even re-signed later, is 202 duplicate with the 
   CHECK(h.queued().size() == 1);
   // Another tenant's same Stripe event id is its own event.
   CHECK(redis.cmd({"XLEN", isync::queue::key("plain", "events")}).integer == 0);
+}
+
+TEST_CASE("signed bodies with numbers that once crashed or were cut short are 202, kept as sent") {
+  RedisServer redis;
+  Harness h(redis);
+  // The exact bytes of the body that once killed the process (SIGSEGV in
+  // RapidJSON's full-precision strtod), then the 3e308 body whose stored copy
+  // was cut short, then a zero with a large exponent.
+  const std::vector<std::string> bodies = {
+      R"({"id":"evt_1","type":"customer.created","data":{"object":{"id":"cus_1","n":)"
+      "11844184067474435070.951617443023372000000000000000000000000000000000000000000000000000000"
+      "000000000000000000000000000000000000000000000000000000000000000000000000000001E-491}}}",
+      R"({"id":"evt_2","type":"charge.succeeded","data":{"object":{"id":"ch_1","amount":100,)"
+      R"("currency":"usd","created":1,"fee":3e308}}})",
+      R"({"id":"evt_3","type":"charge.succeeded","data":{"object":{"id":"ch_2","amount":100,)"
+      R"("currency":"usd","created":1,"fee":0E80}}})"};
+  for (const auto& body : bodies) {
+    auto r = exchange(h.port(), signed_post(body));
+    CHECK(r.status == 202);
+  }
+  auto queued = h.queued();
+  REQUIRE(queued.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(queued[i].raw == bodies[i]);
+  // And the service still answers.
+  CHECK(exchange(h.port(), signed_post(charge_event("evt_after", kCharge))).status == 202);
 }
 
 TEST_CASE("the queued envelope carries the payment fields for the worker, raw redacted") {
