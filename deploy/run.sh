@@ -5,16 +5,45 @@
 # kept in var/sandbox.json), writes a demo config (tenant "demo", wired to the
 # sandbox both ways, taking Stripe payments signed with a random secret kept in
 # var/demo-stripe-secret) and runs the service in the foreground.
-#   ./deploy/run.sh        start (Ctrl-C stops the service and the sandbox;
-#                          Redis keeps running)
-#   ./deploy/run.sh stop   stop the local Redis
+#   ./deploy/run.sh             start (Ctrl-C stops the service and the
+#                               sandbox; Redis keeps running)
+#   ./deploy/run.sh --no-build  start with the binaries already built
+#   ./deploy/run.sh stop        stop the local Redis
+# Environment:
+#   ISYNC_VAR_DIR    data, tokens, logs and the demo config (default var/)
+#   ISYNC_BUILD_DIR  the build directory, also in the printed commands
+#                    (default build/)
+#   ISYNC_PORT_BASE  when set, ports are taken from it upwards (service
+#                    public, admin, sandbox gateway, control, then Redis)
+#                    instead of 8080, 8090 and 6379
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/common.sh
 
-VAR=var
+VAR=${ISYNC_VAR_DIR:-var}
+VAR=${VAR%/}
+BUILD=${ISYNC_BUILD_DIR:-build}
+BUILD=${BUILD%/}
+PORT_BASE=${ISYNC_PORT_BASE:-}
+if [[ -n $PORT_BASE && ! $PORT_BASE =~ ^[0-9]+$ ]]; then
+  echo "ISYNC_PORT_BASE must be a port number, not \"$PORT_BASE\"" >&2
+  exit 2
+fi
+mkdir -p "$VAR"
+# Absolute, for the config and the daemons (they do not run from here).
+VAR_ABS=$(cd "$VAR" && pwd)
 REDIS_PID=$VAR/redis.pid
 REDIS_PORT_FILE=$VAR/redis.port
+
+# First free port from <default>, or from ISYNC_PORT_BASE + <offset>.
+pick_port() {
+  local default=$1 offset=$2
+  if [[ -n $PORT_BASE ]]; then
+    isync_free_port_from $((PORT_BASE + offset))
+  else
+    isync_free_port_from "$default"
+  fi
+}
 
 redis_ours_running() {
   [[ -f $REDIS_PID && -f $REDIS_PORT_FILE ]] || return 1
@@ -42,10 +71,10 @@ start_redis() {
     isync_log "local redis-server already running on 127.0.0.1:$REDIS_PORT"
     return 0
   fi
-  REDIS_PORT=$(isync_free_port_from 6379)
+  REDIS_PORT=$(pick_port 6379 4)
   isync_log "starting redis-server on 127.0.0.1:$REDIS_PORT (AOF, appendfsync always, data in $VAR/redis)"
-  redis-server deploy/redis.conf --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$PWD/$VAR/redis" \
-    --daemonize yes --pidfile "$PWD/$REDIS_PID" --logfile "$PWD/$VAR/redis.log"
+  redis-server deploy/redis.conf --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$VAR_ABS/redis" \
+    --daemonize yes --pidfile "$VAR_ABS/redis.pid" --logfile "$VAR_ABS/redis.log"
   echo "$REDIS_PORT" >"$REDIS_PORT_FILE"
   for _ in $(seq 1 100); do
     if redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then return 0; fi
@@ -80,9 +109,10 @@ write_demo_config() {
   ensure_token "$VAR/admin-token"
   ensure_token "$VAR/sandbox-sender-password"
   ensure_token "$VAR/sandbox-user-password"
-  PUBLIC_PORT=$(isync_free_port_from 8080)
+  PUBLIC_PORT=$(pick_port 8080 0)
   ADMIN_PORT=$(isync_free_port_from $((PUBLIC_PORT + 1)))
-  GATEWAY_PORT=$(isync_free_port_from 8090)
+  GATEWAY_PORT=$(pick_port 8090 2)
+  ((GATEWAY_PORT > ADMIN_PORT)) || GATEWAY_PORT=$(isync_free_port_from $((ADMIN_PORT + 1)))
   CONTROL_PORT=$(isync_free_port_from $((GATEWAY_PORT + 1)))
   cat >"$VAR/demo.toml" <<CONF
 # Written by deploy/run.sh on each start; edit deploy/run.sh, not this file.
@@ -94,24 +124,24 @@ admin_listen = "127.0.0.1:$ADMIN_PORT"
 url = "redis://127.0.0.1:$REDIS_PORT/0"
 
 [admin]
-token = "file:$PWD/$VAR/admin-token"
+token = "file:$VAR_ABS/admin-token"
 
 # The local sandbox speaks Intacct's XML protocol; plain http is accepted only
 # for a loopback gateway. For the real Intacct see the README.
 [intacct]
 endpoint = "http://127.0.0.1:$GATEWAY_PORT/ia/xml/xmlgw.phtml"
 sender_id = "intacct-sync-demo"
-sender_password = "file:$PWD/$VAR/sandbox-sender-password"
+sender_password = "file:$VAR_ABS/sandbox-sender-password"
 
 [[tenant]]
 id = "demo"
-token = "file:$PWD/$VAR/demo-token"
+token = "file:$VAR_ABS/demo-token"
 company_id = "DEMO-CO"
 user_id = "ws_intacct_sync"
-user_password = "file:$PWD/$VAR/sandbox-user-password"
+user_password = "file:$VAR_ABS/sandbox-user-password"
 # Stripe payments (POST /v1/payments/demo/stripe) become ARPYMTs in the
 # sandbox, deposited to its undeposited-funds account.
-stripe_secrets = ["file:$PWD/$VAR/demo-stripe-secret"]
+stripe_secrets = ["file:$VAR_ABS/demo-stripe-secret"]
 undeposited_account = "1010"
 CONF
   # Where the sandbox posts its smart events: the token rides in the URL, as
@@ -126,7 +156,7 @@ start_sandbox() {
   isync_log "starting intacct-sandbox (gateway 127.0.0.1:$GATEWAY_PORT, control 127.0.0.1:$CONTROL_PORT, company in $VAR/sandbox.json)"
   INTACCT_SANDBOX_SENDER_PASSWORD=$(cat "$VAR/sandbox-sender-password") \
   INTACCT_SANDBOX_USER_PASSWORD=$(cat "$VAR/sandbox-user-password") \
-    build/sandbox/intacct-sandbox serve \
+    "$BUILD/sandbox/intacct-sandbox" serve \
     --gateway-listen "127.0.0.1:$GATEWAY_PORT" --control-listen "127.0.0.1:$CONTROL_PORT" \
     --sender-id intacct-sync-demo --company-id DEMO-CO --user-id ws_intacct_sync \
     --demo-customers 500 --demo-invoices 2000 --seed 1 \
@@ -169,7 +199,7 @@ Read the mirror back (admin listener):
 Change a record in the sandbox's demo company and watch it reach the mirror
 (the sandbox posts a thin smart event; a worker reads the record back):
 
-  build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT \\
+  $BUILD/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT \\
     set CUSTOMER 1 NAME="Renamed Customer"
   curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" \\
     "http://127.0.0.1:$ADMIN_PORT/v1/tenants/demo/customers/1"
@@ -178,7 +208,7 @@ Pay an invoice with a Stripe payment (signed like Stripe signs, with the
 tenant's secret in $VAR/demo-stripe-secret):
 
   # 1. an open invoice of the demo company (STATE Posted, TOTALDUE 10.00 or more)
-  OPEN=\$(build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT list ARINVOICE --limit 1000 \\
+  OPEN=\$($BUILD/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT list ARINVOICE --limit 1000 \\
     | grep -o '"RECORDID":"[^"]*","RECORDNO":"[0-9]*","STATE":"Posted","TOTALDUE":"[1-9][0-9][0-9,]*[.][0-9]*"' | head -1)
   INVOICE=\$(echo "\$OPEN" | cut -d'"' -f4); N=\$(echo "\$OPEN" | cut -d'"' -f8); echo "\$OPEN"
   # 2. a payment_intent.succeeded event of 10.00 USD naming that invoice
@@ -195,10 +225,10 @@ tenant's secret in $VAR/demo-stripe-secret):
   # 5. the ARPYMT in the sandbox, and the invoice's new TOTALDUE
   RECORDNO=\$(curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" \\
     "http://127.0.0.1:$ADMIN_PORT/v1/tenants/demo/payments?by=id&id=\$PI" | grep -o '"recordno":"[0-9]*"' | head -1 | cut -d'"' -f4)
-  build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT get ARPYMT \$RECORDNO
-  build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT get ARINVOICE \$N
+  $BUILD/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT get ARPYMT \$RECORDNO
+  $BUILD/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT get ARINVOICE \$N
   # 6. on-call status: queue, circuit, calls this month, unsettled payments
-  build/app/intacct-sync status --config $VAR/demo.toml
+  $BUILD/app/intacct-sync status --config $VAR/demo.toml
   curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" http://127.0.0.1:$ADMIN_PORT/v1/admin/status; echo
 
 To see a payment listed as "unknown" by status, make the sandbox answer the
@@ -206,7 +236,7 @@ next write with a 524 and let it land 20 s later, then send another payment
 (steps 1-3): status lists it until the read-back finds and adopts the ARPYMT
 (about 30 s; isync_payment_readbacks_total in the metrics counts the tries).
 
-  build/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT faults land_later=1 land_delay_ms=20000
+  $BUILD/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT faults land_later=1 land_delay_ms=20000
 
 Metrics: curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" http://127.0.0.1:$ADMIN_PORT/metrics
 
@@ -216,20 +246,34 @@ Stop: Ctrl-C stops the service and the sandbox (Redis keeps running);
 TXT
 }
 
-if [[ ${1:-} == stop ]]; then
-  stop_redis
-  exit 0
-fi
+BUILD_FIRST=true
+case ${1:-} in
+  stop)
+    stop_redis
+    exit 0
+    ;;
+  --no-build) BUILD_FIRST=false ;;
+  "") ;;
+  *)
+    echo "usage: deploy/run.sh [--no-build | stop]" >&2
+    exit 2
+    ;;
+esac
 
 isync_install_deps
-isync_build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -- intacct-sync intacct-sandbox
+if $BUILD_FIRST; then
+  isync_build "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -- intacct-sync intacct-sandbox
+fi
+for binary in "$BUILD/app/intacct-sync" "$BUILD/sandbox/intacct-sandbox"; do
+  [[ -x $binary ]] || { echo "$binary is missing: run without --no-build" >&2; exit 1; }
+done
 start_redis
 write_demo_config
 start_sandbox
 trap stop_sandbox EXIT
 print_usage
 # In the foreground, not exec'd, so that the sandbox is stopped with it.
-build/app/intacct-sync serve --config "$VAR/demo.toml" &
+"$BUILD/app/intacct-sync" serve --config "$VAR/demo.toml" &
 SERVICE_PID=$!
 trap 'kill -TERM $SERVICE_PID 2>/dev/null || true' INT TERM
 wait "$SERVICE_PID" || wait "$SERVICE_PID" || true

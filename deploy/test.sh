@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/common.sh
 
 start=$(date +%s)
-isync_install_deps || exit 1
+isync_install_test_deps || exit 1
 
 results=()
 status=0

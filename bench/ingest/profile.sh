@@ -5,6 +5,9 @@
 # Usage: bench/ingest/profile.sh <build dir> [route: intacct|noop] [seconds]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source deploy/common.sh
+# Its own tools: neither README command installs them.
+isync_install wrk valgrind python3
 build=${1:?build dir}
 route=${2:-intacct}
 secs=${3:-15}
