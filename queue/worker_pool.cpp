@@ -123,7 +123,6 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     redis::Options o;
     o.client_name = name;
     o.command_timeout = std::max(o.command_timeout, block + ms(5000));
-    o.reconnect_max = ms(2000);
     auto c = redis::Connection::create(strand_.get_inner_executor(), endpoint_, o, &log_);
     c->start();
     return c;

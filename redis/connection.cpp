@@ -47,8 +47,7 @@ class AsioConnection final : public Connection {
         resolver_(strand_),
         connect_timer_(strand_),
         reconnect_timer_(strand_),
-        deadline_timer_(strand_),
-        backoff_(options_.reconnect_min) {}
+        deadline_timer_(strand_) {}
 
   ~AsioConnection() override {
     // Only reached when no async operation holds us, so no hiredis call is
@@ -250,11 +249,10 @@ class AsioConnection final : public Connection {
         [self = self()](boost::system::error_code ec, asio::ip::tcp::resolver::results_type rs) {
           if (self->closed_) return;
           if (ec || rs.empty()) {
-            if (self->log_ != nullptr) {
-              self->log_->warn(
-                  "cannot resolve the Redis host",
-                  LogLine().str("host", self->endpoint_.host).str("error", ec.message()));
-            }
+            self->attempt_failed(
+                Level::warn, "cannot resolve the Redis host",
+                LogLine().str("host", self->endpoint_.host).str("error", ec.message()),
+                "resolve " + ec.message());
             self->schedule_reconnect();
             return;
           }
@@ -266,10 +264,9 @@ class AsioConnection final : public Connection {
     drop_reason_ = Errc::io;
     redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), endpoint_.port);
     if (ac == nullptr || ac->err != 0) {
-      if (log_ != nullptr) {
-        log_->warn("cannot start a Redis connection",
-                   LogLine().str("error", ac != nullptr ? ac->errstr : "out of memory"));
-      }
+      const std::string error = ac != nullptr ? ac->errstr : "out of memory";
+      attempt_failed(Level::warn, "cannot start a Redis connection", LogLine().str("error", error),
+                     "start " + error);
       if (ac != nullptr) redisAsyncFree(ac);
       schedule_reconnect();
       return;
@@ -305,7 +302,7 @@ class AsioConnection final : public Connection {
     connect_timer_.expires_after(options_.connect_timeout);
     connect_timer_.async_wait([self = self(), gen = link_gen_](boost::system::error_code tec) {
       if (tec || gen != self->link_gen_ || self->up_.load()) return;
-      if (self->log_ != nullptr) self->log_->warn("Redis connect timed out");
+      self->attempt_failed(Level::warn, "Redis connect timed out", LogLine(), "connect timeout");
       self->drop(Errc::timeout);
     });
   }
@@ -313,10 +310,11 @@ class AsioConnection final : public Connection {
   void handshake() {
     want(true, true);  // watch for EOF even while idle
     auto steps = detail::handshake_commands(endpoint_, options_.client_name);
-    if (steps.empty()) {
-      link_up();
-      return;
-    }
+    // Last, so the link is up only once Redis runs commands: while it loads
+    // its data it accepts connections, AUTH and SELECT, but answers LOADING
+    // to everything else, and a listener told "up" then would act in vain
+    // (and not again until the next reconnect).
+    steps.push_back({"PING"});
     auto remaining = std::make_shared<size_t>(steps.size());
     for (auto& argv : steps) {
       std::string name = argv[0];
@@ -325,10 +323,9 @@ class AsioConnection final : public Connection {
           [self = self(), gen = link_gen_, remaining, name](boost::system::error_code ec, Reply r) {
             if (gen != self->link_gen_ || ec) return;
             if (r.is_error()) {
-              if (self->log_ != nullptr) {
-                self->log_->error("Redis refused a connection set-up command",
-                                  LogLine().str("command", name).str("error", r.str));
-              }
+              self->attempt_failed(Level::error, "Redis refused a connection set-up command",
+                                   LogLine().str("command", name).str("error", r.str),
+                                   name + r.str);
               self->drop(Errc::io);
               return;
             }
@@ -340,7 +337,7 @@ class AsioConnection final : public Connection {
 
   void link_up() {
     connect_timer_.cancel();
-    backoff_ = options_.reconnect_min;
+    last_failure_.clear();
     up_.store(true);
     if (log_ != nullptr) {
       log_->info("connected to Redis", LogLine()
@@ -382,10 +379,17 @@ class AsioConnection final : public Connection {
     if (!closed_) schedule_reconnect();
   }
 
+  // A failed attempt is logged when it differs from the previous one: the
+  // attempts repeat every reconnect_interval for as long as the outage lasts.
+  void attempt_failed(Level level, const char* msg, const LogLine& line, std::string what) {
+    if (what == last_failure_) return;
+    last_failure_ = std::move(what);
+    if (log_ != nullptr) log_->write(level, msg, line);
+  }
+
   void schedule_reconnect() {
     if (closed_) return;
-    reconnect_timer_.expires_after(backoff_);
-    backoff_ = std::min(options_.reconnect_max, backoff_ * 2);
+    reconnect_timer_.expires_after(options_.reconnect_interval);
     reconnect_timer_.async_wait([self = self()](boost::system::error_code ec) {
       if (!ec) self->do_connect();
     });
@@ -439,7 +443,7 @@ class AsioConnection final : public Connection {
   asio::steady_timer connect_timer_;
   asio::steady_timer reconnect_timer_;
   asio::steady_timer deadline_timer_;
-  std::chrono::milliseconds backoff_;
+  std::string last_failure_;  // of the attempts since the link was last up
 
   redisAsyncContext* ac_ = nullptr;
   std::unique_ptr<asio::posix::stream_descriptor> descriptor_;

@@ -10,10 +10,14 @@
 //    timeouts of its own: on expiry the connection is dropped, every pending
 //    command fails with Errc::timeout, and the connection reconnects.
 //  * Transport failures arrive as a non-zero error_code (category redis::category()).
-//    A Redis error reply (OOM, MISCONF, NOSCRIPT, WRONGTYPE…) is NOT a transport
-//    failure: it arrives with ec == {} and Reply::type == Type::error.
+//    A Redis error reply (OOM, MISCONF, NOSCRIPT, WRONGTYPE, LOADING…) is NOT a
+//    transport failure: it arrives with ec == {} and Reply::type == Type::error.
 //  * While disconnected, commands fail at once with Errc::not_connected; the
-//    connection keeps reconnecting with capped backoff until close().
+//    connection tries again every Options::reconnect_interval (fixed, never
+//    doubled) until close(). A new link is up (connected() true, listeners
+//    told) only once AUTH / SELECT / CLIENT SETNAME, as configured, and a PING
+//    have succeeded; a refusal (e.g. LOADING while Redis reads its AOF) drops
+//    the link and the next attempt follows after the same interval.
 //  * Hostnames are resolved with Asio before hiredis connects by address
 //    (hiredis 0.14 would call a blocking getaddrinfo).
 //  * `SyncConnection` is a blocking client for threads that are not io
@@ -72,9 +76,12 @@ boost::system::error_code make_error_code(Errc e);
 struct Options {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{5000};
-  std::chrono::milliseconds reconnect_min{100};   // first reconnect delay
-  std::chrono::milliseconds reconnect_max{5000};  // cap of the doubling delay
-  std::string client_name;                        // CLIENT SETNAME, for ops
+  // Wait between connection attempts while Redis is unreachable or refuses
+  // the handshake. Fixed, not doubled: an attempt at a Redis that is down
+  // costs a refused connect, and a growing delay only made the service
+  // answer 503 for seconds after Redis was back.
+  std::chrono::milliseconds reconnect_interval{100};
+  std::string client_name;  // CLIENT SETNAME, for ops
 };
 
 using Handler = std::function<void(boost::system::error_code, Reply)>;
@@ -93,7 +100,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                             Options options, Log* log = nullptr);
   virtual ~Connection() = default;
 
-  // Starts connecting; reconnects with backoff after every loss until close().
+  // Starts connecting; reconnects after every loss until close().
   virtual void start() = 0;
   // Fails pending commands with Errc::closed and stops reconnecting.
   void close() { close(nullptr); }

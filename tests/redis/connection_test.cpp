@@ -26,8 +26,7 @@ struct Answer {
 
 std::shared_ptr<isync::redis::Connection> connect(Loop& loop, const RedisServer& server,
                                                   isync::redis::Options options = {}) {
-  options.reconnect_min = 50ms;
-  options.reconnect_max = 200ms;
+  options.reconnect_interval = 50ms;
   auto conn = isync::redis::Connection::create(loop.ioc.get_executor(), server.endpoint(), options);
   conn->start();
   REQUIRE(eventually([&] { return conn->connected(); }));
@@ -120,8 +119,7 @@ TEST_CASE("after Redis restarts the connection reconnects by itself and reports 
   std::vector<bool> changes;
   Loop loop;
   isync::redis::Options options;
-  options.reconnect_min = 50ms;
-  options.reconnect_max = 200ms;
+  options.reconnect_interval = 50ms;
   auto conn = isync::redis::Connection::create(loop.ioc.get_executor(), server.endpoint(), options);
   conn->on_state_change([&](bool up) {
     std::lock_guard lock(mu);
