@@ -194,6 +194,7 @@ struct WorkerOptions {
   int read_count = 64;                                        // XREADGROUP COUNT
   std::chrono::milliseconds block{1000};                      // XREADGROUP BLOCK
   int max_deliveries = 20;                                    // poison threshold
+  std::chrono::milliseconds reconnect_interval{100};          // redis::Options, per connection
 };
 
 // Capped exponential backoff with full jitter: a uniform draw in

@@ -123,6 +123,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     redis::Options o;
     o.client_name = name;
     o.command_timeout = std::max(o.command_timeout, block + ms(5000));
+    o.reconnect_interval = options_.reconnect_interval;
     auto c = redis::Connection::create(strand_.get_inner_executor(), endpoint_, o, &log_);
     c->start();
     return c;
