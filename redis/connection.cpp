@@ -5,6 +5,12 @@
 // the stream_descriptor only watches it and is release()d, never closed.
 // User handlers are posted to the strand, never run inside a hiredis
 // callback, so a handler may issue commands or close() freely.
+//
+// Whether a failed command may have run (redis.hpp, Errc) is known by
+// counting bytes per link: each command records where its bytes end in the
+// stream of bytes handed to hiredis, and every write event adds what hiredis
+// took out of its output buffer. A command whose end was written may have
+// run; one that was not cannot have (Redis runs only whole commands).
 #include <hiredis/async.h>
 
 #include <atomic>
@@ -34,6 +40,7 @@ struct Pending {
   AsioConnection* owner;
   Handler handler;
   std::multiset<SteadyClock::time_point>::iterator deadline;
+  std::uint64_t end = 0;  // queued_ after this command's bytes (its link's count)
 };
 
 class AsioConnection final : public Connection {
@@ -192,7 +199,7 @@ class AsioConnection final : public Connection {
       complete(std::move(handler), Errc::not_connected);
       return;
     }
-    auto* p = new Pending{this, std::move(handler), {}};
+    auto* p = new Pending{this, std::move(handler), {}, queued_ + cmd.size()};
     p->deadline = deadlines_.insert(SteadyClock::now() + timeout);
     if (redisAsyncFormattedCommand(ac_, &AsioConnection::on_reply, p, cmd.data(), cmd.size()) !=
         REDIS_OK) {
@@ -201,19 +208,36 @@ class AsioConnection final : public Connection {
       delete p;
       return;
     }
+    queued_ = p->end;
     arm_deadline();
   }
 
-  static void on_reply(redisAsyncContext* /*ac*/, void* reply, void* privdata) {
+  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
     std::unique_ptr<Pending> p(static_cast<Pending*>(privdata));
     AsioConnection* self = p->owner;
     if (self->destroying_) return;
     self->deadlines_.erase(p->deadline);
     if (reply == nullptr) {
-      self->complete(std::move(p->handler), self->drop_reason_);
+      // The link is going (hiredis fails what is pending, then cleans up).
+      self->complete(std::move(p->handler), self->failure_of(*p, *ac));
       return;
     }
     self->complete(std::move(p->handler), {}, detail::copy_reply(static_cast<redisReply*>(reply)));
+  }
+
+  // Why a command without a reply failed, as redis.hpp promises: whether it
+  // may have run depends only on whether all of it was written.
+  Errc failure_of(const Pending& p, const redisAsyncContext& ac) const {
+    if (p.end > written_) return closed_ ? Errc::closed : Errc::not_connected;
+    switch (drop_reason_) {
+      case Errc::timeout:
+        return Errc::timeout;
+      case Errc::io:
+        return ac.c.err == REDIS_ERR_PROTOCOL ? Errc::protocol : Errc::io;
+      default:
+        // close() while it was in flight: written, so it may have run.
+        return Errc::io;
+    }
   }
 
   // hiredis has no command timeouts: one timer follows the earliest deadline
@@ -273,6 +297,7 @@ class AsioConnection final : public Connection {
     }
     ac_ = ac;
     ++link_gen_;
+    queued_ = written_ = 0;
     boost::system::error_code ec;
     descriptor_ = std::make_unique<asio::posix::stream_descriptor>(strand_);
     descriptor_->assign(ac->c.fd, ec);
@@ -427,7 +452,13 @@ class AsioConnection final : public Connection {
           if (read) {
             redisAsyncHandleRead(self->ac_);
           } else {
-            redisAsyncHandleWrite(self->ac_);
+            // What hiredis takes out of its output buffer is what it wrote.
+            redisAsyncContext* ac = self->ac_;
+            const std::size_t before = sdslen(ac->c.obuf);
+            redisAsyncHandleWrite(ac);
+            if (gen == self->link_gen_ && self->ac_ == ac) {
+              self->written_ += before - sdslen(ac->c.obuf);
+            }
           }
           if (gen == self->link_gen_ && (read ? self->want_read_ : self->want_write_)) {
             self->arm(read);
@@ -448,6 +479,8 @@ class AsioConnection final : public Connection {
   redisAsyncContext* ac_ = nullptr;
   std::unique_ptr<asio::posix::stream_descriptor> descriptor_;
   std::uint64_t link_gen_ = 0;  // bumped per link so stale completions are ignored
+  std::uint64_t queued_ = 0;    // bytes handed to hiredis on this link
+  std::uint64_t written_ = 0;   // of those, bytes hiredis wrote to the socket
   bool want_read_ = false, want_write_ = false, read_armed_ = false, write_armed_ = false;
 
   std::multiset<SteadyClock::time_point> deadlines_;
