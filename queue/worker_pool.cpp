@@ -268,26 +268,31 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     detail::report_outcome(
         metrics_, log_, d, o,
         std::chrono::duration<double>(SteadyClock::now() - job->started).count());
-    if (o.kind == Outcome::Kind::done) return finished(job);
+    // unknown: whatever Redis holds decides (acked, or pending and reclaimed).
+    if (o.kind == Outcome::Kind::done || o.kind == Outcome::Kind::unknown) return finished(job);
     move(job, o, now);
   }
 
   void move(const std::shared_ptr<Job>& job, const Outcome& o, std::int64_t now) {
     std::uniform_real_distribution<double> u(0.0, 1.0);
-    detail::file_outcome(*ops_, job->delivery, job->raw_envelope, o, now, options_, u(rng_),
-                         [self = shared_from_this(), job](boost::system::error_code ec, Reply r) {
-                           asio::post(self->strand_, [self, job, ec, r = std::move(r)] {
-                             if (ec || r.is_error()) {
-                               // The entry stays pending and is reclaimed later.
-                               self->log_.warn(
-                                   "could not file a failed event; it will be reclaimed",
-                                   LogLine()
-                                       .str("event_id", job->delivery.envelope.event_id)
-                                       .str("error", ec ? ec.message() : r.str));
-                             }
-                             self->finished(job);
-                           });
-                         });
+    detail::file_outcome(
+        *ops_, job->delivery, job->raw_envelope, o, now, options_, u(rng_),
+        [self = shared_from_this(), job](boost::system::error_code ec, Reply r) {
+          asio::post(self->strand_, [self, job, ec, r = std::move(r)] {
+            if (ec || r.is_error()) {
+              // Not filed: the entry stays pending and is reclaimed later.
+              // Unless the move's own reply was lost after it ran.
+              self->log_.warn(redis::may_have_run(ec)
+                                  ? "filing a failed event lost its reply; if it was not filed, "
+                                    "it will be reclaimed"
+                                  : "could not file a failed event; it will be reclaimed",
+                              LogLine()
+                                  .str("event_id", job->delivery.envelope.event_id)
+                                  .str("error", ec ? ec.message() : r.str));
+            }
+            self->finished(job);
+          });
+        });
   }
 
   void finished(const std::shared_ptr<Job>& job) {

@@ -41,6 +41,8 @@ const char* outcome_name(Outcome::Kind k) {
       return "dead";
     case Outcome::Kind::park:
       return "park";
+    case Outcome::Kind::unknown:
+      return "unknown";
   }
   return "done";
 }
@@ -65,9 +67,9 @@ void report_outcome(Metrics& metrics, Log& log, const Delivery& d, const Outcome
       .num("duration_us", static_cast<std::int64_t>(seconds * 1e6));
   if (!o.result.empty()) line.str("result", o.result);
   if (o.kind != Outcome::Kind::done) line.str("code", o.failure.code);
-  log.write(
-      o.kind == Outcome::Kind::retry || o.kind == Outcome::Kind::dead ? Level::warn : Level::info,
-      "event handled", line);
+  const bool warn = o.kind == Outcome::Kind::retry || o.kind == Outcome::Kind::dead ||
+                    o.kind == Outcome::Kind::unknown;
+  log.write(warn ? Level::warn : Level::info, "event handled", line);
 }
 
 std::string attempt_json(const Failure& f, std::int64_t at_ms, int attempt) {
@@ -144,6 +146,24 @@ void file_outcome(redis::Connection& conn, const Delivery& d, const std::string&
 }
 
 }  // namespace detail
+
+Outcome redis_failure(bool may_have_run, const std::string& what) {
+  Outcome o;
+  if (may_have_run) {
+    o.kind = Outcome::Kind::unknown;
+    o.failure.cls = FailureClass::ambiguous;
+    o.failure.code = "redis_reply_lost";
+    o.failure.message = what +
+                        "; Redis may have committed it before the reply was lost: if it did, the "
+                        "event is done, otherwise it is reclaimed after the visibility timeout";
+    return o;
+  }
+  o.kind = Outcome::Kind::retry;
+  o.failure.cls = FailureClass::transient;
+  o.failure.code = "redis_unavailable";
+  o.failure.message = what + "; it will be retried";
+  return o;
+}
 
 void file_dead_letter(redis::Connection& conn, const Envelope& env, const Failure& failure,
                       std::int64_t now_ms, std::function<void(Result<void>)> done) {
