@@ -108,6 +108,7 @@ queue::WorkerOptions worker_options(const config::Config& cfg) {
   o.done_retention = duration_cast<seconds>(cfg.queue.done_retention);
   o.dead_retention = duration_cast<seconds>(cfg.queue.dead_letter_retention);
   o.max_deliveries = cfg.queue.max_deliveries;
+  o.reconnect_interval = cfg.redis.reconnect_interval;
   return o;
 }
 
@@ -242,6 +243,7 @@ int serve(const config::Config& cfg, Log& log) {
 
   redis::Options ropts;
   ropts.command_timeout = cfg.redis.command_timeout;
+  ropts.reconnect_interval = cfg.redis.reconnect_interval;
   std::vector<std::shared_ptr<redis::Connection>> conns;
   auto connect = [&](const std::string& name) {
     auto o = ropts;

@@ -22,6 +22,7 @@ int status(const config::Config& cfg, bool json, std::ostream& out, std::ostream
   boost::asio::io_context ioc;
   redis::Options options;
   options.command_timeout = cfg.redis.command_timeout;
+  options.reconnect_interval = cfg.redis.reconnect_interval;
   options.client_name = "isync-status";
   const auto limit = options.connect_timeout + 2 * options.command_timeout;
   auto conn = redis::Connection::create(ioc.get_executor(), *endpoint, options);

@@ -309,6 +309,11 @@ std::vector<Field<Config>> redis_fields() {
          ISYNC_TRY(c.redis.command_timeout, as_duration(k, r));
          return {};
        }},
+      {"reconnect_interval", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         ISYNC_TRY(c.redis.reconnect_interval, as_duration(k, r));
+         return {};
+       }},
   };
 }
 
@@ -858,7 +863,8 @@ std::string render(const Config& c) {
     << "trusted_proxies = " << string_list(c.server.trusted_proxies) << "\n\n"
     << "[redis]\n"
     << "url = " << toml_string(c.redis.display_url) << "\n"
-    << "command_timeout = \"" << duration_text(c.redis.command_timeout) << "\"\n\n"
+    << "command_timeout = \"" << duration_text(c.redis.command_timeout) << "\"\n"
+    << "reconnect_interval = \"" << duration_text(c.redis.reconnect_interval) << "\"\n\n"
     << "[queue]\n"
     << "workers = " << c.queue.workers << "\n"
     << "visibility_timeout = \"" << duration_text(c.queue.visibility_timeout) << "\"\n"

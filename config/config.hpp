@@ -67,6 +67,10 @@ struct RedisConfig {
   Secret url{"redis://127.0.0.1:6379/0"};                // a password may be inside
   std::string display_url = "redis://127.0.0.1:6379/0";  // password replaced by ***
   std::chrono::milliseconds command_timeout{5000};
+  // While Redis is unreachable, every connection tries again this often
+  // (fixed: a doubling delay kept the service down for seconds after Redis
+  // was back). A refused handshake (LOADING) waits the same.
+  std::chrono::milliseconds reconnect_interval{100};
 };
 
 struct QueueConfig {

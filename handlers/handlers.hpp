@@ -16,7 +16,9 @@
 //      thin       — no snapshot (or ARINVOICE without STATE) and newer than
 //                   the mirror: parked until the Intacct client exists
 //    Parked events are not acked by the mirror script; the queue parks them.
-//    A Redis transport failure is a transient retry ("redis_unavailable").
+//    A Redis failure is a transient retry ("redis_unavailable"), unless the
+//    script was sent and its reply lost: it may have committed, and the
+//    outcome is unknown ("redis_reply_lost", see queue::redis_failure).
 //  * Versions only move forward. A removed draft leaves a hidden marker
 //    (the record hash with draft=1 and its version, no fields), so an older
 //    non-draft event arriving late cannot resurrect the invoice; readers treat

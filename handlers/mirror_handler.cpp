@@ -256,7 +256,11 @@ void MirrorHandler::apply(const queue::Delivery& d, const Apply& a,
 
   conn_->eval(detail::apply_script(), std::move(keys), std::move(args),
               [then = std::move(then)](boost::system::error_code ec, redis::Reply reply) {
-                if (ec) return then("error:Redis " + ec.message());
+                // "error:lost:" when the script may have run (settle tells).
+                if (ec) {
+                  return then((redis::may_have_run(ec) ? "error:lost:Redis " : "error:Redis ") +
+                              ec.message());
+                }
                 if (reply.is_error()) return then("error:Redis answered " + reply.str);
                 if (reply.type != redis::Reply::Type::array || reply.elements.empty() ||
                     reply.elements[0].type != redis::Reply::Type::string) {
@@ -278,10 +282,12 @@ void MirrorHandler::count_intacct_read(const queue::Envelope& e, std::string_vie
 
 void MirrorHandler::settle(const queue::Delivery& d, std::string decision, Finish finish) {
   if (decision.starts_with("error:")) {
+    // A lost reply of the apply-and-ack script: it may have committed, so
+    // the queue must not file a retry (unknown).
+    const bool lost = decision.starts_with("error:lost:");
     finish("error",
-           failed(Outcome::Kind::retry, queue::FailureClass::transient, "redis_unavailable",
-                  "could not apply " + describe(d.envelope) +
-                      " to the mirror: " + decision.substr(6) + "; it will be retried"));
+           queue::redis_failure(lost, "could not apply " + describe(d.envelope) +
+                                          " to the mirror: " + decision.substr(lost ? 11 : 6)));
     return;
   }
   if (decision == "reread") {

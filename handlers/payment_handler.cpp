@@ -66,16 +66,19 @@ void PaymentJob::eval(const redis::Script& s, std::vector<std::string> keys,
       s, std::move(keys), std::move(args),
       [self = shared_from_this(), then = std::move(then)](boost::system::error_code ec, Reply r) {
         if (ec || r.is_error()) {
-          return self->redis_failed(ec ? ec.message() : r.str);
+          return self->redis_failed(ec, ec ? ec.message() : r.str);
         }
         then(r);
       });
 }
 
-void PaymentJob::redis_failed(const std::string& why) {
-  // The lease expires by itself; the entry is retried.
-  finish(outcome(Outcome::Kind::retry, queue::FailureClass::transient, "redis_unavailable",
-                 "payment " + p_.payment_id + ": Redis failed: " + why, "retry"));
+void PaymentJob::redis_failed(boost::system::error_code ec, const std::string& why) {
+  // The lease expires by itself. The entry is retried, unless the step may
+  // have run (its reply lost): then what Redis holds decides (unknown).
+  Outcome o = queue::redis_failure(redis::may_have_run(ec),
+                                   "payment " + p_.payment_id + ": Redis failed: " + why);
+  o.result = o.kind == Outcome::Kind::unknown ? "unknown" : "retry";
+  finish(std::move(o));
 }
 
 void PaymentJob::take() {
@@ -203,7 +206,7 @@ void PaymentJob::ack(std::string result) {
   core_->conn->eval(ack_script(), std::move(keys), std::move(args),
                     [self = shared_from_this(), result](boost::system::error_code ec, Reply r) {
                       if (ec || r.is_error()) {
-                        return self->redis_failed(ec ? ec.message() : r.str);
+                        return self->redis_failed(ec, ec ? ec.message() : r.str);
                       }
                       self->finish(done_outcome(result));
                     });

@@ -18,9 +18,18 @@
 //               since its first failure it becomes a dead letter;
 //      dead   — permanent: acked, kept as a dead letter with its history;
 //      park   — not the event's fault (e.g. no Intacct client yet): acked and
-//               kept in the parked ZSET without using an attempt.
+//               kept in the parked ZSET without using an attempt;
+//      unknown — a Redis step of the handler (its commit: effect + ack) was
+//               sent and its reply lost (redis::may_have_run): the apply may
+//               have committed. Nothing is filed; the entry is reclaimed only
+//               if it did not (a committed ack removed it from the pending
+//               list; otherwise it stays pending and is reclaimed after
+//               visibility_timeout).
 //    Each of retry/dead/park moves the event in one script, atomically with
-//    the ack, so a crash never loses or duplicates it.
+//    the ack, so a crash never loses or duplicates it. Filing one after a
+//    commit whose reply was lost could not double it either (the move finds
+//    the entry acked and writes nothing), but would tell on-call of a retry
+//    that never happens: hence unknown.
 //  * An entry whose worker died stays pending; any worker reclaims it with
 //    XAUTOCLAIM after visibility_timeout. An entry delivered more than
 //    max_deliveries times is a dead letter ("poison").
@@ -148,15 +157,23 @@ struct Delivery {
 };
 
 struct Outcome {
-  enum class Kind { done, retry, dead, park };
+  enum class Kind { done, retry, dead, park, unknown };
   Kind kind = Kind::done;
-  Failure failure;  // for retry, dead and park (park: why, in message)
+  Failure failure;  // for retry, dead, park and unknown (park: why, in message)
   // retry only: due after exactly this long instead of the backoff (e.g. a
   // read-back that must wait for a write Intacct may still be running).
   std::chrono::milliseconds retry_after{0};
   std::string result;  // the handler's word for what it did (e.g. "applied",
                        // "ignored"); logged on the event's one outcome line
 };
+
+// The outcome of a handler whose Redis step failed without a usable reply:
+// unknown (code "redis_reply_lost") when the step was sent and its reply is
+// lost (`may_have_run`, see redis::may_have_run), else a transient retry
+// ("redis_unavailable"). `what` says which event and what failed, e.g.
+// "could not apply CUSTOMER 7 of tenant acme (event …) to the mirror: <why>";
+// the message then says what happens next.
+Outcome redis_failure(bool may_have_run, const std::string& what);
 
 // Lua lines a handler's commit script ends with: XACK + XDEL of the entry and,
 // when the event has a document, mark it done (kept for the retention).
@@ -194,6 +211,7 @@ struct WorkerOptions {
   int read_count = 64;                                        // XREADGROUP COUNT
   std::chrono::milliseconds block{1000};                      // XREADGROUP BLOCK
   int max_deliveries = 20;                                    // poison threshold
+  std::chrono::milliseconds reconnect_interval{100};          // redis::Options, per connection
 };
 
 // Capped exponential backoff with full jitter: a uniform draw in

@@ -2,8 +2,6 @@
 // blocking XREADGROUP, plus one shared connection for scripts (moves, the
 // retry mover, reclaim). All pool state lives on strand_; Redis and handler
 // completions are posted to it.
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -12,6 +10,7 @@
 #include <map>
 #include <random>
 
+#include "queue/detail/outcomes.hpp"
 #include "queue/detail/scripts.hpp"
 #include "queue/queue.hpp"
 
@@ -23,55 +22,6 @@ namespace asio = boost::asio;
 using redis::Reply;
 using SteadyClock = std::chrono::steady_clock;
 using ms = std::chrono::milliseconds;
-
-const char* class_name(FailureClass c) {
-  switch (c) {
-    case FailureClass::transient:
-      return "transient";
-    case FailureClass::permanent:
-      return "permanent";
-    case FailureClass::ambiguous:
-      return "ambiguous";
-  }
-  return "transient";
-}
-
-const char* outcome_name(Outcome::Kind k) {
-  switch (k) {
-    case Outcome::Kind::done:
-      return "done";
-    case Outcome::Kind::retry:
-      return "retry";
-    case Outcome::Kind::dead:
-      return "dead";
-    case Outcome::Kind::park:
-      return "park";
-  }
-  return "done";
-}
-
-std::string attempt_json(const Failure& f, std::int64_t at_ms, int attempt) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  auto str = [&w](const char* k, const std::string& v) {
-    w.Key(k);
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-  };
-  w.StartObject();
-  w.Key("at");
-  w.Int64(at_ms);
-  w.Key("attempt");
-  w.Int(attempt);
-  str("class", class_name(f.cls));
-  str("code", f.code);
-  str("message", f.message);
-  str("errorno", f.errorno);
-  str("description", f.description);
-  str("correction", f.correction);
-  str("controlid", f.controlid);
-  w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
-}
 
 std::string consumer_base() {
   char host[256] = {};
@@ -123,7 +73,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
     redis::Options o;
     o.client_name = name;
     o.command_timeout = std::max(o.command_timeout, block + ms(5000));
-    o.reconnect_max = ms(2000);
+    o.reconnect_interval = options_.reconnect_interval;
     auto c = redis::Connection::create(strand_.get_inner_executor(), endpoint_, o, &log_);
     c->start();
     return c;
@@ -315,90 +265,34 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       std::int64_t first = d.first_failure_ms > 0 ? d.first_failure_ms : now;
       if (now - first >= options_.give_up_after.count()) o.kind = Outcome::Kind::dead;
     }
-    double seconds = std::chrono::duration<double>(SteadyClock::now() - job->started).count();
-    metrics_
-        .histogram("isync_handler_seconds", "Handler time per delivery, in seconds",
-                   {{"tenant", d.tenant}})
-        .observe(seconds);
-    metrics_
-        .counter("isync_events_handled_total", "Deliveries by outcome",
-                 {{"tenant", d.tenant}, {"outcome", outcome_name(o.kind)}})
-        .inc();
-    // The one log line per event outcome (PRODUCT.md §6).
-    LogLine line;
-    line.str("event_id", d.envelope.event_id)
-        .str("tenant", d.tenant)
-        .str("object", d.envelope.object)
-        .str("key", d.envelope.key)
-        .str("outcome", outcome_name(o.kind))
-        .num("attempt", d.attempt)
-        .num("duration_us", static_cast<std::int64_t>(seconds * 1e6));
-    if (!o.result.empty()) line.str("result", o.result);
-    if (o.kind != Outcome::Kind::done) line.str("code", o.failure.code);
-    log_.write(
-        o.kind == Outcome::Kind::retry || o.kind == Outcome::Kind::dead ? Level::warn : Level::info,
-        "event handled", line);
-    if (o.kind == Outcome::Kind::done) return finished(job);
+    detail::report_outcome(
+        metrics_, log_, d, o,
+        std::chrono::duration<double>(SteadyClock::now() - job->started).count());
+    // unknown: whatever Redis holds decides (acked, or pending and reclaimed).
+    if (o.kind == Outcome::Kind::done || o.kind == Outcome::Kind::unknown) return finished(job);
     move(job, o, now);
   }
 
   void move(const std::shared_ptr<Job>& job, const Outcome& o, std::int64_t now) {
-    const Delivery& d = job->delivery;
-    std::vector<std::string> args(detail::kMoveArgCount);
-    std::string zset;
-    std::int64_t first = d.first_failure_ms;
-    int attempts = d.attempt;
-    std::string attempt_record = attempt_json(o.failure, now, d.attempt);
-    std::int64_t score = now;
-    if (o.kind == Outcome::Kind::retry) {
-      if (first == 0) first = now;
-      std::uniform_real_distribution<double> u(0.0, 1.0);
-      score = now + (o.retry_after.count() > 0 ? o.retry_after.count()
-                                               : backoff_delay(d.attempt, options_.retry_base,
-                                                               options_.retry_cap, u(rng_))
-                                                     .count());
-      args[detail::kMoveState] = "retrying";
-      zset = "retry";
-    } else if (o.kind == Outcome::Kind::dead) {
-      if (first == 0) first = now;
-      args[detail::kMoveState] = "dead";
-      zset = "dead";
-    } else {
-      // Parking is not the event's fault: no attempt is used or recorded.
-      attempts = d.attempt - 1;
-      attempt_record.clear();
-      args[detail::kMoveState] = "parked";
-      zset = "parked";
-    }
-    args[detail::kMoveGroup] = std::string(kGroup);
-    args[detail::kMoveEntry] = d.entry_id;
-    args[detail::kMoveEnvelope] = job->raw_envelope;
-    args[detail::kMoveAttempt] = std::move(attempt_record);
-    args[detail::kMoveAttempts] = std::to_string(attempts);
-    args[detail::kMoveFirstFailure] = std::to_string(first);
-    args[detail::kMoveScore] = std::to_string(score);
-    args[detail::kMoveReason] =
-        o.failure.code.empty() ? o.failure.message : o.failure.code + ": " + o.failure.message;
-    args[detail::kMoveNow] = std::to_string(now);
-    args[detail::kMoveEventId] = d.envelope.event_id;
-    args[detail::kMoveDocPrefix] = key(d.tenant, "ev:");
-    args[detail::kMoveDeadRetention] =
-        std::to_string(std::chrono::duration_cast<ms>(options_.dead_retention).count());
-    ops_->eval(detail::move_script(),
-               {d.stream, key(d.tenant, "ev:" + d.envelope.event_id), key(d.tenant, zset)},
-               std::move(args),
-               [self = shared_from_this(), job](boost::system::error_code ec, Reply r) {
-                 asio::post(self->strand_, [self, job, ec, r = std::move(r)] {
-                   if (ec || r.is_error()) {
-                     // The entry stays pending and is reclaimed later.
-                     self->log_.warn("could not file a failed event; it will be reclaimed",
-                                     LogLine()
-                                         .str("event_id", job->delivery.envelope.event_id)
-                                         .str("error", ec ? ec.message() : r.str));
-                   }
-                   self->finished(job);
-                 });
-               });
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    detail::file_outcome(
+        *ops_, job->delivery, job->raw_envelope, o, now, options_, u(rng_),
+        [self = shared_from_this(), job](boost::system::error_code ec, Reply r) {
+          asio::post(self->strand_, [self, job, ec, r = std::move(r)] {
+            if (ec || r.is_error()) {
+              // Not filed: the entry stays pending and is reclaimed later.
+              // Unless the move's own reply was lost after it ran.
+              self->log_.warn(redis::may_have_run(ec)
+                                  ? "filing a failed event lost its reply; if it was not filed, "
+                                    "it will be reclaimed"
+                                  : "could not file a failed event; it will be reclaimed",
+                              LogLine()
+                                  .str("event_id", job->delivery.envelope.event_id)
+                                  .str("error", ec ? ec.message() : r.str));
+            }
+            self->finished(job);
+          });
+        });
   }
 
   void finished(const std::shared_ptr<Job>& job) {
@@ -575,27 +469,5 @@ WorkerPool::~WorkerPool() { impl_->shutdown_now(); }
 void WorkerPool::start() { impl_->start(); }
 
 void WorkerPool::stop(std::function<void()> stopped) { impl_->stop(std::move(stopped)); }
-
-void file_dead_letter(redis::Connection& conn, const Envelope& env, const Failure& failure,
-                      std::int64_t now_ms, std::function<void(Result<void>)> done) {
-  static const redis::Script script(R"lua(
-redis.call('HSET', KEYS[1], 'event_id', ARGV[1], 'envelope', ARGV[2], 'state', 'dead',
-           'attempts', '[' .. ARGV[3] .. ']', 'attempt', '1', 'first_failure', ARGV[4],
-           'reason', ARGV[5], 'updated_at', ARGV[4])
-redis.call('PERSIST', KEYS[1])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-return 1
-)lua");
-  const std::string reason =
-      failure.code.empty() ? failure.message : failure.code + ": " + failure.message;
-  conn.eval(
-      script, {key(env.tenant, "ev:" + env.event_id), key(env.tenant, "dead")},
-      {env.event_id, encode(env), attempt_json(failure, now_ms, 1), std::to_string(now_ms), reason},
-      [done = std::move(done)](boost::system::error_code ec, redis::Reply r) {
-        if (ec) return done(make_error("unavailable", "dead letter: " + ec.message()));
-        if (r.is_error()) return done(make_error("unavailable", "dead letter: " + r.str));
-        done(Result<void>{});
-      });
-}
 
 }  // namespace isync::queue

@@ -5,6 +5,12 @@
 // the stream_descriptor only watches it and is release()d, never closed.
 // User handlers are posted to the strand, never run inside a hiredis
 // callback, so a handler may issue commands or close() freely.
+//
+// Whether a failed command may have run (redis.hpp, Errc) is known by
+// counting bytes per link: each command records where its bytes end in the
+// stream of bytes handed to hiredis, and every write event adds what hiredis
+// took out of its output buffer. A command whose end was written may have
+// run; one that was not cannot have (Redis runs only whole commands).
 #include <hiredis/async.h>
 
 #include <atomic>
@@ -34,6 +40,7 @@ struct Pending {
   AsioConnection* owner;
   Handler handler;
   std::multiset<SteadyClock::time_point>::iterator deadline;
+  std::uint64_t end = 0;  // queued_ after this command's bytes (its link's count)
 };
 
 class AsioConnection final : public Connection {
@@ -47,8 +54,7 @@ class AsioConnection final : public Connection {
         resolver_(strand_),
         connect_timer_(strand_),
         reconnect_timer_(strand_),
-        deadline_timer_(strand_),
-        backoff_(options_.reconnect_min) {}
+        deadline_timer_(strand_) {}
 
   ~AsioConnection() override {
     // Only reached when no async operation holds us, so no hiredis call is
@@ -193,7 +199,7 @@ class AsioConnection final : public Connection {
       complete(std::move(handler), Errc::not_connected);
       return;
     }
-    auto* p = new Pending{this, std::move(handler), {}};
+    auto* p = new Pending{this, std::move(handler), {}, queued_ + cmd.size()};
     p->deadline = deadlines_.insert(SteadyClock::now() + timeout);
     if (redisAsyncFormattedCommand(ac_, &AsioConnection::on_reply, p, cmd.data(), cmd.size()) !=
         REDIS_OK) {
@@ -202,19 +208,36 @@ class AsioConnection final : public Connection {
       delete p;
       return;
     }
+    queued_ = p->end;
     arm_deadline();
   }
 
-  static void on_reply(redisAsyncContext* /*ac*/, void* reply, void* privdata) {
+  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
     std::unique_ptr<Pending> p(static_cast<Pending*>(privdata));
     AsioConnection* self = p->owner;
     if (self->destroying_) return;
     self->deadlines_.erase(p->deadline);
     if (reply == nullptr) {
-      self->complete(std::move(p->handler), self->drop_reason_);
+      // The link is going (hiredis fails what is pending, then cleans up).
+      self->complete(std::move(p->handler), self->failure_of(*p, *ac));
       return;
     }
     self->complete(std::move(p->handler), {}, detail::copy_reply(static_cast<redisReply*>(reply)));
+  }
+
+  // Why a command without a reply failed, as redis.hpp promises: whether it
+  // may have run depends only on whether all of it was written.
+  Errc failure_of(const Pending& p, const redisAsyncContext& ac) const {
+    if (p.end > written_) return closed_ ? Errc::closed : Errc::not_connected;
+    switch (drop_reason_) {
+      case Errc::timeout:
+        return Errc::timeout;
+      case Errc::io:
+        return ac.c.err == REDIS_ERR_PROTOCOL ? Errc::protocol : Errc::io;
+      default:
+        // close() while it was in flight: written, so it may have run.
+        return Errc::io;
+    }
   }
 
   // hiredis has no command timeouts: one timer follows the earliest deadline
@@ -250,11 +273,10 @@ class AsioConnection final : public Connection {
         [self = self()](boost::system::error_code ec, asio::ip::tcp::resolver::results_type rs) {
           if (self->closed_) return;
           if (ec || rs.empty()) {
-            if (self->log_ != nullptr) {
-              self->log_->warn(
-                  "cannot resolve the Redis host",
-                  LogLine().str("host", self->endpoint_.host).str("error", ec.message()));
-            }
+            self->attempt_failed(
+                Level::warn, "cannot resolve the Redis host",
+                LogLine().str("host", self->endpoint_.host).str("error", ec.message()),
+                "resolve " + ec.message());
             self->schedule_reconnect();
             return;
           }
@@ -266,16 +288,16 @@ class AsioConnection final : public Connection {
     drop_reason_ = Errc::io;
     redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), endpoint_.port);
     if (ac == nullptr || ac->err != 0) {
-      if (log_ != nullptr) {
-        log_->warn("cannot start a Redis connection",
-                   LogLine().str("error", ac != nullptr ? ac->errstr : "out of memory"));
-      }
+      const std::string error = ac != nullptr ? ac->errstr : "out of memory";
+      attempt_failed(Level::warn, "cannot start a Redis connection", LogLine().str("error", error),
+                     "start " + error);
       if (ac != nullptr) redisAsyncFree(ac);
       schedule_reconnect();
       return;
     }
     ac_ = ac;
     ++link_gen_;
+    queued_ = written_ = 0;
     boost::system::error_code ec;
     descriptor_ = std::make_unique<asio::posix::stream_descriptor>(strand_);
     descriptor_->assign(ac->c.fd, ec);
@@ -305,7 +327,7 @@ class AsioConnection final : public Connection {
     connect_timer_.expires_after(options_.connect_timeout);
     connect_timer_.async_wait([self = self(), gen = link_gen_](boost::system::error_code tec) {
       if (tec || gen != self->link_gen_ || self->up_.load()) return;
-      if (self->log_ != nullptr) self->log_->warn("Redis connect timed out");
+      self->attempt_failed(Level::warn, "Redis connect timed out", LogLine(), "connect timeout");
       self->drop(Errc::timeout);
     });
   }
@@ -313,10 +335,11 @@ class AsioConnection final : public Connection {
   void handshake() {
     want(true, true);  // watch for EOF even while idle
     auto steps = detail::handshake_commands(endpoint_, options_.client_name);
-    if (steps.empty()) {
-      link_up();
-      return;
-    }
+    // Last, so the link is up only once Redis runs commands: while it loads
+    // its data it accepts connections, AUTH and SELECT, but answers LOADING
+    // to everything else, and a listener told "up" then would act in vain
+    // (and not again until the next reconnect).
+    steps.push_back({"PING"});
     auto remaining = std::make_shared<size_t>(steps.size());
     for (auto& argv : steps) {
       std::string name = argv[0];
@@ -325,10 +348,9 @@ class AsioConnection final : public Connection {
           [self = self(), gen = link_gen_, remaining, name](boost::system::error_code ec, Reply r) {
             if (gen != self->link_gen_ || ec) return;
             if (r.is_error()) {
-              if (self->log_ != nullptr) {
-                self->log_->error("Redis refused a connection set-up command",
-                                  LogLine().str("command", name).str("error", r.str));
-              }
+              self->attempt_failed(Level::error, "Redis refused a connection set-up command",
+                                   LogLine().str("command", name).str("error", r.str),
+                                   name + r.str);
               self->drop(Errc::io);
               return;
             }
@@ -340,7 +362,7 @@ class AsioConnection final : public Connection {
 
   void link_up() {
     connect_timer_.cancel();
-    backoff_ = options_.reconnect_min;
+    last_failure_.clear();
     up_.store(true);
     if (log_ != nullptr) {
       log_->info("connected to Redis", LogLine()
@@ -382,10 +404,17 @@ class AsioConnection final : public Connection {
     if (!closed_) schedule_reconnect();
   }
 
+  // A failed attempt is logged when it differs from the previous one: the
+  // attempts repeat every reconnect_interval for as long as the outage lasts.
+  void attempt_failed(Level level, const char* msg, const LogLine& line, std::string what) {
+    if (what == last_failure_) return;
+    last_failure_ = std::move(what);
+    if (log_ != nullptr) log_->write(level, msg, line);
+  }
+
   void schedule_reconnect() {
     if (closed_) return;
-    reconnect_timer_.expires_after(backoff_);
-    backoff_ = std::min(options_.reconnect_max, backoff_ * 2);
+    reconnect_timer_.expires_after(options_.reconnect_interval);
     reconnect_timer_.async_wait([self = self()](boost::system::error_code ec) {
       if (!ec) self->do_connect();
     });
@@ -423,7 +452,13 @@ class AsioConnection final : public Connection {
           if (read) {
             redisAsyncHandleRead(self->ac_);
           } else {
-            redisAsyncHandleWrite(self->ac_);
+            // What hiredis takes out of its output buffer is what it wrote.
+            redisAsyncContext* ac = self->ac_;
+            const std::size_t before = sdslen(ac->c.obuf);
+            redisAsyncHandleWrite(ac);
+            if (gen == self->link_gen_ && self->ac_ == ac) {
+              self->written_ += before - sdslen(ac->c.obuf);
+            }
           }
           if (gen == self->link_gen_ && (read ? self->want_read_ : self->want_write_)) {
             self->arm(read);
@@ -439,11 +474,13 @@ class AsioConnection final : public Connection {
   asio::steady_timer connect_timer_;
   asio::steady_timer reconnect_timer_;
   asio::steady_timer deadline_timer_;
-  std::chrono::milliseconds backoff_;
+  std::string last_failure_;  // of the attempts since the link was last up
 
   redisAsyncContext* ac_ = nullptr;
   std::unique_ptr<asio::posix::stream_descriptor> descriptor_;
   std::uint64_t link_gen_ = 0;  // bumped per link so stale completions are ignored
+  std::uint64_t queued_ = 0;    // bytes handed to hiredis on this link
+  std::uint64_t written_ = 0;   // of those, bytes hiredis wrote to the socket
   bool want_read_ = false, want_write_ = false, read_armed_ = false, write_armed_ = false;
 
   std::multiset<SteadyClock::time_point> deadlines_;

@@ -7,13 +7,23 @@
 //  * Every method is thread-safe; handlers run on the connection's strand.
 //  * Each command has a deadline (Options::command_timeout, or a per-call
 //    override for blocking commands such as XREADGROUP BLOCK). hiredis has no
-//    timeouts of its own: on expiry the connection is dropped, every pending
-//    command fails with Errc::timeout, and the connection reconnects.
+//    timeouts of its own: on expiry the connection is dropped, the pending
+//    commands fail (see Errc), and the connection reconnects.
 //  * Transport failures arrive as a non-zero error_code (category redis::category()).
-//    A Redis error reply (OOM, MISCONF, NOSCRIPT, WRONGTYPE…) is NOT a transport
-//    failure: it arrives with ec == {} and Reply::type == Type::error.
+//    A Redis error reply (OOM, MISCONF, NOSCRIPT, WRONGTYPE, LOADING…) is NOT a
+//    transport failure: it arrives with ec == {} and Reply::type == Type::error.
+//  * A transport failure says whether Redis may have run the command: it is
+//    not_connected or closed when Redis cannot have run it (it never left the
+//    process, or left it incomplete: Redis runs a command only once it has
+//    all of it), and io, timeout or protocol once all of it was written:
+//    Redis may have run it, and only the reply is lost. may_have_run() tells
+//    the two apart.
 //  * While disconnected, commands fail at once with Errc::not_connected; the
-//    connection keeps reconnecting with capped backoff until close().
+//    connection tries again every Options::reconnect_interval (fixed, never
+//    doubled) until close(). A new link is up (connected() true, listeners
+//    told) only once AUTH / SELECT / CLIENT SETNAME, as configured, and a PING
+//    have succeeded; a refusal (e.g. LOADING while Redis reads its AOF) drops
+//    the link and the next attempt follows after the same interval.
 //  * Hostnames are resolved with Asio before hiredis connects by address
 //    (hiredis 0.14 would call a blocking getaddrinfo).
 //  * `SyncConnection` is a blocking client for threads that are not io
@@ -59,22 +69,41 @@ struct Reply {
   bool is_nil() const { return type == Type::nil; }
 };
 
+// Why a command failed without a reply. Whether Redis may have run it is
+// part of each value, so a caller that must not repeat a write (or must not
+// report it as failed) can tell: see may_have_run().
 enum class Errc {
-  not_connected = 1,  // no live connection (command not sent)
-  io,                 // connection lost after the command may have been sent
-  timeout,            // deadline passed; the connection was dropped
-  protocol,           // hiredis reported a protocol error
-  closed,             // close() was called
+  not_connected = 1,  // not run: there was no live link when it was issued, or
+                      // the link went (lost, timed out) before all of it was
+                      // written. Safe to send again.
+  io,                 // may have run: all of it was written, then the link
+                      // went before its reply (EOF, reset, or close() while it
+                      // was in flight)
+  timeout,            // may have run: all of it was written and no reply came
+                      // before its deadline (or that of a command ahead of it:
+                      // replies come in order); the link was dropped
+  protocol,           // may have run: all of it was written, then hiredis
+                      // could not parse a reply and dropped the link
+  closed,             // not run: close() was called before it was written
 };
 const boost::system::error_category& category();
 boost::system::error_code make_error_code(Errc e);
 
+// True when a command that failed with `ec` was written whole before its link
+// went (io, timeout, protocol): Redis may have run it, and only its reply is
+// lost. False for not_connected and closed (Redis did not run it), for no
+// error, and for error codes of other categories.
+bool may_have_run(boost::system::error_code ec);
+
 struct Options {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds command_timeout{5000};
-  std::chrono::milliseconds reconnect_min{100};   // first reconnect delay
-  std::chrono::milliseconds reconnect_max{5000};  // cap of the doubling delay
-  std::string client_name;                        // CLIENT SETNAME, for ops
+  // Wait between connection attempts while Redis is unreachable or refuses
+  // the handshake. Fixed, not doubled: an attempt at a Redis that is down
+  // costs a refused connect, and a growing delay only made the service
+  // answer 503 for seconds after Redis was back.
+  std::chrono::milliseconds reconnect_interval{100};
+  std::string client_name;  // CLIENT SETNAME, for ops
 };
 
 using Handler = std::function<void(boost::system::error_code, Reply)>;
@@ -93,9 +122,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                             Options options, Log* log = nullptr);
   virtual ~Connection() = default;
 
-  // Starts connecting; reconnects with backoff after every loss until close().
+  // Starts connecting; reconnects after every loss until close().
   virtual void start() = 0;
-  // Fails pending commands with Errc::closed and stops reconnecting.
+  // Fails pending commands and stops reconnecting: Errc::closed for those
+  // not yet written, Errc::io for those in flight (Redis may run them).
   void close() { close(nullptr); }
   // The same; `done` runs on the connection's strand once the pending
   // commands' handlers have been called (they may have posted more work).

@@ -14,15 +14,15 @@ class Category final : public boost::system::error_category {
   std::string message(int ev) const override {
     switch (static_cast<Errc>(ev)) {
       case Errc::not_connected:
-        return "not connected to Redis";
+        return "not connected to Redis (the command was not sent)";
       case Errc::io:
-        return "connection to Redis lost";
+        return "connection to Redis lost before the reply (the command may have run)";
       case Errc::timeout:
-        return "Redis command timed out";
+        return "Redis command timed out (the command may have run)";
       case Errc::protocol:
-        return "Redis protocol error";
+        return "Redis protocol error (the command may have run)";
       case Errc::closed:
-        return "Redis connection closed";
+        return "Redis connection closed (the command was not sent)";
     }
     return "unknown Redis error";
   }
@@ -37,6 +37,20 @@ const boost::system::error_category& category() {
 
 boost::system::error_code make_error_code(Errc e) {
   return boost::system::error_code(static_cast<int>(e), category());
+}
+
+bool may_have_run(boost::system::error_code ec) {
+  if (ec.category() != category()) return false;
+  switch (static_cast<Errc>(ec.value())) {
+    case Errc::io:
+    case Errc::timeout:
+    case Errc::protocol:
+      return true;
+    case Errc::not_connected:
+    case Errc::closed:
+      return false;
+  }
+  return false;
 }
 
 Script::Script(std::string b) : body(std::move(b)), sha(sha1_hex(body)) {}

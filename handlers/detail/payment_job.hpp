@@ -116,7 +116,9 @@ class PaymentJob : public std::enable_shared_from_this<PaymentJob> {
   // ---- the job's life (payment_handler.cpp) ----
   void eval(const redis::Script& s, std::vector<std::string> keys, std::vector<std::string> args,
             std::function<void(const redis::Reply&)> then);
-  void redis_failed(const std::string& why);
+  // A Redis step failed: `ec` (a transport failure, or none for an error
+  // reply) says whether it may have run.
+  void redis_failed(boost::system::error_code ec, const std::string& why);
   std::int64_t now() const { return core_->clock.now_ms(); }
   std::string unsettled_key() const { return queue::key(d_.tenant, "payments:unsettled"); }
   void take();

@@ -510,3 +510,15 @@ TEST_CASE("an empty Stripe signing secret is refused") {
                    {{"T", "t"}, {"W", "w"}, {"E", ""}}) ==
         "tenant[0].stripe_secrets[1]: the secret is empty (a Stripe webhook signing secret)");
 }
+
+TEST_CASE("redis.reconnect_interval defaults to 100ms, is read from the file and the environment") {
+  CHECK(load_ok("").redis.reconnect_interval == milliseconds(100));
+  auto from_file = load_ok("[redis]\nreconnect_interval = \"250ms\"\n");
+  CHECK(from_file.redis.reconnect_interval == milliseconds(250));
+  CHECK(render(from_file).find("reconnect_interval = \"250ms\"\n") != std::string::npos);
+  auto from_env = load_ok("[redis]\nreconnect_interval = \"250ms\"\n",
+                          {{"INTACCT_SYNC_REDIS_RECONNECT_INTERVAL", "1s"}});
+  CHECK(from_env.redis.reconnect_interval == milliseconds(1000));
+  CHECK(load_error("", {{"INTACCT_SYNC_REDIS_RECONNECT_INTERVAL", "0ms"}}) ==
+        "redis.reconnect_interval: must be greater than 0, got \"0ms\"");
+}

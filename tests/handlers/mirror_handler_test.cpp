@@ -1,6 +1,7 @@
 #include <string>
 
 #include "tests/handlers/mirror_fixture.hpp"
+#include "tests/support/tcp_proxy.hpp"
 
 namespace queue = isync::queue;
 using isync::queue::Outcome;
@@ -248,4 +249,32 @@ TEST_CASE_FIXTURE(MirrorFixture, "each outcome carries the handler's decision fo
   auto thin = apply(make_event("CUSTOMER", "131", "set", kV1, {}));
   CHECK(thin.kind == queue::Outcome::Kind::park);
   CHECK(thin.result == "thin");
+}
+
+TEST_CASE_FIXTURE(MirrorFixture,
+                  "an apply whose reply is lost is unknown, not a retry, and is in the mirror") {
+  // Through the direct connection first: the apply script is then in Redis's
+  // cache, so the proxied handler's first EVALSHA is its commit.
+  apply(make_event("CUSTOMER", "20", "set", kV1, {{"NAME", "first"}}));
+  isync::testing::TcpProxy proxy(server.port());
+  auto ep = server.endpoint();
+  ep.port = proxy.port();
+  auto via_proxy = isync::testing::connect(io->executor(), ep);
+  isync::handlers::MirrorHandler lossy(via_proxy, options, metrics, clock, log);
+  proxy.cut("EVALSHA", isync::testing::TcpProxy::Cut::after_reply);
+
+  auto e = make_event("CUSTOMER", "21", "set", kV1, {{"CUSTOMERID", "C-21"}, {"NAME", "lost"}});
+  queue::Delivery d;
+  d.tenant = e.tenant;
+  d.stream = queue::key(e.tenant, "events");
+  d.entry_id = "1-1";
+  d.envelope = e;
+  auto o = isync::testing::await<Outcome>([&](auto cb) { lossy.handle(d, cb); });
+  CHECK(proxy.cuts() == 1);
+  CHECK(o.kind == Outcome::Kind::unknown);
+  CHECK(o.failure.code == "redis_reply_lost");
+  CHECK(o.failure.message.find("CUSTOMER 21 of tenant acme") != std::string::npos);
+  CHECK(fields("CUSTOMER", "21")["NAME"] == "lost");
+  CHECK(audit_len("CUSTOMER", "21") == 1);
+  isync::testing::close_and_wait(*via_proxy);
 }

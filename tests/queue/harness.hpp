@@ -17,8 +17,7 @@ namespace isync::testing {
 
 inline std::shared_ptr<redis::Connection> connect(Loop& loop, const RedisServer& server) {
   redis::Options o;
-  o.reconnect_min = std::chrono::milliseconds(50);
-  o.reconnect_max = std::chrono::milliseconds(200);
+  o.reconnect_interval = std::chrono::milliseconds(50);
   auto conn = redis::Connection::create(loop.ioc.get_executor(), server.endpoint(), o);
   conn->start();
   REQUIRE(eventually([&] { return conn->connected(); }));

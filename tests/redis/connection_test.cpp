@@ -26,8 +26,7 @@ struct Answer {
 
 std::shared_ptr<isync::redis::Connection> connect(Loop& loop, const RedisServer& server,
                                                   isync::redis::Options options = {}) {
-  options.reconnect_min = 50ms;
-  options.reconnect_max = 200ms;
+  options.reconnect_interval = 50ms;
   auto conn = isync::redis::Connection::create(loop.ioc.get_executor(), server.endpoint(), options);
   conn->start();
   REQUIRE(eventually([&] { return conn->connected(); }));
@@ -108,6 +107,7 @@ TEST_CASE("a command while Redis is down fails at once with not_connected") {
   auto started = std::chrono::steady_clock::now();
   auto a = run(*conn, {"PING"});
   CHECK(a.ec == isync::redis::make_error_code(Errc::not_connected));
+  CHECK_FALSE(isync::redis::may_have_run(a.ec));
   CHECK(std::chrono::steady_clock::now() - started < 2s);
   conn->close();
 }
@@ -120,8 +120,7 @@ TEST_CASE("after Redis restarts the connection reconnects by itself and reports 
   std::vector<bool> changes;
   Loop loop;
   isync::redis::Options options;
-  options.reconnect_min = 50ms;
-  options.reconnect_max = 200ms;
+  options.reconnect_interval = 50ms;
   auto conn = isync::redis::Connection::create(loop.ioc.get_executor(), server.endpoint(), options);
   conn->on_state_change([&](bool up) {
     std::lock_guard lock(mu);
@@ -149,6 +148,7 @@ TEST_CASE("a command past its deadline fails with timeout and the connection rec
   auto conn = connect(loop, server);
   auto a = run(*conn, {"DEBUG", "SLEEP", "2"}, 300ms);
   CHECK(a.ec == isync::redis::make_error_code(Errc::timeout));
+  CHECK(isync::redis::may_have_run(a.ec));
   REQUIRE(eventually([&] {
     if (!conn->connected()) return false;
     return !run(*conn, {"PING"}).ec;
@@ -223,19 +223,23 @@ TEST_CASE("close fails later commands with closed") {
   auto conn = connect(loop, server);
   conn->close();
   REQUIRE(eventually([&] { return !conn->connected(); }));
-  CHECK(run(*conn, {"PING"}).ec == isync::redis::make_error_code(Errc::closed));
+  auto a = run(*conn, {"PING"});
+  CHECK(a.ec == isync::redis::make_error_code(Errc::closed));
+  CHECK_FALSE(isync::redis::may_have_run(a.ec));
 }
 
-TEST_CASE("close(done) calls done after the commands in flight have failed with closed") {
+TEST_CASE("close(done) calls done after the commands in flight have failed") {
   RedisServer server({"--enable-debug-command", "yes"});
   Loop loop;
   auto conn = connect(loop, server);
-  std::atomic<bool> failed_closed{false};
+  std::atomic<bool> failed_as_sent{false};
   std::atomic<bool> failed_before_done{false};
   std::promise<void> in_flight_done;
-  // In flight (Redis sleeps on it) when close() runs.
+  // In flight (Redis sleeps on it) when close() runs: written, so Redis runs
+  // it, and the failure says it may have run.
   conn->command({"DEBUG", "SLEEP", "2"}, [&](boost::system::error_code ec, isync::redis::Reply) {
-    failed_closed = ec == isync::redis::make_error_code(Errc::closed);
+    failed_as_sent =
+        ec == isync::redis::make_error_code(Errc::io) && isync::redis::may_have_run(ec);
     in_flight_done.set_value();
   });
   std::this_thread::sleep_for(100ms);
@@ -246,7 +250,7 @@ TEST_CASE("close(done) calls done after the commands in flight have failed with 
   });
   REQUIRE(closed.get_future().wait_for(10s) == std::future_status::ready);
   CHECK(failed_before_done.load());
-  CHECK(failed_closed.load());
+  CHECK(failed_as_sent.load());
 }
 
 TEST_CASE("the blocking client reports a refused connection as redis_io") {
@@ -255,4 +259,60 @@ TEST_CASE("the blocking client reports a refused connection as redis_io") {
   auto c = isync::redis::SyncConnection::connect(ep, 500ms);
   REQUIRE(!c);
   CHECK(c.error().code == "redis_io");
+}
+
+TEST_CASE("a command in flight when the link is lost fails with io: it may have run") {
+  RedisServer server;
+  Loop loop;
+  auto conn = connect(loop, server);
+  std::promise<Answer> p;
+  auto f = p.get_future();
+  // Redis holds the BLPOP, so it is written and waiting when the link goes.
+  conn->command({"BLPOP", "nothing-here", "0"}, [&p](boost::system::error_code ec, Reply r) {
+    p.set_value({ec, std::move(r)});
+  });
+  REQUIRE(eventually([&] {
+    return server.cmd({"INFO", "clients"}).str.find("blocked_clients:1") != std::string::npos;
+  }));
+  server.cmd({"CLIENT", "KILL", "SKIPME", "yes"});
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  auto a = f.get();
+  CHECK(a.ec == isync::redis::make_error_code(Errc::io));
+  CHECK(isync::redis::may_have_run(a.ec));
+  conn->close();
+}
+
+TEST_CASE(
+    "a command not completely written when its link is dropped fails with not_connected "
+    "and does not run") {
+  RedisServer server({"--enable-debug-command", "yes"});
+  Loop loop;
+  auto conn = connect(loop, server);
+  std::promise<Answer> sleep_done, set_done;
+  // Redis reads nothing while it sleeps, so the 32 MiB SET fills the socket
+  // buffers and hiredis keeps the rest; the sleep's deadline drops the link.
+  conn->command(
+      {"DEBUG", "SLEEP", "2"},
+      [&](boost::system::error_code ec, Reply r) {
+        sleep_done.set_value({ec, std::move(r)});
+      },
+      500ms);
+  conn->command({"SET", "big", std::string(32 * 1024 * 1024, 'x')},
+                [&](boost::system::error_code ec, Reply r) {
+                  set_done.set_value({ec, std::move(r)});
+                });
+  auto sleep_future = sleep_done.get_future();
+  auto set_future = set_done.get_future();
+  REQUIRE(sleep_future.wait_for(10s) == std::future_status::ready);
+  REQUIRE(set_future.wait_for(10s) == std::future_status::ready);
+  auto slept = sleep_future.get();
+  auto set = set_future.get();
+  CHECK(slept.ec == isync::redis::make_error_code(Errc::timeout));
+  CHECK(isync::redis::may_have_run(slept.ec));
+  CHECK(set.ec == isync::redis::make_error_code(Errc::not_connected));
+  CHECK_FALSE(isync::redis::may_have_run(set.ec));
+  // Once Redis is awake it has dropped the incomplete command with the link.
+  REQUIRE(eventually([&] { return server.cmd({"PING"}).str == "PONG"; }));
+  CHECK(server.cmd({"EXISTS", "big"}).integer == 0);
+  conn->close();
 }
