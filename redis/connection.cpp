@@ -232,11 +232,11 @@ class AsioConnection final : public Connection {
     switch (drop_reason_) {
       case Errc::timeout:
         return Errc::timeout;
-      case Errc::io:
-        return ac.c.err == REDIS_ERR_PROTOCOL ? Errc::protocol : Errc::io;
+      case Errc::reply_lost:
+        return ac.c.err == REDIS_ERR_PROTOCOL ? Errc::protocol : Errc::reply_lost;
       default:
         // close() while it was in flight: written, so it may have run.
-        return Errc::io;
+        return Errc::reply_lost;
     }
   }
 
@@ -285,7 +285,7 @@ class AsioConnection final : public Connection {
   }
 
   void connect_to(const std::string& ip) {
-    drop_reason_ = Errc::io;
+    drop_reason_ = Errc::reply_lost;
     redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), endpoint_.port);
     if (ac == nullptr || ac->err != 0) {
       const std::string error = ac != nullptr ? ac->errstr : "out of memory";
@@ -321,7 +321,7 @@ class AsioConnection final : public Connection {
       }
     });
     if (ec) {
-      drop(Errc::io);
+      drop(Errc::reply_lost);
       return;
     }
     connect_timer_.expires_after(options_.connect_timeout);
@@ -351,7 +351,7 @@ class AsioConnection final : public Connection {
               self->attempt_failed(Level::error, "Redis refused a connection set-up command",
                                    LogLine().str("command", name).str("error", r.str),
                                    name + r.str);
-              self->drop(Errc::io);
+              self->drop(Errc::reply_lost);
               return;
             }
             if (--*remaining == 0) self->link_up();
@@ -488,7 +488,7 @@ class AsioConnection final : public Connection {
   SteadyClock::time_point deadline_at_{};
   std::uint64_t deadline_gen_ = 0;
 
-  Errc drop_reason_ = Errc::io;
+  Errc drop_reason_ = Errc::reply_lost;
   std::atomic<bool> up_{false};
   bool started_ = false;
   bool closed_ = false;

@@ -15,7 +15,7 @@
 //  * A transport failure says whether Redis may have run the command: it is
 //    not_connected or closed when Redis cannot have run it (it never left the
 //    process, or left it incomplete: Redis runs a command only once it has
-//    all of it), and io, timeout or protocol once all of it was written:
+//    all of it), and reply_lost, timeout or protocol once all of it was written:
 //    Redis may have run it, and only the reply is lost. may_have_run() tells
 //    the two apart.
 //  * While disconnected, commands fail at once with Errc::not_connected; the
@@ -76,7 +76,7 @@ enum class Errc {
   not_connected = 1,  // not run: there was no live link when it was issued, or
                       // the link went (lost, timed out) before all of it was
                       // written. Safe to send again.
-  io,                 // may have run: all of it was written, then the link
+  reply_lost,         // may have run: all of it was written, then the link
                       // went before its reply (EOF, reset, or close() while it
                       // was in flight)
   timeout,            // may have run: all of it was written and no reply came
@@ -90,7 +90,7 @@ const boost::system::error_category& category();
 boost::system::error_code make_error_code(Errc e);
 
 // True when a command that failed with `ec` was written whole before its link
-// went (io, timeout, protocol): Redis may have run it, and only its reply is
+// went (reply_lost, timeout, protocol): Redis may have run it, and only its reply is
 // lost. False for not_connected and closed (Redis did not run it), for no
 // error, and for error codes of other categories.
 bool may_have_run(boost::system::error_code ec);
@@ -125,7 +125,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Starts connecting; reconnects after every loss until close().
   virtual void start() = 0;
   // Fails pending commands and stops reconnecting: Errc::closed for those
-  // not yet written, Errc::io for those in flight (Redis may run them).
+  // not yet written, Errc::reply_lost for those in flight (Redis may run them).
   void close() { close(nullptr); }
   // The same; `done` runs on the connection's strand once the pending
   // commands' handlers have been called (they may have posted more work).

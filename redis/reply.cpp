@@ -15,7 +15,7 @@ class Category final : public boost::system::error_category {
     switch (static_cast<Errc>(ev)) {
       case Errc::not_connected:
         return "not connected to Redis (the command was not sent)";
-      case Errc::io:
+      case Errc::reply_lost:
         return "connection to Redis lost before the reply (the command may have run)";
       case Errc::timeout:
         return "Redis command timed out (the command may have run)";
@@ -42,7 +42,7 @@ boost::system::error_code make_error_code(Errc e) {
 bool may_have_run(boost::system::error_code ec) {
   if (ec.category() != category()) return false;
   switch (static_cast<Errc>(ec.value())) {
-    case Errc::io:
+    case Errc::reply_lost:
     case Errc::timeout:
     case Errc::protocol:
       return true;

@@ -239,7 +239,7 @@ TEST_CASE("close(done) calls done after the commands in flight have failed") {
   // it, and the failure says it may have run.
   conn->command({"DEBUG", "SLEEP", "2"}, [&](boost::system::error_code ec, isync::redis::Reply) {
     failed_as_sent =
-        ec == isync::redis::make_error_code(Errc::io) && isync::redis::may_have_run(ec);
+        ec == isync::redis::make_error_code(Errc::reply_lost) && isync::redis::may_have_run(ec);
     in_flight_done.set_value();
   });
   std::this_thread::sleep_for(100ms);
@@ -261,7 +261,7 @@ TEST_CASE("the blocking client reports a refused connection as redis_io") {
   CHECK(c.error().code == "redis_io");
 }
 
-TEST_CASE("a command in flight when the link is lost fails with io: it may have run") {
+TEST_CASE("a command in flight when the link is lost fails with reply_lost: it may have run") {
   RedisServer server;
   Loop loop;
   auto conn = connect(loop, server);
@@ -277,7 +277,7 @@ TEST_CASE("a command in flight when the link is lost fails with io: it may have 
   server.cmd({"CLIENT", "KILL", "SKIPME", "yes"});
   REQUIRE(f.wait_for(10s) == std::future_status::ready);
   auto a = f.get();
-  CHECK(a.ec == isync::redis::make_error_code(Errc::io));
+  CHECK(a.ec == isync::redis::make_error_code(Errc::reply_lost));
   CHECK(isync::redis::may_have_run(a.ec));
   conn->close();
 }
