@@ -44,14 +44,20 @@ std::optional<asio::ip::address> address(std::string_view text) {
   return normalise(a);
 }
 
+// The route template with each {name} replaced by the matched segment, in
+// one pass (a segment may itself hold "{tenant}" and the like).
 std::string fill(std::string_view route, const RouteMatch& m) {
-  std::string out(route);
-  for (auto [name, value] : {std::pair<std::string_view, const std::string&>{"{tenant}", m.tenant},
-                             {"{collection}", m.collection},
-                             {"{recordno}", m.recordno}}) {
-    auto at = out.find(name);
-    if (at != std::string::npos) out.replace(at, name.size(), value);
+  std::string out;
+  while (!route.empty()) {
+    auto open = route.find('{');
+    auto close = route.find('}', open);
+    if (open == std::string_view::npos || close == std::string_view::npos) break;
+    out += route.substr(0, open);
+    auto name = route.substr(open + 1, close - open - 1);
+    out += name == "tenant" ? m.tenant : name == "collection" ? m.collection : m.recordno;
+    route.remove_prefix(close + 1);
   }
+  out += route;
   return out;
 }
 
