@@ -119,9 +119,13 @@ boost::asio::any_io_executor make_strand_executor(const boost::asio::any_io_exec
 }
 
 std::string shorten(std::string_view text, std::size_t max_chars) {
-  std::string out(text.substr(0, max_chars));
-  if (text.size() > max_chars) out += "...";
-  return out;
+  if (text.size() <= max_chars) return std::string(text);
+  // Never cut inside a UTF-8 sequence: the message would not be UTF-8.
+  std::size_t cut = max_chars;
+  while (cut > 0 && max_chars - cut < 3 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  return std::string(text.substr(0, cut)) + "...";
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

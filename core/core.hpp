@@ -111,7 +111,8 @@ std::string sha256_hex(std::string_view data);
 std::string sha1_hex(std::string_view data);
 
 // `text` cut to at most `max_chars` bytes, with "..." appended when cut: for
-// quoting client-supplied values in messages without echoing megabytes.
+// quoting client-supplied values in messages without echoing megabytes. The
+// cut never splits a UTF-8 sequence (it backs off up to 3 bytes).
 std::string shorten(std::string_view text, std::size_t max_chars);
 
 // Constant-time equality (length leaks, content does not).

@@ -14,11 +14,6 @@ Error malformed(const Policy& policy, std::string what) {
   return make_error("malformed_body", std::string(policy.subject) + " " + std::move(what));
 }
 
-std::string shorten(std::string_view s) {
-  constexpr std::size_t kMax = 64;
-  return s.size() <= kMax ? std::string(s) : std::string(s.substr(0, kMax)) + "…";
-}
-
 }  // namespace
 
 std::string lone_surrogate(const char* s, std::size_t n) {
@@ -43,7 +38,8 @@ Result<void> outcome(const Policy& policy, const Stop& stop, rapidjson::ParseErr
       return malformed(policy,
                        "is nested deeper than " + std::to_string(policy.max_depth) + " levels");
     case Stop::Why::duplicate_key:
-      return malformed(policy, "has the key \"" + shorten(stop.detail) + "\" twice in one object");
+      return malformed(policy,
+                       "has the key \"" + shorten(stop.detail, 64) + "\" twice in one object");
     case Stop::Why::lone_surrogate:
       return malformed(policy, "has a lone surrogate " + stop.detail +
                                    " in a string (not a character), before offset " +

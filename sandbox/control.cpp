@@ -31,6 +31,7 @@
 #include <rapidjson/writer.h>
 
 #include <boost/beast/http/verb.hpp>
+#include <cctype>
 #include <charconv>
 #include <map>
 
@@ -428,11 +429,14 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
     for (std::size_t i = 0; i < raw.size(); ++i) {
       if (raw[i] == '+') {
         out += ' ';
-      } else if (raw[i] == '%') {
-        if (i + 2 >= raw.size()) return std::nullopt;
+      } else if (raw[i] == '%' && i + 2 < raw.size() &&
+                 std::isxdigit(static_cast<unsigned char>(raw[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
+        // Two hex digits (from_chars alone would take a sign: "%-1").
+        // Anything else is kept as written, so the value is refused by
+        // its own check instead of being taken as absent.
         int v = 0;
-        auto [end, ec] = std::from_chars(raw.data() + i + 1, raw.data() + i + 3, v, 16);
-        if (ec != std::errc() || end != raw.data() + i + 3) return std::nullopt;
+        std::from_chars(raw.data() + i + 1, raw.data() + i + 3, v, 16);
         out += static_cast<char>(v);
         i += 2;
       } else {

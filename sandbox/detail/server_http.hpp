@@ -30,7 +30,8 @@ struct Target {
 Target split_target(std::string_view target);
 
 // The percent- and '+'-decoded value of the first `name` parameter; nullopt
-// when absent or badly escaped.
+// when absent. A '%' not followed by two hex digits is kept as written (the
+// value's own check then refuses it).
 std::optional<std::string> query_param(std::string_view query, std::string_view name);
 
 // {"error":{"code":…,"message":…}} with `status`.

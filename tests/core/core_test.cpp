@@ -62,3 +62,13 @@ TEST_CASE("shorten keeps short text and marks cut text with an ellipsis") {
   CHECK(shorten("abcd", 3) == "abc...");
   CHECK(shorten("", 3) == "");
 }
+
+TEST_CASE("shorten never cuts a UTF-8 character in two") {
+  // "aaé…": é is C3 A9; a cut at 3 would keep a lone C3.
+  CHECK(shorten("aa\xc3\xa9" "bc", 3) == "aa...");
+  CHECK(shorten("aa\xc3\xa9" "bc", 4) == "aa\xc3\xa9...");
+  // A four-byte character (U+1F600) cut anywhere inside is dropped whole.
+  for (std::size_t n = 2; n <= 4; ++n) CHECK(shorten("a\xf0\x9f\x98\x80" "b", n) == "a...");
+  // Input that is not UTF-8 at all is cut at most 3 bytes early.
+  CHECK(shorten(std::string(10, '\x80'), 5) == std::string(2, '\x80') + "...");
+}

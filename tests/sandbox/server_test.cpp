@@ -450,6 +450,12 @@ TEST_CASE("bad control input gets the exact status and message") {
   CHECK(
       r.body ==
       R"({"error":{"code":"invalid_parameter","message":"limit \"1001\" is not an integer from 1 to 1000"}})");
+  // A bad escape is refused, never taken as "no limit" ("%-1" is no hex byte).
+  r = fx.control(http::verb::get, "/v1/records/CUSTOMER?limit=%-1");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"({"error":{"code":"invalid_parameter","message":"limit \"%-1\" is not an integer from 1 to 1000"}})");
 
   r = fx.control(http::verb::put, "/v1/records/CUSTOMER/1", R"({"fields":{}})");
   CHECK(r.status == 405);
