@@ -38,9 +38,9 @@ for t in "${targets[@]}"; do
   [[ -f fuzz/$t/target.cpp ]] || { echo "unknown target: $t (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
 done
 
-isync_install_deps
-ISYNC_PACKAGES=(clang libclang-rt-14-dev)
-isync_install_deps
+# The build's packages, and this script's own tools (neither README command
+# installs them).
+isync_install "${ISYNC_PACKAGES[@]}" clang libclang-rt-14-dev
 
 # UBSan reports halt (no recovery), so any report is a finding. The ignore
 # list hides one RapidJSON 1.1.0 report that clang's UBSan makes on every
