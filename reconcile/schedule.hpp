@@ -11,17 +11,30 @@
 //  * "Once" holds across processes: before a start the scheduler claims a
 //    marker in Redis with SET NX (the day marker for a scheduled run, the
 //    start-up marker for a start-up run); a process that loses the claim does
-//    nothing. A start that answers busy gives its markers back (only those
-//    still holding this scheduler's value: compare-and-delete) and is tried
-//    again after retry_after; a start that answers failed settles the day
-//    (the run records its own failure).
+//    nothing. A marker already holding this scheduler's own value counts as
+//    claimed, so a claim whose reply was lost is not lost to its owner.
+//  * Start-up: the first poll reads each tenant's last_success. Missing, not a
+//    ms epoch, or older than catch_up_after → the start-up marker is claimed
+//    (expiring after startup_marker_ttl, so processes starting together run
+//    it once) and, when today's instant has passed, today's day marker in the
+//    same script, so the day does not run again; then StartFn(…, "startup").
+//    A start-up run before today's instant leaves the day to the schedule.
+//  * Verdicts: started → done. busy → the markers of that start are given back
+//    (only those still holding this scheduler's value: compare-and-delete),
+//    and the same step (the day's claim, or the start-up check from the read
+//    of last_success) is tried again once retry_after has passed on the
+//    Clock. failed → logged; the day (or start-up) counts as done, the run
+//    records its own failure. No verdict within verdict_timeout → logged and
+//    counted as started.
+//  * A busy start still being retried when the local date changes is dropped
+//    for that date: the new date's run follows at its own instant.
 //  * The time of day comes only from the injected Clock; timers only pace the
 //    polls. Redis failures are logged (once per outage and tenant) and the
 //    step is tried again at the next poll; nothing throws.
 //  * Threads: the scheduler works on a strand of the given executor and never
 //    blocks it. StartFn is called on that strand and must not block (it starts
 //    the run and reports later); its verdict callback may be called from any
-//    thread, at most once.
+//    thread, once (later calls are ignored).
 //  * stop(): after it returns no StartFn call is in progress (unless stop was
 //    called from inside StartFn) and none begins; verdicts arriving later are
 //    ignored except that a busy verdict still gives its markers back. Markers

@@ -47,6 +47,44 @@ TEST_CASE_FIXTURE(Fixture,
   CHECK(starts.calls()[1].trigger == "schedule");
 }
 
+TEST_CASE_FIXTURE(
+    Fixture,
+    "a busy start-up run gives its markers back and checks last success again after retry_after") {
+  at("2024-01-15T12:00:00Z");
+  set_last_success("acme", clock.now_ms() - 25 * 3600 * 1000LL);
+  starts.answer([](std::size_t n) -> std::optional<StartVerdict> {
+    return n == 0 ? StartVerdict::busy : StartVerdict::started;
+  });
+  auto& s = add({{"acme", "UTC", "02:30"}});
+  s.start();
+  REQUIRE(starts_reach(1));
+  const auto day = reconcile::day_marker_key("acme", "2024-01-15");
+  const auto startup = reconcile::startup_marker_key("acme");
+  CHECK(eventually([&] { return server.cmd({"EXISTS", day, startup}).integer == 0; }));
+  at("2024-01-15T12:01:00Z");
+  REQUIRE(starts_reach(2));
+  settle();
+  auto calls = starts.calls();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].trigger == "startup");
+  CHECK(server.cmd({"EXISTS", day, startup}).integer == 2);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a busy start-up run is not retried once a run has succeeded meanwhile") {
+  at("2024-01-15T01:00:00Z");
+  set_last_success("acme", clock.now_ms() - 25 * 3600 * 1000LL);
+  starts.answer([](std::size_t) -> std::optional<StartVerdict> { return StartVerdict::busy; });
+  auto& s = add({{"acme", "UTC", "02:30"}});
+  s.start();
+  REQUIRE(starts_reach(1));
+  CHECK(eventually([&] { return logged("reconcile busy; trying again later"); }));
+  set_last_success("acme", clock.now_ms());  // the run that kept it busy succeeded
+  at("2024-01-15T01:01:00Z");
+  settle();
+  CHECK(starts.count() == 1);
+}
+
 TEST_CASE_FIXTURE(Fixture, "at start-up a tenant whose last success is fresh is not run") {
   at("2024-01-15T01:00:00Z");
   set_last_success("acme", clock.now_ms() - 23 * 3600 * 1000LL);
