@@ -1,4 +1,4 @@
-// ClientHub, Client and the scheduling across tenants.
+// ClientHub, Client (call, read) and the scheduling across tenants.
 //
 // Fairness: each tenant has its own FIFO and its own in-flight cap
 // (TenantAccess::concurrency) in this process. Tenants with queued calls sit
@@ -276,6 +276,39 @@ Client::Client(std::shared_ptr<detail::HubCore> hub, std::shared_ptr<detail::Ten
 void Client::call(std::vector<Function> functions, bool unique_id,
                   std::function<void(CallOutcome)> done) {
   hub_->enqueue(state_, detail::PendingCall{std::move(functions), unique_id, std::move(done)});
+}
+
+void Client::read(std::string object, std::vector<std::string> recordnos,
+                  std::function<void(ReadOutcome)> done) {
+  Function f{make_ulid(hub_->clock().now_ms()), Read{object, std::move(recordnos), {}, {}}};
+  std::string control_id = f.control_id;
+  std::vector<Function> functions;
+  functions.push_back(std::move(f));
+  call(std::move(functions), false,
+       [object = std::move(object), control_id, done = std::move(done)](CallOutcome c) {
+         ReadOutcome out;
+         out.circuit_open = c.circuit_open;
+         if (c.error) {
+           out.error = std::move(c.error);
+           return done(std::move(out));
+         }
+         const FunctionResult* r = c.response ? c.response->result(control_id) : nullptr;
+         if (r == nullptr) {
+           out.error = detail::local_error("the gateway answered without the read's result");
+           out.error->cls = ErrorClass::permanent;
+           return done(std::move(out));
+         }
+         if (auto e = result_error(*c.response, *r)) {
+           out.error = std::move(e);
+           return done(std::move(out));
+         }
+         if (r->data) {
+           for (const Row* row : r->data->rows_of(object)) {
+             if (const std::string* no = row->get("RECORDNO")) out.rows.emplace(*no, *row);
+           }
+         }
+         done(std::move(out));
+       });
 }
 
 bool Client::circuit_open() const { return state_->circuit_open; }
