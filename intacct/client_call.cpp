@@ -25,8 +25,10 @@ CallOp::CallOp(std::shared_ptr<HubCore> hub, std::shared_ptr<TenantState> tenant
 }
 
 void CallOp::start() {
+  const auto& o = hub_->options();
   slot_token_ = make_ulid(hub_->clock().now_ms());
-  slot_deadline_ = SteadyClock::now() + hub_->options().slot_wait;
+  slot_deadline_ =
+      SteadyClock::now() + (call_.options.background ? o.background_slot_wait : o.slot_wait);
   acquire();
 }
 
@@ -67,7 +69,7 @@ void CallOp::acquire() {
       {std::to_string(now), std::to_string(t_->access.concurrency),
        std::to_string(std::max<std::int64_t>(1, o.slot_lease.count())), slot_token_,
        t_->fingerprint, std::to_string(std::max<std::int64_t>(1, o.circuit_probe_interval.count())),
-       make_ulid(now)},
+       make_ulid(now), call_.options.background ? "1" : "0"},
       back(&CallOp::on_begin));
 }
 
@@ -88,18 +90,7 @@ void CallOp::on_begin(boost::system::error_code ec, redis::Reply r) {
   }
   if (mode == "busy") {
     slot_maybe_held_ = false;
-    if (SteadyClock::now() + milliseconds(20) >= slot_deadline_) {
-      CallOutcome out;
-      out.error = local_error("throttled: " + r.elements[1].str +
-                              " calls already running for tenant " + t_->access.tenant);
-      return finish(std::move(out), "throttled");
-    }
-    // Jitter keeps waiters of several processes from retrying in step.
-    timer_.expires_after(milliseconds(std::uniform_int_distribution<int>(10, 60)(rng_)));
-    timer_.async_wait([self = shared_from_this()](boost::system::error_code e) {
-      if (!e) self->acquire();
-    });
-    return;
+    return slot_busy(r.elements[1].str);
   }
   if (r.elements.size() < 6) return redis_failed(ec, r, "taking a concurrency slot");
   if (mode == "closed") {
@@ -117,6 +108,47 @@ void CallOp::on_begin(boost::system::error_code ec, redis::Reply r) {
     return send();
   }
   need_session({});
+}
+
+void CallOp::slot_busy(const std::string& running) {
+  const bool background = call_.options.background;
+  if (background && hub_->stopped()) {
+    CallOutcome out;
+    out.error = local_error("the Intacct client is shutting down; the background call for tenant " +
+                            t_->access.tenant + " was not sent");
+    return finish(std::move(out), "transient");
+  }
+  const auto now = SteadyClock::now();
+  if (now + milliseconds(20) >= slot_deadline_) {
+    CallOutcome out;
+    std::string why =
+        "throttled: " + running + " calls already running for tenant " + t_->access.tenant;
+    if (background) {
+      const auto& o = hub_->options();
+      why += "; a background call leaves the last of " + std::to_string(t_->access.concurrency) +
+             " slots to live calls and waited " + std::to_string(o.background_slot_wait.count()) +
+             " ms for another";
+    }
+    out.error = local_error(std::move(why));
+    return finish(std::move(out), "throttled");
+  }
+  milliseconds delay;
+  if (!background) {
+    // Jitter keeps waiters of several processes from retrying in step.
+    delay = milliseconds(std::uniform_int_distribution<int>(10, 60)(rng_));
+  } else {
+    // A background call may wait minutes: it backs off so that its polls
+    // cost Redis little, and live calls (polling every 10–60 ms) take a
+    // freed slot first.
+    slot_backoff_ = std::min(kBackgroundPollMax, slot_backoff_ * 2);
+    const auto span = static_cast<int>(slot_backoff_.count());
+    delay = milliseconds(std::uniform_int_distribution<int>(span / 2, span)(rng_));
+    delay = std::min(delay, std::chrono::duration_cast<milliseconds>(slot_deadline_ - now));
+  }
+  timer_.expires_after(delay);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code e) {
+    if (!e) self->acquire();
+  });
 }
 
 void CallOp::use_session(std::string id, std::string endpoint, std::int64_t expires) {
@@ -142,6 +174,8 @@ void CallOp::fail(CallOutcome out, bool counted) {
 void CallOp::finish(CallOutcome out, std::string_view label, bool counted) {
   if (finished_) return;
   finished_ = true;
+  out.logins = logins_;
+  out.requests = requests_;
   timer_.cancel();
   release_lock();
   if (slot_maybe_held_) {
@@ -153,7 +187,7 @@ void CallOp::finish(CallOutcome out, std::string_view label, bool counted) {
     for (const auto& f : call_.functions) hub_->count(*t_, function_name(f.call), label);
   }
   if (call_.done) call_.done(std::move(out));
-  hub_->finished(t_);
+  hub_->finished(t_, call_.options);
 }
 
 void start_call(std::shared_ptr<HubCore> hub, std::shared_ptr<TenantState> tenant,

@@ -8,8 +8,8 @@
 // Every member function runs on the hub's strand; Redis and transport
 // completions are posted back to it. The op lives until its last
 // continuation (each holds a shared_ptr to it). Each wait is bounded: the
-// slot by slot_wait, the login of another process by kLoginWait, requests by
-// call_timeout.
+// slot by slot_wait (background_slot_wait for a background call), the login of another process by
+// kLoginWait, requests by call_timeout.
 #pragma once
 
 #include <boost/asio/post.hpp>
@@ -46,6 +46,10 @@ inline constexpr std::int64_t kDefaultSessionMs = 30 * 60'000;
 // The expiry in Redis is moved only when it gains at least this much, so a
 // busy tenant does not write its session hash after every call.
 inline constexpr std::int64_t kTouchStepMs = 30'000;
+// A background call polls for a slot with a delay doubling from 50 ms to
+// this (drawn in its upper half).
+inline constexpr std::chrono::milliseconds kBackgroundPollFirst{50};
+inline constexpr std::chrono::milliseconds kBackgroundPollMax{1'000};
 
 // A reply as the call sees it: parsed off the strand, applied on it.
 struct Answer {
@@ -87,6 +91,8 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   // slot and circuit (client_call.cpp)
   void acquire();
   void on_begin(boost::system::error_code ec, redis::Reply r);
+  // No slot now: waits a little and tries again, or fails "throttled".
+  void slot_busy(const std::string& running);
   void use_session(std::string id, std::string endpoint, std::int64_t expires);
 
   // session (detail/call_session.cpp)
@@ -124,6 +130,7 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   std::string slot_token_;
   bool slot_maybe_held_ = false;
   SteadyClock::time_point slot_deadline_;
+  std::chrono::milliseconds slot_backoff_ = kBackgroundPollFirst / 2;
   bool probing_ = false;
   std::string session_id_, endpoint_;  // session_id_ is a secret: never logged
   std::int64_t expires_ms_ = 0;
@@ -131,6 +138,7 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   bool lock_held_ = false;
   SteadyClock::time_point login_deadline_;
   bool resent_ = false, relogged_ = false, finished_ = false;
+  int logins_ = 0, requests_ = 0;  // what the call cost (CallOutcome)
 };
 
 }  // namespace isync::intacct::detail

@@ -74,6 +74,8 @@ void CallOp::post(Request req, const std::string& url, Step step) {
   CallContext context{is_write_request(req), false};
   context.sent = true;
   const auto started = SteadyClock::now();
+  ++requests_;
+  if (step == &CallOp::on_login) ++logins_;
   hub_->transport().post(
       url, std::move(*xml), hub_->options().call_timeout,
       [self = shared_from_this(), step, context, started,
@@ -152,6 +154,7 @@ void CallOp::log_request(const std::vector<Function>& sent, const Answer& a,
       .num("http_status", a.http_status)
       .str("outcome", a.error ? outcome_label(*a.error) : std::string("success"))
       .num("duration_ms", duration_ms);
+  if (call_.options.background) line.str("priority", "background");
   const std::vector<ErrorDetail>* errors = a.error ? &a.error->errors : nullptr;
   if (!errors && a.response) {
     for (const auto& r : a.response->results) {
