@@ -124,10 +124,12 @@ void CallOp::slot_busy(const std::string& running) {
     std::string why =
         "throttled: " + running + " calls already running for tenant " + t_->access.tenant;
     if (background) {
-      const auto& o = hub_->options();
-      why += "; a background call leaves the last of " + std::to_string(t_->access.concurrency) +
-             " slots to live calls and waited " + std::to_string(o.background_slot_wait.count()) +
-             " ms for another";
+      const int concurrency = t_->access.concurrency;
+      const std::string waited = std::to_string(hub_->options().background_slot_wait.count());
+      why += concurrency > 1
+                 ? "; a background call leaves the last of " + std::to_string(concurrency) +
+                       " slots to live calls and waited " + waited + " ms for another"
+                 : "; a background call waited " + waited + " ms for the only slot";
     }
     out.error = local_error(std::move(why));
     return finish(std::move(out), "throttled");
