@@ -76,9 +76,17 @@ void SettleRun::eval(const redis::Script& s, std::vector<std::string> keys,
 }
 
 void SettleRun::start() {
-  eval(settle_snapshot_script(), {key("payments:unsettled"), snapshot_},
-       {std::to_string(now() - readback_wait_.count()), std::to_string(kSnapshotTtlSeconds)},
-       [self = shared_from_this()](const redis::Reply&) { self->next_page(); });
+  eval(settle_snapshot_script(), {key("payments:unsettled"), snapshot_, fence_.lock_key},
+       {std::to_string(now() - readback_wait_.count()), std::to_string(kSnapshotTtlSeconds),
+        fence_.token},
+       [self = shared_from_this()](const redis::Reply& r) {
+         if (r.integer == -1) {
+           return self->fail("fenced", "the reconcile lock of tenant " + self->tenant_ +
+                                           " does not hold this run's token (another run holds "
+                                           "it); no payment was settled");
+         }
+         self->next_page();
+       });
 }
 
 void SettleRun::next_page() {

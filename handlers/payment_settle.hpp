@@ -28,13 +28,17 @@
 //        its refund event is made due now if retrying. A reversal is never
 //        adopted by DOCNUMBER (that read always finds the payment itself).
 //      unsent: its event is made due now if retrying.
-//    The lease is released when the entry is done with.
+//    The lease is released when the entry is done with. It is taken for
+//    options.lease and not renewed: should a read outlast it and a worker
+//    take the entry meanwhile, the settle step sees the lease is no longer
+//    its own, writes nothing and counts the entry busy.
 //  * Cost: read-backs are pooled across pages — up to 100 DOCNUMBERs per
 //    query (`in`), up to 100 RECORDNOs per reversal read — so a run makes
 //    ⌈read-backs/100⌉ + ⌈reversal reads/100⌉ calls, one at a time.
-//  * Fence: every write (adopt, reverse, make due) checks `fence` in its own
-//    script. When the lock no longer holds the token nothing is written and
-//    settle ends with Error{"fenced"}.
+//  * Fence: settle starts only while the lock holds `fence.token`, and every
+//    write (adopt, reverse, make due) checks it again in its own script. When
+//    the lock does not hold the token, nothing more is written (leases taken
+//    are released) and settle ends with Error{"fenced"}.
 //  * dry_run: reads Redis and Intacct, counts what it would do, and changes
 //    no ledger entry, lease, event or mirror record (only the run's own list
 //    of entries is written, and deleted at the end).

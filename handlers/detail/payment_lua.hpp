@@ -106,7 +106,8 @@ const redis::Script& ack_script();
 // Copies the members of payments:unsettled with score <= cutoff into a list
 // of the run's own (a ZSET, so it pages by rank however the ledger changes
 // meanwhile), which expires after `ttl` seconds. KEYS: 1 unsettled, 2 the
-// copy. ARGV: 1 cutoff ms, 2 ttl s. Returns the number copied.
+// copy, 3 reconcile lock. ARGV: 1 cutoff ms, 2 ttl s, 3 fencing token.
+// Returns the number copied, or -1 when fenced (nothing copied).
 const redis::Script& settle_snapshot_script();
 
 // Read-only: for each payment id in ARGV (KEYS: 1 dead ZSET, 2 retry ZSET,

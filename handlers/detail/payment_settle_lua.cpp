@@ -8,6 +8,7 @@ namespace isync::handlers::detail {
 namespace {
 
 const char* const kSnapshot = R"lua(
+if isync_fenced(KEYS[3], ARGV[3]) then return -1 end
 local n = redis.call('ZRANGESTORE', KEYS[2], KEYS[1], '-inf', ARGV[1], 'BYSCORE')
 if n > 0 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2])) end
 return n
@@ -46,7 +47,7 @@ return 1
 }  // namespace
 
 const redis::Script& settle_snapshot_script() {
-  static const redis::Script script(kSnapshot);
+  static const redis::Script script(std::string(kFenceLua) + kSnapshot);
   return script;
 }
 const redis::Script& settle_peek_script() {
