@@ -49,7 +49,7 @@
 //    SettleCounts::errors (code "intacct_error", Intacct's errorno and
 //    correction) and the counts so far. Leases held when it ends are released.
 //  * Threads: settle() may be called from any thread; `done` runs once, on
-//    the Redis connection's strand or the thread `call` completes on. One
+//    the Redis connection's strand. One
 //    settle() at a time per tenant (the reconcile lock sees to it); settles
 //    of different tenants may run at once. Metrics, clock and log must
 //    outlive every settle in flight.
