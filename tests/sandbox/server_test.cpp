@@ -437,7 +437,7 @@ TEST_CASE("bad control input gets the exact status and message") {
   CHECK(r.status == 400);
   CHECK(
       r.body ==
-      R"({"error":{"code":"invalid_field","message":"unknown fault \"latency\"; known: latency_ms, rate_limit, rate_limit_http, server_error, timeout_after_write, land_later, land_delay_ms, drop_events, deny_reads, server_error_ratio, timeout_after_write_ratio, land_later_ratio"}})");
+      R"({"error":{"code":"invalid_field","message":"unknown fault \"latency\"; known: latency_ms, rate_limit, rate_limit_http, server_error, timeout_after_write, land_later, land_delay_ms, drop_events, deny_reads, server_error_ratio, timeout_after_write_ratio, land_later_ratio, drop_events_ratio, deny_read_objects"}})");
 
   r = fx.control(http::verb::put, "/v1/faults", R"({"rate_limit":-1})");
   CHECK(r.status == 400);
@@ -644,10 +644,14 @@ TEST_CASE("intacct-sandbox ctl drives the control API and exits 0, 1 or 2") {
 
   auto settings = ctl(fx, dir, {"settings"});
   CHECK(settings.code == 0);
-  CHECK(settings.out == "{\"payment_batch_required\":false,\"unique_payment_numbers\":false}\n");
+  CHECK(settings.out ==
+        "{\"payment_batch_required\":false,\"unique_payment_numbers\":false,\"write_clock_offset_"
+        "s\":0}\n");
   settings = ctl(fx, dir, {"settings", "unique_payment_numbers=true"});
   CHECK(settings.code == 0);
-  CHECK(settings.out == "{\"payment_batch_required\":false,\"unique_payment_numbers\":true}\n");
+  CHECK(settings.out ==
+        "{\"payment_batch_required\":false,\"unique_payment_numbers\":true,\"write_clock_offset_"
+        "s\":0}\n");
   CHECK(fx.company->settings().unique_payment_numbers);
   CHECK(ctl(fx, dir, {"settings", "unique_payment_numbers=yes"}).code == 2);
   auto unknown = ctl(fx, dir, {"settings", "batch=true"});
@@ -713,8 +717,9 @@ TEST_CASE("serve writes its ports, answers, and on SIGTERM exits 0 having saved 
 
   auto health = call(static_cast<std::uint16_t>(control), http::verb::get, "/healthz");
   CHECK(health.status == 200);
-  CHECK(call(static_cast<std::uint16_t>(control), http::verb::get, "/v1/settings").body ==
-        R"({"payment_batch_required":false,"unique_payment_numbers":true})");
+  CHECK(
+      call(static_cast<std::uint16_t>(control), http::verb::get, "/v1/settings").body ==
+      R"({"payment_batch_required":false,"unique_payment_numbers":true,"write_clock_offset_s":0})");
   auto added =
       call(static_cast<std::uint16_t>(control), http::verb::post, "/v1/records/CUSTOMER",
            R"({"fields":{"NAME":"Saved Ltd","CUSTOMERID":"C-SAVED"}})", "application/json");
@@ -831,13 +836,20 @@ TEST_CASE("/v1/settings shows and switches the payment settings; bad input gets 
   Fixture fx;
   auto r = fx.control(http::verb::get, "/v1/settings");
   CHECK(r.status == 200);
-  CHECK(r.body == R"({"payment_batch_required":false,"unique_payment_numbers":false})");
+  CHECK(
+      r.body ==
+      R"({"payment_batch_required":false,"unique_payment_numbers":false,"write_clock_offset_s":0})");
   r = fx.control(http::verb::put, "/v1/settings", R"({"payment_batch_required":true})");
   CHECK(r.status == 200);
-  CHECK(r.body == R"({"payment_batch_required":true,"unique_payment_numbers":false})");
+  CHECK(
+      r.body ==
+      R"({"payment_batch_required":true,"unique_payment_numbers":false,"write_clock_offset_s":0})");
   CHECK(fx.company->settings().payment_batch_required);
-  r = fx.control(http::verb::put, "/v1/settings", R"({"unique_payment_numbers":true})");
-  CHECK(r.body == R"({"payment_batch_required":true,"unique_payment_numbers":true})");
+  r = fx.control(http::verb::put, "/v1/settings",
+                 R"({"unique_payment_numbers":true,"write_clock_offset_s":0})");
+  CHECK(
+      r.body ==
+      R"({"payment_batch_required":true,"unique_payment_numbers":true,"write_clock_offset_s":0})");
   r = fx.control(http::verb::put, "/v1/settings", R"({"unique_payment_numbers":1})");
   CHECK(r.status == 400);
   CHECK(
@@ -847,12 +859,14 @@ TEST_CASE("/v1/settings shows and switches the payment settings; bad input gets 
   CHECK(r.status == 400);
   CHECK(
       r.body ==
-      R"({"error":{"code":"invalid_field","message":"unknown setting \"batch\"; known: payment_batch_required, unique_payment_numbers"}})");
+      R"({"error":{"code":"invalid_field","message":"unknown setting \"batch\"; known: payment_batch_required, unique_payment_numbers, write_clock_offset_s"}})");
   r = fx.control(http::verb::delete_, "/v1/settings");
   CHECK(r.status == 405);
   CHECK(r.allow == "GET, PUT");
   r = fx.control(http::verb::get, "/v1/settings");
-  CHECK(r.body == R"({"payment_batch_required":true,"unique_payment_numbers":true})");
+  CHECK(
+      r.body ==
+      R"({"payment_batch_required":true,"unique_payment_numbers":true,"write_clock_offset_s":0})");
 }
 
 TEST_CASE("fault ratios through /v1/faults; a reverse_arpayment is counted in /v1/stats") {
