@@ -503,6 +503,28 @@ TEST_CASE("drop_events drops exactly N smart events") {
   CHECK(field_of(fx.control(http::verb::get, "/v1/faults").body, "drop_events") == "0");
 }
 
+TEST_CASE("drop_events_ratio 1 keeps every event from the sink and lists it; ratio 0 posts again") {
+  Fixture fx;
+  REQUIRE(fx.control(http::verb::put, "/v1/faults", R"({"drop_events_ratio":1})").status == 200);
+  auto r = fx.control(http::verb::post, "/v1/records/CUSTOMER", R"({"fields":{"NAME":"Gone"}})");
+  REQUIRE(r.status == 201);
+  const auto recordno = field_of(r.body, "recordno");
+  REQUIRE(fx.control(http::verb::put, "/v1/faults", R"({"drop_events_ratio":0})").status == 200);
+  REQUIRE(fx.control(http::verb::patch, "/v1/records/CUSTOMER/" + recordno,
+                     R"({"fields":{"NAME":"Back"}})")
+              .status == 200);
+  REQUIRE(eventually([&] { return fx.server->poster_stats().posted == 1; }));
+  std::this_thread::sleep_for(200ms);
+  REQUIRE(fx.sink.count() == 1);
+  CHECK(form_value(fx.sink.received()[0].body, "action") == "set");
+  CHECK(fx.server->poster_stats().dropped == 1);
+  const auto dropped = fx.control(http::verb::get, "/v1/events/dropped");
+  CHECK(dropped.status == 200);
+  CHECK(field_of(dropped.body, "count") == "1");
+  CHECK(dropped.body.find(R"("object":"CUSTOMER","recordno":)" + recordno + R"(,"action":"add")") !=
+        std::string::npos);
+}
+
 TEST_CASE("land_later makes a gateway create visible only after the delay") {
   Fixture fx;
   REQUIRE(
