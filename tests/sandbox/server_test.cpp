@@ -22,6 +22,7 @@
 #include <fstream>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -691,6 +692,35 @@ TEST_CASE("intacct-sandbox ctl drives the control API and exits 0, 1 or 2") {
   auto missing = ctl(fx, dir, {"get", "CUSTOMER", recordno});
   CHECK(missing.code == 1);
   CHECK(missing.err.find("no CUSTOMER with RECORDNO " + recordno) != std::string::npos);
+
+  // What reconciliation tests use: offset, silent writes, drop ratio, denial, dropped events.
+  CHECK(ctl(fx, dir, {"settings", "write_clock_offset_s=-20736000"}).code == 0);
+  CHECK(fx.company->settings().write_clock_offset == std::chrono::seconds(-20736000));
+  CHECK(ctl(fx, dir, {"settings", "write_clock_offset_s=-2x"}).code == 2);
+  CHECK(ctl(fx, dir, {"settings", "write_clock_offset_s=0"}).code == 0);
+  REQUIRE(eventually([&] { return fx.server->poster_stats().queued == 0; }));
+  const auto posted = fx.server->poster_stats().posted;
+  auto quiet = ctl(fx, dir, {"add", "CUSTOMER", "NAME=Quiet", "--silent"});
+  REQUIRE(quiet.code == 0);
+  const auto quiet_no = quiet.out.substr(0, quiet.out.find('\n'));
+  CHECK(ctl(fx, dir, {"set", "CUSTOMER", quiet_no, "NAME=Quieter", "--silent"}).code == 0);
+  CHECK(ctl(fx, dir, {"delete", "CUSTOMER", quiet_no, "--silent"}).code == 0);
+  CHECK_FALSE(fx.company->get("CUSTOMER", std::stoll(quiet_no)).has_value());
+  CHECK(ctl(fx, dir, {"faults", "drop_events_ratio=1", "deny_read_objects=arpymt,CUSTOMER"}).code ==
+        0);
+  CHECK(fx.company->faults().deny_read_objects == std::set<std::string>{"ARPYMT", "CUSTOMER"});
+  CHECK(ctl(fx, dir, {"add", "CUSTOMER", "NAME=Dropped"}).code == 0);
+  auto dropped = ctl(fx, dir, {"dropped-events"});
+  CHECK(dropped.code == 0);
+  CHECK(dropped.out.rfind("{\"count\":1,", 0) == 0);
+  CHECK(ctl(fx, dir, {"dropped-events", "clear"}).code == 0);
+  CHECK(fx.company->dropped_events().count == 0);
+  CHECK(ctl(fx, dir, {"dropped-events", "all"}).code == 2);
+  CHECK(ctl(fx, dir, {"faults", "deny_read_objects="}).code == 0);
+  CHECK(fx.company->faults().deny_read_objects.empty());
+  CHECK(ctl(fx, dir, {"faults", "clear"}).code == 0);
+  CHECK(fx.server->poster_stats().queued == 0);
+  CHECK(fx.server->poster_stats().posted == posted);  // nothing posted since `quiet`
 
   CHECK(ctl(fx, dir, {"faults", "latency_ms=soon"}).code == 2);
   CHECK(ctl(fx, dir, {"add", "CUSTOMER", "NAME"}).code == 2);
