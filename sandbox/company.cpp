@@ -61,7 +61,7 @@ Company::Company(Options options, Clock& clock)
 Company::~Company() = default;
 
 Result<Record> Company::add(const std::string& object,
-                            const std::map<std::string, std::string>& fields) {
+                            const std::map<std::string, std::string>& fields, WriteOptions how) {
   std::vector<Change> changes;
   std::vector<std::function<void(const Change&)>> listeners;
   Record record;
@@ -74,14 +74,14 @@ Result<Record> Company::add(const std::string& object,
     detail::Fields out;
     if (auto bad = detail::create_record(ctx, *def, fields, out)) return to_error(*bad);
     record = detail::to_record(def->name, out);
-    listeners = s.listeners;
+    if (!how.silent) listeners = s.listeners;
   }
   notify(listeners, changes);
   return record;
 }
 
 Result<Record> Company::set(const std::string& object, std::int64_t recordno,
-                            const std::map<std::string, std::string>& fields) {
+                            const std::map<std::string, std::string>& fields, WriteOptions how) {
   std::vector<Change> changes;
   std::vector<std::function<void(const Change&)>> listeners;
   Record record;
@@ -96,13 +96,13 @@ Result<Record> Company::set(const std::string& object, std::int64_t recordno,
     detail::Fields out;
     if (auto bad = detail::update_record(ctx, *def, in, out)) return to_error(*bad);
     record = detail::to_record(def->name, out);
-    listeners = s.listeners;
+    if (!how.silent) listeners = s.listeners;
   }
   notify(listeners, changes);
   return record;
 }
 
-Result<void> Company::remove(const std::string& object, std::int64_t recordno) {
+Result<void> Company::remove(const std::string& object, std::int64_t recordno, WriteOptions how) {
   std::vector<Change> changes;
   std::vector<std::function<void(const Change&)>> listeners;
   {
@@ -112,7 +112,7 @@ Result<void> Company::remove(const std::string& object, std::int64_t recordno) {
     if (def == nullptr) return to_error(detail::unknown_object(object));
     detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
     if (auto bad = detail::delete_record(ctx, *def, recordno)) return to_error(*bad);
-    listeners = s.listeners;
+    if (!how.silent) listeners = s.listeners;
   }
   notify(listeners, changes);
   return {};
@@ -210,13 +210,17 @@ void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
 
 Settings Company::settings() const {
   std::lock_guard lock(state_->mu);
-  return {state_->options.payment_batch_required, state_->options.unique_payment_numbers};
+  const auto& o = state_->options;
+  return {o.payment_batch_required, o.unique_payment_numbers, o.write_clock_offset};
 }
 
 void Company::set_settings(const Settings& settings) {
   std::lock_guard lock(state_->mu);
-  state_->options.payment_batch_required = settings.payment_batch_required;
-  state_->options.unique_payment_numbers = settings.unique_payment_numbers;
+  auto& o = state_->options;
+  o.payment_batch_required = settings.payment_batch_required;
+  o.unique_payment_numbers = settings.unique_payment_numbers;
+  o.write_clock_offset =
+      std::clamp(settings.write_clock_offset, -kMaxWriteClockOffset, kMaxWriteClockOffset);
 }
 
 void Company::set_faults(const Faults& faults) {
@@ -234,12 +238,28 @@ void Company::expire_sessions() {
   state_->sessions.clear();
 }
 
-bool Company::take_event_drop() {
+bool Company::take_event_drop(const Change& change) {
   std::lock_guard lock(state_->mu);
-  if (state_->faults.drop_events <= 0) return false;
-  --state_->faults.drop_events;
-  state_->count_fault("drop_events");
+  auto& s = *state_;
+  if (!s.take_fault(s.faults.drop_events, s.faults.drop_events_ratio, "drop_events", s.drop_rng)) {
+    return false;
+  }
+  ++s.dropped.count;
+  if (s.dropped.events.size() < kMaxDroppedEvents) {
+    s.dropped.events.push_back(
+        {change.object, change.recordno, change.action, change.whenmodified, change.at_ms});
+  }
   return true;
+}
+
+DroppedEvents Company::dropped_events() const {
+  std::lock_guard lock(state_->mu);
+  return state_->dropped;
+}
+
+void Company::clear_dropped_events() {
+  std::lock_guard lock(state_->mu);
+  state_->dropped = {};
 }
 
 void Company::on_change(std::function<void(const Change&)> listener) {

@@ -8,7 +8,11 @@
 
 namespace isync::sandbox::detail {
 
-std::string stamp(const WriteContext& ctx) { return format_whenmodified(ctx.now_ms / 1000); }
+std::int64_t write_time(const WriteContext& ctx) {
+  return ctx.now_ms / 1000 + ctx.options.write_clock_offset.count();
+}
+
+std::string stamp(const WriteContext& ctx) { return format_whenmodified(write_time(ctx)); }
 
 std::string value_of(const Fields& f, const std::string& key) {
   const auto it = f.find(key);
@@ -247,7 +251,7 @@ std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) 
   f["RECORDID"] = number;
   f["CUSTOMERNAME"] = value_of(*customer, "NAME");
   f["STATE"] = draft ? "Draft" : "Posted";
-  if (value_of(f, "WHENCREATED").empty()) f["WHENCREATED"] = format_date(ctx.now_ms / 1000);
+  if (value_of(f, "WHENCREATED").empty()) f["WHENCREATED"] = format_date(write_time(ctx));
   if (value_of(f, "WHENDUE").empty()) {
     f["WHENDUE"] = format_date(parse_intacct_time(f["WHENCREATED"]).value_or(0) + 30 * 86400);
   }

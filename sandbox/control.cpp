@@ -1,4 +1,5 @@
-// The control API. Every error is {"error":{"code","message"}}.
+// The control API's routes. Every error is {"error":{"code","message"}}.
+// The JSON bodies are written and parsed in control_json.cpp.
 //
 // clang-format off
 //   GET    /healthz                           200 {"status":"ok"} (no token needed)
@@ -7,15 +8,22 @@
 //   POST   /v1/records/{OBJECT}               201 record   body {"fields":{NAME:value...}}
 //   GET    /v1/records/{OBJECT}/{RECORDNO}    200 record
 //   PATCH  /v1/records/{OBJECT}/{RECORDNO}    200 record   body {"fields":{...}}
-//   DELETE /v1/records/{OBJECT}/{RECORDNO}    204
+//   DELETE /v1/records/{OBJECT}/{RECORDNO}    204          body: none or {"silent":bool}
+//          POST and PATCH bodies may add "silent":true too: the write (and
+//          every change it causes) posts no smart event
 //   GET    /v1/faults                         200 faults (every key below)
 //   PUT    /v1/faults                         200 faults   body: any subset of latency_ms,
 //          rate_limit, rate_limit_http, server_error, timeout_after_write, land_later,
 //          land_delay_ms, drop_events, deny_reads; the others keep their values;
-//          server_error_ratio, timeout_after_write_ratio, land_later_ratio (0 to 1)
+//          server_error_ratio, timeout_after_write_ratio, land_later_ratio,
+//          drop_events_ratio (0 to 1); deny_read_objects (array of OBJECT)
 //   DELETE /v1/faults                         200 faults (all cleared)
+//   GET    /v1/events/dropped                 200 {"count","truncated","events":[{"object",
+//                                                  "recordno","action","whenmodified","at_ms"}]}
+//   DELETE /v1/events/dropped                 200 the same, emptied
 //   GET    /v1/settings                       200 {"payment_batch_required":bool,
-//                                                  "unique_payment_numbers":bool}
+//                                                  "unique_payment_numbers":bool,
+//                                                  "write_clock_offset_s":int}
 //   PUT    /v1/settings                       200 settings  body: any subset of those keys
 //   POST   /v1/sessions/expire                200 {"expired":true}
 //   GET    /v1/stats                          200 engine stats, record counts, events
@@ -26,22 +34,17 @@
 // not_found, unknown_object; 405 method_not_allowed (+Allow); 400
 // malformed_body, invalid_field, invalid_parameter and the engine's
 // invalid_value, unknown_field; 409 duplicate.
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <boost/beast/http/verb.hpp>
 #include <cctype>
 #include <charconv>
 #include <map>
 
-#include "core/json.hpp"
+#include "sandbox/detail/control_json.hpp"
 #include "sandbox/detail/control_routes.hpp"
 
 namespace isync::sandbox::detail {
 
 namespace http = boost::beast::http;
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 namespace {
 
@@ -63,82 +66,11 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
   return v;
 }
 
-void write_string(JsonWriter& w, std::string_view s) {
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
-
-void write_record(JsonWriter& w, const Record& r) {
-  w.StartObject();
-  w.Key("object");
-  write_string(w, r.object);
-  w.Key("recordno");
-  w.Int64(r.recordno);
-  w.Key("fields");
-  w.StartObject();
-  for (const auto& [k, v] : r.fields) {
-    write_string(w, k);
-    write_string(w, v);
-  }
-  w.EndObject();
-  w.EndObject();
-}
-
-Answer json_answer(unsigned status, const rapidjson::StringBuffer& buf) {
+Answer json_answer(unsigned status, std::string body) {
   Answer a;
   a.status = status;
-  a.body.assign(buf.GetString(), buf.GetSize());
+  a.body = std::move(body);
   return a;
-}
-
-Answer record_answer(unsigned status, const Record& r) {
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  write_record(w, r);
-  return json_answer(status, buf);
-}
-
-Answer faults_answer(const Faults& f) {
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  w.StartObject();
-  w.Key("latency_ms");
-  w.Int64(f.latency.count());
-  w.Key("rate_limit");
-  w.Int(f.rate_limit);
-  w.Key("rate_limit_http");
-  w.Bool(f.rate_limit_http);
-  w.Key("server_error");
-  w.Int(f.server_error);
-  w.Key("timeout_after_write");
-  w.Int(f.timeout_after_write);
-  w.Key("land_later");
-  w.Int(f.land_later);
-  w.Key("land_delay_ms");
-  w.Int64(f.land_delay.count());
-  w.Key("drop_events");
-  w.Int(f.drop_events);
-  w.Key("deny_reads");
-  w.Int(f.deny_reads);
-  w.Key("server_error_ratio");
-  w.Double(f.server_error_ratio);
-  w.Key("timeout_after_write_ratio");
-  w.Double(f.timeout_after_write_ratio);
-  w.Key("land_later_ratio");
-  w.Double(f.land_later_ratio);
-  w.EndObject();
-  return json_answer(200, buf);
-}
-
-Answer settings_answer(const Settings& s) {
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  w.StartObject();
-  w.Key("payment_batch_required");
-  w.Bool(s.payment_batch_required);
-  w.Key("unique_payment_numbers");
-  w.Bool(s.unique_payment_numbers);
-  w.EndObject();
-  return json_answer(200, buf);
 }
 
 // An engine error as an answer: the status follows the code.
@@ -149,174 +81,15 @@ Answer engine_error(const Error& e) {
   return error_answer(status, e.code, e.message);
 }
 
-// Parses a whole body as one JSON object (nothing after it but whitespace).
-Result<rapidjson::Document> parse_object(std::string_view body) {
-  auto doc = json::parse(body, {.subject = "the body"});
-  if (doc && !doc->IsObject()) {
-    return make_error("malformed_body", "the body must be a JSON object");
-  }
-  return doc;
-}
-
-// {"fields":{NAME: string | number | bool}} -> the field map.
-Result<std::map<std::string, std::string>> parse_fields(std::string_view body) {
-  auto doc = parse_object(body);
-  if (!doc) return doc.error();
-  std::map<std::string, std::string> fields;
-  bool seen = false;
-  for (auto& m : doc->GetObject()) {
-    std::string key(m.name.GetString(), m.name.GetStringLength());
-    if (key != "fields") {
-      return make_error("invalid_field", "unknown key " + quoted(key) + "; send {\"fields\":{…}}");
-    }
-    if (!m.value.IsObject()) {
-      return make_error("invalid_field", "\"fields\" must be an object of NAME: value");
-    }
-    seen = true;
-    for (auto& f : m.value.GetObject()) {
-      std::string name(f.name.GetString(), f.name.GetStringLength());
-      std::string value;
-      if (f.value.IsString()) {
-        value.assign(f.value.GetString(), f.value.GetStringLength());
-      } else if (f.value.IsNumber() || f.value.IsBool()) {
-        rapidjson::StringBuffer buf;
-        JsonWriter w(buf);
-        f.value.Accept(w);
-        value.assign(buf.GetString(), buf.GetSize());
-      } else {
-        return make_error("invalid_field",
-                          "field " + quoted(name) + " must be a string, number or boolean");
-      }
-      if (!fields.emplace(std::move(name), std::move(value)).second) {
-        return make_error("invalid_field",
-                          "field " + quoted(f.name.GetString()) + " appears more than once");
-      }
-    }
-  }
-  if (!seen) return make_error("invalid_field", "the body needs \"fields\": {NAME: value, …}");
-  return fields;
-}
-
-// A subset of the fault keys applied over `base`.
-Result<Faults> parse_faults(std::string_view body, Faults base) {
-  auto doc = parse_object(body);
-  if (!doc) return doc.error();
-  for (auto& m : doc->GetObject()) {
-    std::string key(m.name.GetString(), m.name.GetStringLength());
-    if (key == "rate_limit_http") {
-      if (!m.value.IsBool())
-        return make_error("invalid_field", "\"rate_limit_http\" must be true or false");
-      base.rate_limit_http = m.value.GetBool();
-      continue;
-    }
-    double* ratio = key == "server_error_ratio"          ? &base.server_error_ratio
-                    : key == "timeout_after_write_ratio" ? &base.timeout_after_write_ratio
-                    : key == "land_later_ratio"          ? &base.land_later_ratio
-                                                         : nullptr;
-    if (ratio != nullptr) {
-      if (!m.value.IsNumber() || m.value.GetDouble() < 0 || m.value.GetDouble() > 1) {
-        return make_error("invalid_field", quoted(key) + " must be a number from 0 to 1");
-      }
-      *ratio = m.value.GetDouble();
-      continue;
-    }
-    int* count = key == "rate_limit"            ? &base.rate_limit
-                 : key == "server_error"        ? &base.server_error
-                 : key == "timeout_after_write" ? &base.timeout_after_write
-                 : key == "land_later"          ? &base.land_later
-                 : key == "drop_events"         ? &base.drop_events
-                 : key == "deny_reads"          ? &base.deny_reads
-                                                : nullptr;
-    std::chrono::milliseconds* duration = key == "latency_ms"      ? &base.latency
-                                          : key == "land_delay_ms" ? &base.land_delay
-                                                                   : nullptr;
-    if (!count && !duration) {
-      return make_error("invalid_field",
-                        "unknown fault " + quoted(key) +
-                            "; known: latency_ms, rate_limit, rate_limit_http, server_error, "
-                            "timeout_after_write, land_later, land_delay_ms, drop_events, "
-                            "deny_reads, server_error_ratio, timeout_after_write_ratio, "
-                            "land_later_ratio");
-    }
-    // Durations up to a day, counts up to a million: enough for any test.
-    std::int64_t max = duration ? 86'400'000 : 1'000'000;
-    if (!m.value.IsInt64() || m.value.GetInt64() < 0 || m.value.GetInt64() > max) {
-      return make_error("invalid_field",
-                        quoted(key) + " must be an integer from 0 to " + std::to_string(max));
-    }
-    if (count) *count = static_cast<int>(m.value.GetInt64());
-    if (duration) *duration = std::chrono::milliseconds(m.value.GetInt64());
-  }
-  return base;
-}
-
-// A subset of the settings applied over `base`.
-Result<Settings> parse_settings(std::string_view body, Settings base) {
-  auto doc = parse_object(body);
-  if (!doc) return doc.error();
-  for (auto& m : doc->GetObject()) {
-    std::string key(m.name.GetString(), m.name.GetStringLength());
-    bool* flag = key == "payment_batch_required"   ? &base.payment_batch_required
-                 : key == "unique_payment_numbers" ? &base.unique_payment_numbers
-                                                   : nullptr;
-    if (flag == nullptr) {
-      return make_error("invalid_field", "unknown setting " + quoted(key) +
-                                             "; known: payment_batch_required, "
-                                             "unique_payment_numbers");
-    }
-    if (!m.value.IsBool())
-      return make_error("invalid_field", quoted(key) + " must be true or false");
-    *flag = m.value.GetBool();
-  }
-  return base;
-}
+Answer bad_body(const Error& e) { return error_answer(400, e.code, e.message); }
 
 Answer stats_answer(const ControlContext& ctx) {
-  auto s = ctx.company.stats();
-  auto p = ctx.poster_stats ? ctx.poster_stats() : PosterStats{};
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  w.StartObject();
-  w.Key("requests");
-  w.Int64(s.requests);
-  w.Key("faults_injected");
-  w.Int64(s.faults_injected);
-  w.Key("faults_by_name");
-  w.StartObject();
-  for (const auto& [k, v] : s.faults_by_name) {
-    write_string(w, k);
-    w.Int64(v);
-  }
-  w.EndObject();
-  w.Key("records_read");
-  w.Int64(s.records_read);
-  w.Key("calls_by_function");
-  w.StartObject();
-  for (const auto& [k, v] : s.calls_by_function) {
-    write_string(w, k);
-    w.Int64(v);
-  }
-  w.EndObject();
-  w.Key("records");
-  w.StartObject();
+  std::map<std::string, std::size_t> records;
   for (const char* object : {"CUSTOMER", "ARINVOICE", "ARPYMT"}) {
-    w.Key(object);
-    w.Uint64(ctx.company.count(object));
+    records[object] = ctx.company.count(object);
   }
-  w.EndObject();
-  w.Key("events");
-  w.StartObject();
-  w.Key("posted");
-  w.Int64(p.posted);
-  w.Key("failed");
-  w.Int64(p.failed);
-  w.Key("dropped");
-  w.Int64(p.dropped);
-  w.Key("queued");
-  w.Int64(p.queued);
-  w.EndObject();
-  w.EndObject();
-  return json_answer(200, buf);
+  return json_answer(200, stats_body(ctx.company.stats(), records,
+                                     ctx.poster_stats ? ctx.poster_stats() : PosterStats{}));
 }
 
 Answer method_not_allowed(http::verb method, std::string allow) {
@@ -356,22 +129,14 @@ Answer records_route(const ControlContext& ctx, const HttpRequest& req, std::str
         }
         limit = static_cast<std::size_t>(*v);
       }
-      rapidjson::StringBuffer buf;
-      JsonWriter w(buf);
-      w.StartObject();
-      w.Key("records");
-      w.StartArray();
-      for (const auto& r : ctx.company.list(object, after, limit)) write_record(w, r);
-      w.EndArray();
-      w.EndObject();
-      return json_answer(200, buf);
+      return json_answer(200, records_body(ctx.company.list(object, after, limit)));
     }
     if (req.method() == http::verb::post) {
-      auto fields = parse_fields(req.body());
-      if (!fields) return error_answer(400, fields.error().code, fields.error().message);
-      auto r = ctx.company.add(object, *fields);
+      auto write = parse_record_write(req.body());
+      if (!write) return bad_body(write.error());
+      auto r = ctx.company.add(object, write->fields, write->how);
       if (!r) return engine_error(r.error());
-      return record_answer(201, *r);
+      return json_answer(201, record_body(*r));
     }
     return method_not_allowed(req.method(), "GET, POST");
   }
@@ -388,17 +153,19 @@ Answer records_route(const ControlContext& ctx, const HttpRequest& req, std::str
         return error_answer(404, "not_found",
                             "no " + object + " with RECORDNO " + std::to_string(*key));
       }
-      return record_answer(200, *r);
+      return json_answer(200, record_body(*r));
     }
     case http::verb::patch: {
-      auto fields = parse_fields(req.body());
-      if (!fields) return error_answer(400, fields.error().code, fields.error().message);
-      auto r = ctx.company.set(object, *key, *fields);
+      auto write = parse_record_write(req.body());
+      if (!write) return bad_body(write.error());
+      auto r = ctx.company.set(object, *key, write->fields, write->how);
       if (!r) return engine_error(r.error());
-      return record_answer(200, *r);
+      return json_answer(200, record_body(*r));
     }
     case http::verb::delete_: {
-      auto r = ctx.company.remove(object, *key);
+      auto how = parse_delete(req.body());
+      if (!how) return bad_body(how.error());
+      auto r = ctx.company.remove(object, *key, *how);
       if (!r) return engine_error(r.error());
       Answer a;
       a.status = 204;
@@ -486,16 +253,16 @@ Answer handle_control(const ControlContext& ctx, const HttpRequest& req) {
   if (path == "/v1/faults") {
     switch (req.method()) {
       case http::verb::get:
-        return faults_answer(ctx.company.faults());
+        return json_answer(200, faults_body(ctx.company.faults()));
       case http::verb::put: {
         auto f = parse_faults(req.body(), ctx.company.faults());
-        if (!f) return error_answer(400, f.error().code, f.error().message);
+        if (!f) return bad_body(f.error());
         ctx.company.set_faults(*f);
-        return faults_answer(*f);
+        return json_answer(200, faults_body(*f));
       }
       case http::verb::delete_:
         ctx.company.set_faults(Faults{});
-        return faults_answer(Faults{});
+        return json_answer(200, faults_body(Faults{}));
       default:
         return method_not_allowed(req.method(), "GET, PUT, DELETE");
     }
@@ -503,15 +270,26 @@ Answer handle_control(const ControlContext& ctx, const HttpRequest& req) {
   if (path == "/v1/settings") {
     switch (req.method()) {
       case http::verb::get:
-        return settings_answer(ctx.company.settings());
+        return json_answer(200, settings_body(ctx.company.settings()));
       case http::verb::put: {
         auto st = parse_settings(req.body(), ctx.company.settings());
-        if (!st) return error_answer(400, st.error().code, st.error().message);
+        if (!st) return bad_body(st.error());
         ctx.company.set_settings(*st);
-        return settings_answer(*st);
+        return json_answer(200, settings_body(ctx.company.settings()));
       }
       default:
         return method_not_allowed(req.method(), "GET, PUT");
+    }
+  }
+  if (path == "/v1/events/dropped") {
+    switch (req.method()) {
+      case http::verb::get:
+        return json_answer(200, dropped_body(ctx.company.dropped_events()));
+      case http::verb::delete_:
+        ctx.company.clear_dropped_events();
+        return json_answer(200, dropped_body(ctx.company.dropped_events()));
+      default:
+        return method_not_allowed(req.method(), "GET, DELETE");
     }
   }
   if (path == "/v1/sessions/expire") {

@@ -6,6 +6,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <fstream>
+#include <sstream>
 
 #include "sandbox/detail/control_client.hpp"
 
@@ -125,7 +127,7 @@ Result<Pairs> split_pairs(const std::vector<std::string>& words) {
   return out;
 }
 
-std::string fields_json(const Pairs& pairs) {
+std::string fields_json(const Pairs& pairs, bool silent) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
@@ -136,6 +138,10 @@ std::string fields_json(const Pairs& pairs) {
     w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
   }
   w.EndObject();
+  if (silent) {
+    w.Key("silent");
+    w.Bool(true);
+  }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -146,7 +152,17 @@ Result<std::string> faults_json(const Pairs& pairs) {
   w.StartObject();
   for (const auto& [k, v] : pairs) {
     w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
-    if (v == "true" || v == "false") {
+    if (k == "deny_read_objects") {
+      w.StartArray();
+      std::size_t start = 0;
+      while (start < v.size()) {
+        auto end = v.find(',', start);
+        if (end == std::string::npos) end = v.size();
+        if (end > start) w.String(v.data() + start, static_cast<rapidjson::SizeType>(end - start));
+        start = end + 1;
+      }
+      w.EndArray();
+    } else if (v == "true" || v == "false") {
       w.Bool(v == "true");
     } else if (!v.empty() && v.size() <= 12 &&
                v.find_first_not_of("0123456789") == std::string::npos) {
@@ -171,14 +187,35 @@ Result<std::string> settings_json(const Pairs& pairs) {
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
   for (const auto& [k, v] : pairs) {
+    w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+    if (k == "write_clock_offset_s") {
+      const auto digits = v.substr(!v.empty() && v[0] == '-' ? 1 : 0);
+      if (digits.empty() || digits.size() > 12 ||
+          digits.find_first_not_of("0123456789") != std::string::npos) {
+        return make_error("usage", "setting " + k + "=" + v + ": the value must be an integer");
+      }
+      w.Int64(std::stoll(v));
+      continue;
+    }
     if (v != "true" && v != "false") {
       return make_error("usage", "setting " + k + "=" + v + ": the value must be true or false");
     }
-    w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
     w.Bool(v == "true");
   }
   w.EndObject();
   return ok_text(std::string(buf.GetString(), buf.GetSize()));
+}
+
+Result<std::string> read_value_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return make_error("config", "cannot read " + what + " file " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  auto text = s.str();
+  auto b = text.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return make_error("config", what + " file " + path + " is empty");
+  auto e = text.find_last_not_of(" \t\r\n");
+  return ok_text(text.substr(b, e - b + 1));
 }
 
 }  // namespace isync::sandbox::detail

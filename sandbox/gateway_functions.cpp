@@ -431,6 +431,22 @@ std::optional<Failure> reverse_arpayment(FunctionRun& run, const pugi::xml_node&
   return std::nullopt;
 }
 
+// A read the Web Services user has no permission for. PROTOCOL.md §5 gives
+// only the text ("You do not have permission for API .." at the result
+// level, permanent) and no errorno: the sandbox sends Intacct's generic
+// BL01001973 with the text in description2.
+Failure permission_denied(const std::string& object) {
+  Failure f;
+  f.errorno = "BL01001973";
+  f.description = "Could not read records!";
+  f.description2 = "You do not have permission for API operation READ on objects of type " +
+                   (object.empty() ? std::string("this object") : lower(shorten(object, 64))) + ".";
+  f.correction =
+      "Ask a company administrator to give the Web Services user List and View "
+      "permission on this object.";
+  return f;
+}
+
 }  // namespace
 
 bool is_known_function(std::string_view name) {
@@ -445,20 +461,22 @@ std::optional<Failure> run_function(FunctionRun& run, const pugi::xml_node& fn,
   const std::string_view name = fn.name();
   const bool reads = name == "read" || name == "readByName" || name == "readByQuery" ||
                      name == "readMore" || name == "query";
-  if (reads && run.s.faults.deny_reads > 0) {
-    --run.s.faults.deny_reads;
-    run.s.count_fault("deny_reads");
-    std::string object = fn.child_value("object");
-    for (auto& ch : object) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    Failure f;
-    f.errorno = "BL01001973";
-    f.description = "Could not read records!";
-    f.description2 = "You do not have permission for API operation READ on objects of type " +
-                     (object.empty() ? std::string("this object") : object) + ".";
-    f.correction =
-        "Ask a company administrator to give the Web Services user List and View "
-        "permission on this object.";
-    return f;
+  if (reads) {
+    // readMore names no object: its resultId's result set does.
+    std::string object = to_upper(text_of(fn.child("object")));
+    if (name == "readMore") {
+      const auto it = run.s.result_sets.find(text_of(fn.child("resultId")));
+      if (it != run.s.result_sets.end()) object = it->second.object;
+    }
+    if (run.s.faults.deny_reads > 0) {
+      --run.s.faults.deny_reads;
+      run.s.count_fault("deny_reads");
+      return permission_denied(object);
+    }
+    if (!object.empty() && run.s.faults.deny_read_objects.count(object) != 0) {
+      run.s.count_fault("deny_read_objects");
+      return permission_denied(object);
+    }
   }
   if (name == "getAPISession") return get_api_session(run, fn, result);
   if (name == "read") return read(run, fn, result, false);

@@ -1,6 +1,6 @@
 // intacct-sandbox: serve | ctl. `serve` runs the in-memory Intacct company
 // behind its XML gateway, control API and smart-event poster (server.hpp);
-// `ctl` is a small client of the control API.
+// `ctl` is a small client of the control API (ctl_command.cpp).
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -8,7 +8,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/beast/http/verb.hpp>
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
@@ -24,22 +23,16 @@
 #include <vector>
 
 #include "sandbox/detail/control_client.hpp"
+#include "sandbox/detail/ctl_command.hpp"
 #include "sandbox/sandbox.hpp"
 #include "sandbox/server.hpp"
 
 namespace {
 
-using isync::sandbox::detail::control_request;
-using isync::sandbox::detail::error_message;
-using isync::sandbox::detail::faults_json;
-using isync::sandbox::detail::fields_json;
 using isync::sandbox::detail::parse_listen;
-using isync::sandbox::detail::settings_json;
-using isync::sandbox::detail::split_pairs;
+using isync::sandbox::detail::read_value_file;
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
 using asio::ip::tcp;
 using isync::Error;
 using isync::make_error;
@@ -60,23 +53,6 @@ Result<std::string> ok_text(std::string s) {
 int usage_error(const std::string& message) {
   std::cerr << "intacct-sandbox: " << message << "\n";
   return kExitUsage;
-}
-
-std::string trim(std::string s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  auto e = s.find_last_not_of(" \t\r\n");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
-
-// A secret or URL from a file (one value; surrounding whitespace dropped).
-Result<std::string> read_value_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) return make_error("config", "cannot read " + what + " file " + path);
-  std::stringstream s;
-  s << in.rdbuf();
-  auto value = trim(s.str());
-  if (value.empty()) return make_error("config", what + " file " + path + " is empty");
-  return ok_text(std::move(value));
 }
 
 // --X-file F, else the environment variable, else an error naming both.
@@ -298,47 +274,6 @@ int serve(const ServeArgs& args) {
   return kExitOk;
 }
 
-struct CtlArgs {
-  std::string control = "http://127.0.0.1:8091";
-  std::string token_file;
-  std::string object, recordno;
-  std::vector<std::string> words;
-  int limit = 100;
-  long long after = 0;
-};
-
-// Sends one control request; prints the body (or, for `add`, the RECORDNO).
-int run_ctl(const CtlArgs& a, http::verb method, const std::string& target, const std::string& body,
-            bool print_recordno) {
-  std::string token;
-  if (!a.token_file.empty()) {
-    auto t = read_value_file(a.token_file, "control token");
-    if (!t) return usage_error(t.error().message);
-    token = *t;
-  } else if (const char* v = std::getenv("INTACCT_SANDBOX_CONTROL_TOKEN"); v) {
-    token = v;
-  }
-  auto res = control_request(a.control, token, method, target, body);
-  if (!res) {
-    std::cerr << "intacct-sandbox: " << res.error().message << "\n";
-    return res.error().code == "usage" ? kExitUsage : kExitFailed;
-  }
-  if (res->status >= 300) {
-    std::cerr << "intacct-sandbox: " << error_message(res->body) << " (HTTP " << res->status
-              << ")\n";
-    return kExitFailed;
-  }
-  if (print_recordno) {
-    auto r = res->body.find("\"recordno\":");
-    if (r != std::string::npos) {
-      std::cout << std::stoll(res->body.substr(r + 11)) << "\n";
-      return kExitOk;
-    }
-  }
-  if (!res->body.empty()) std::cout << res->body << "\n";
-  return kExitOk;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -391,35 +326,7 @@ int main(int argc, char** argv) {
                       "refuse an ARPYMT whose DOCNUMBER another live payment of the customer has");
   serve_cmd->add_option("--threads", s.threads, "io threads")->check(CLI::Range(1, 64));
 
-  CtlArgs c;
-  auto* ctl_cmd = cli.add_subcommand("ctl", "talk to a running sandbox's control API");
-  ctl_cmd->add_option("--control", c.control, "control API URL")->capture_default_str();
-  ctl_cmd->add_option("--token-file", c.token_file,
-                      "file holding the control token (or INTACCT_SANDBOX_CONTROL_TOKEN)");
-  ctl_cmd->require_subcommand(1);
-  auto* add = ctl_cmd->add_subcommand("add", "add a record; prints its RECORDNO");
-  add->add_option("object", c.object, "CUSTOMER | ARINVOICE | ARPYMT")->required();
-  add->add_option("fields", c.words, "FIELD=VALUE ...");
-  auto* set = ctl_cmd->add_subcommand("set", "change fields of a record");
-  set->add_option("object", c.object)->required();
-  set->add_option("recordno", c.recordno)->required();
-  set->add_option("fields", c.words, "FIELD=VALUE ...")->required();
-  auto* del = ctl_cmd->add_subcommand("delete", "delete a record");
-  del->add_option("object", c.object)->required();
-  del->add_option("recordno", c.recordno)->required();
-  auto* get = ctl_cmd->add_subcommand("get", "print a record as JSON");
-  get->add_option("object", c.object)->required();
-  get->add_option("recordno", c.recordno)->required();
-  auto* list = ctl_cmd->add_subcommand("list", "print records as JSON");
-  list->add_option("object", c.object)->required();
-  list->add_option("--limit", c.limit, "at most this many (1-1000)")->capture_default_str();
-  list->add_option("--after", c.after, "only RECORDNOs above this")->capture_default_str();
-  auto* faults = ctl_cmd->add_subcommand("faults", "show faults, set KEY=VALUE ..., or `clear`");
-  faults->add_option("settings", c.words, "KEY=VALUE ... | clear");
-  auto* settings = ctl_cmd->add_subcommand("settings", "show settings, or set KEY=true|false ...");
-  settings->add_option("settings", c.words, "payment_batch_required=… unique_payment_numbers=…");
-  auto* expire = ctl_cmd->add_subcommand("expire-sessions", "invalidate every open session");
-  auto* stats = ctl_cmd->add_subcommand("stats", "print counters as JSON");
+  isync::sandbox::detail::CtlCommand ctl(cli);
 
   try {
     cli.parse(argc, argv);
@@ -432,49 +339,6 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (*serve_cmd) return serve(s);
-
-  if (*add) {
-    auto pairs = split_pairs(c.words);
-    if (!pairs) return usage_error(pairs.error().message);
-    return run_ctl(c, http::verb::post, "/v1/records/" + c.object, fields_json(*pairs), true);
-  }
-  if (*set) {
-    auto pairs = split_pairs(c.words);
-    if (!pairs) return usage_error(pairs.error().message);
-    return run_ctl(c, http::verb::patch, "/v1/records/" + c.object + "/" + c.recordno,
-                   fields_json(*pairs), false);
-  }
-  if (*del) {
-    return run_ctl(c, http::verb::delete_, "/v1/records/" + c.object + "/" + c.recordno, {}, false);
-  }
-  if (*get)
-    return run_ctl(c, http::verb::get, "/v1/records/" + c.object + "/" + c.recordno, {}, false);
-  if (*list) {
-    return run_ctl(c, http::verb::get,
-                   "/v1/records/" + c.object + "?after=" + std::to_string(c.after) +
-                       "&limit=" + std::to_string(c.limit),
-                   {}, false);
-  }
-  if (*faults) {
-    if (c.words.empty()) return run_ctl(c, http::verb::get, "/v1/faults", {}, false);
-    if (c.words.size() == 1 && c.words[0] == "clear") {
-      return run_ctl(c, http::verb::delete_, "/v1/faults", {}, false);
-    }
-    auto pairs = split_pairs(c.words);
-    if (!pairs) return usage_error(pairs.error().message);
-    auto body = faults_json(*pairs);
-    if (!body) return usage_error(body.error().message);
-    return run_ctl(c, http::verb::put, "/v1/faults", *body, false);
-  }
-  if (*settings) {
-    if (c.words.empty()) return run_ctl(c, http::verb::get, "/v1/settings", {}, false);
-    auto pairs = split_pairs(c.words);
-    if (!pairs) return usage_error(pairs.error().message);
-    auto body = settings_json(*pairs);
-    if (!body) return usage_error(body.error().message);
-    return run_ctl(c, http::verb::put, "/v1/settings", *body, false);
-  }
-  if (*expire) return run_ctl(c, http::verb::post, "/v1/sessions/expire", {}, false);
-  if (*stats) return run_ctl(c, http::verb::get, "/v1/stats", {}, false);
+  if (ctl.chosen()) return ctl.run();
   return kExitUsage;
 }

@@ -77,8 +77,24 @@
 //    Options::seed: one draw per non-zero ratio per request it applies to
 //    (none while its counter is non-zero), so a run with the same seed and
 //    the same requests gets the same faults.
-//  * Settings (payment_batch_required, unique_payment_numbers) switch at run
-//    time through set_settings() and apply from the next request on.
+//  * Settings (payment_batch_required, unique_payment_numbers,
+//    write_clock_offset) switch at run time through set_settings() and apply
+//    from the next request on.
+//  * Settings::write_clock_offset shifts the stamps of writes only
+//    (WHENMODIFIED, WHENCREATED, an invoice's default WHENCREATED and WHENDUE,
+//    a delete's event time): sessions, resultIds, land_later delays and
+//    Change::at_ms keep the real clock. A landing takes the offset in force
+//    when it lands.
+//  * Faults::drop_events_ratio draws from its own PRNG seeded with
+//    Options::seed, one draw per change offered to take_event_drop() while the
+//    ratio is non-zero and drop_events is 0; so the same seed and the same
+//    sequence of changes drop the same events. Every dropped event (counter or
+//    ratio) is listed by dropped_events().
+//  * Faults::deny_read_objects: every read function of a listed object
+//    (readMore: the object of its resultId) fails as deny_reads does.
+//  * WriteOptions::silent: the write happens but none of the Changes it causes
+//    (an invoice's customer TOTALDUE, a deleted payment's invoices) reaches
+//    the listeners, so no smart event is posted for any of them.
 //
 // Ownership: the Company keeps a reference to the Clock, which must outlive it.
 #pragma once
@@ -89,6 +105,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -128,12 +145,26 @@ struct Options {
   bool unique_payment_numbers = false;
   // Seeds the draws of the random faults (Faults::*_ratio).
   std::uint64_t seed = 1;
+  // Added to the time of every write's stamps (see Settings).
+  std::chrono::seconds write_clock_offset{0};
 };
 
 // The company settings switchable at run time (control API /v1/settings).
 struct Settings {
   bool payment_batch_required = false;
   bool unique_payment_numbers = false;
+  // Added to "now" for the WHENMODIFIED / WHENCREATED of records written
+  // while it is set (gateway and control API alike); negative = in the past,
+  // so tests can make an 8-month-old invoice. At most kMaxWriteClockOffset
+  // either way.
+  std::chrono::seconds write_clock_offset{0};
+};
+inline constexpr std::chrono::seconds kMaxWriteClockOffset{10LL * 366 * 86400};
+
+// How a control-API write is made. silent: no Change of it reaches the
+// listeners (no smart event), as when Intacct's event is never posted.
+struct WriteOptions {
+  bool silent = false;
 };
 
 // One record: Intacct field names (nested groups flattened with dots, e.g.
@@ -171,12 +202,19 @@ struct Faults {
   std::chrono::milliseconds land_delay{3000};
   int drop_events =
       0;  // next N smart events are not posted (the SERVER applies it via take_event_drop())
+  // Then each further smart event is dropped with this probability (0 = off,
+  // 1 = all); see take_event_drop() and dropped_events().
+  double drop_events_ratio = 0;
   // Next N read functions (read, readByName, readByQuery, readMore, query)
   // fail at the result level as a missing role permission does: "You do not
   // have permission for API operation READ on objects of type <object>"
   // (permanent). Intacct's errorno for it is not documented; the sandbox
   // sends the generic BL01001973 with the text in description2.
   int deny_reads = 0;
+  // Every read function of these objects (upper case: CUSTOMER, ARINVOICE,
+  // ARPYMT) fails as deny_reads does, for as long as the object is listed
+  // (a permission the Web Services user lacks). Counted as deny_read_objects.
+  std::set<std::string> deny_read_objects;
   // Random faults, each a probability in [0, 1] (0 = off), drawn per request
   // from a PRNG seeded with Options::seed; a counter above, when non-zero,
   // takes precedence over its ratio. server_error_ratio: any request;
@@ -200,10 +238,26 @@ struct Stats {
   std::int64_t requests = 0;                              // gateway requests received
   std::int64_t faults_injected = 0;                       // requests (and events) a fault hit
   // The same, by fault name (rate_limit, server_error, timeout_after_write,
-  // land_later, drop_events, deny_reads), counters and ratios alike.
+  // land_later, drop_events, deny_reads, deny_read_objects), counters and
+  // ratios alike.
   std::map<std::string, std::int64_t> faults_by_name;
   std::int64_t records_read = 0;  // rows returned by read/readByQuery/readMore/query
 };
+
+// A smart event the drop_events fault (counter or ratio) kept from being posted.
+struct DroppedEvent {
+  std::string object;
+  std::int64_t recordno = 0;
+  std::string action;        // add | set | delete
+  std::string whenmodified;  // as the event would have carried it
+  std::int64_t at_ms = 0;    // clock time of the change
+};
+
+struct DroppedEvents {
+  std::int64_t count = 0;            // every drop since the last clear
+  std::vector<DroppedEvent> events;  // the first kMaxDroppedEvents of them, in order
+};
+inline constexpr std::size_t kMaxDroppedEvents = 100000;
 
 // Upper bound on a gateway request body; larger bodies fail XL03000003.
 inline constexpr std::size_t kMaxGatewayBody = 10 * 1024 * 1024;
@@ -226,11 +280,13 @@ class Company {
   int run_due();
 
   // Control API. Add: RECORDNO assigned (ignored if given), WHENCREATED /
-  // WHENMODIFIED set; validated as a gateway create is. Each emits a Change.
-  Result<Record> add(const std::string& object, const std::map<std::string, std::string>& fields);
+  // WHENMODIFIED set; validated as a gateway create is. Each emits a Change
+  // (and its side effects theirs) unless `how.silent`.
+  Result<Record> add(const std::string& object, const std::map<std::string, std::string>& fields,
+                     WriteOptions how = {});
   Result<Record> set(const std::string& object, std::int64_t recordno,
-                     const std::map<std::string, std::string>& fields);
-  Result<void> remove(const std::string& object, std::int64_t recordno);
+                     const std::map<std::string, std::string>& fields, WriteOptions how = {});
+  Result<void> remove(const std::string& object, std::int64_t recordno, WriteOptions how = {});
   std::optional<Record> get(const std::string& object, std::int64_t recordno) const;
   // Records of `object` with RECORDNO > after_recordno, ascending, at most `limit`.
   std::vector<Record> list(const std::string& object, std::int64_t after_recordno,
@@ -247,7 +303,12 @@ class Company {
   void set_faults(const Faults& faults);
   Faults faults() const;
   void expire_sessions();  // every open session becomes invalid now
-  bool take_event_drop();  // true (and count down) when the next smart event must be dropped
+  // True when the smart event of `change` must be dropped: drop_events is
+  // counted down first, else drop_events_ratio draws. A dropped event is
+  // counted and recorded (see dropped_events()).
+  bool take_event_drop(const Change& change);
+  DroppedEvents dropped_events() const;
+  void clear_dropped_events();
   void on_change(std::function<void(const Change&)> listener);  // see thread rules above
   Stats stats() const;
 

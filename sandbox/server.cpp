@@ -446,7 +446,7 @@ Result<void> Server::start() {
   company->on_change([weak, company](const Change& change) {
     auto poster = weak.lock();
     if (!poster) return;
-    if (company->take_event_drop()) return poster->count_fault_drop(change);
+    if (company->take_event_drop(change)) return poster->count_fault_drop(change);
     poster->enqueue(change);
   });
   hub->start_run_due();

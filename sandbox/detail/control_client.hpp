@@ -39,14 +39,20 @@ using Pairs = std::vector<std::pair<std::string, std::string>>;
 // NAME=VALUE words -> pairs; an Error for a word without a name and '='.
 Result<Pairs> split_pairs(const std::vector<std::string>& words);
 
-// {"fields":{NAME:"VALUE",…}}
-std::string fields_json(const Pairs& pairs);
+// {"fields":{NAME:"VALUE",…}}, plus "silent":true when `silent`.
+std::string fields_json(const Pairs& pairs, bool silent = false);
 
 // {KEY:VALUE,…} with VALUE true/false, a non-negative integer or a decimal
-// such as 0.05 (a ratio); an Error naming the pair otherwise.
+// such as 0.05 (a ratio); deny_read_objects=A,B becomes ["A","B"] (empty:
+// []). An Error naming the pair otherwise.
 Result<std::string> faults_json(const Pairs& pairs);
 
-// {KEY:true|false,…}; an Error naming a pair whose value is neither.
+// {KEY:true|false,…}, and write_clock_offset_s=N with N an integer (may be
+// negative); an Error naming a pair whose value is neither.
 Result<std::string> settings_json(const Pairs& pairs);
+
+// A secret or URL from a file (one value; surrounding whitespace dropped);
+// an Error "config" when the file is unreadable or empty.
+Result<std::string> read_value_file(const std::string& path, const std::string& what);
 
 }  // namespace isync::sandbox::detail

@@ -8,7 +8,10 @@
 
 namespace isync::sandbox::detail {
 
-std::string stamp(const WriteContext& ctx);                      // now as WHENMODIFIED text
+// Now for a write's stamps, in epoch seconds: the clock plus
+// Options::write_clock_offset.
+std::int64_t write_time(const WriteContext& ctx);
+std::string stamp(const WriteContext& ctx);                      // write_time as WHENMODIFIED text
 std::string value_of(const Fields& f, const std::string& key);   // "" when absent
 std::int64_t cents_of(const Fields& f, const std::string& key);  // 0 when absent or bad
 // Reports a change (no-op while seeding). `after` is ignored for delete.

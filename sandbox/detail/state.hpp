@@ -36,7 +36,11 @@ struct CompanyState {
     std::map<std::string, std::deque<std::int64_t>> reserved;
   };
 
-  CompanyState(Options o, Clock& c) : options(std::move(o)), clock(c), fault_rng(options.seed) {}
+  CompanyState(Options o, Clock& c)
+      : options(std::move(o)),
+        clock(c),
+        fault_rng(options.seed),
+        drop_rng(options.seed ^ 0x5bd1e995d1b54a32ULL) {}
 
   mutable std::mutex mu;
   Options options;
@@ -55,6 +59,10 @@ struct CompanyState {
   std::vector<std::function<void(const Change&)>> listeners;
   std::mt19937_64 rng{std::random_device{}()};
   std::mt19937_64 fault_rng;  // the random faults' draws, seeded with options.seed
+  // drop_events_ratio's draws: apart from fault_rng, so switching event drops
+  // on does not change which requests the other ratios hit.
+  std::mt19937_64 drop_rng;
+  DroppedEvents dropped;
 
   // Counts an injected fault, in total and by name.
   void count_fault(const char* name) {
@@ -64,13 +72,16 @@ struct CompanyState {
   // Takes one from `counter` when it is positive, else draws against
   // `ratio` (no draw when it is 0); true = inject the fault (counted).
   bool take_fault(int& counter, double ratio, const char* name) {
+    return take_fault(counter, ratio, name, fault_rng);
+  }
+  bool take_fault(int& counter, double ratio, const char* name, std::mt19937_64& draws) {
     bool hit = false;
     if (counter > 0) {
       --counter;
       hit = true;
     } else if (ratio > 0) {
       // 53 random bits as a double in [0, 1): ratio 1 always hits.
-      hit = static_cast<double>(fault_rng() >> 11) * 0x1.0p-53 < ratio;
+      hit = static_cast<double>(draws() >> 11) * 0x1.0p-53 < ratio;
     }
     if (hit) count_fault(name);
     return hit;

@@ -579,9 +579,10 @@ TEST_CASE("drop_events counts down through take_event_drop") {
   sb::Faults f;
   f.drop_events = 2;
   c.set_faults(f);
-  CHECK(c.take_event_drop());
-  CHECK(c.take_event_drop());
-  CHECK_FALSE(c.take_event_drop());
+  const sb::Change change{"CUSTOMER", "add", 1, "11/22/2026 13:00:00", kStart, {}};
+  CHECK(c.take_event_drop(change));
+  CHECK(c.take_event_drop(change));
+  CHECK_FALSE(c.take_event_drop(change));
   CHECK(c.stats().faults_injected == 2);
 }
 

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -437,7 +438,7 @@ TEST_CASE("bad control input gets the exact status and message") {
   CHECK(r.status == 400);
   CHECK(
       r.body ==
-      R"({"error":{"code":"invalid_field","message":"unknown fault \"latency\"; known: latency_ms, rate_limit, rate_limit_http, server_error, timeout_after_write, land_later, land_delay_ms, drop_events, deny_reads, server_error_ratio, timeout_after_write_ratio, land_later_ratio"}})");
+      R"({"error":{"code":"invalid_field","message":"unknown fault \"latency\"; known: latency_ms, rate_limit, rate_limit_http, server_error, timeout_after_write, land_later, land_delay_ms, drop_events, deny_reads, server_error_ratio, timeout_after_write_ratio, land_later_ratio, drop_events_ratio, deny_read_objects"}})");
 
   r = fx.control(http::verb::put, "/v1/faults", R"({"rate_limit":-1})");
   CHECK(r.status == 400);
@@ -501,6 +502,28 @@ TEST_CASE("drop_events drops exactly N smart events") {
   CHECK(stats.dropped == 2);
   CHECK(stats.failed == 0);
   CHECK(field_of(fx.control(http::verb::get, "/v1/faults").body, "drop_events") == "0");
+}
+
+TEST_CASE("drop_events_ratio 1 keeps every event from the sink and lists it; ratio 0 posts again") {
+  Fixture fx;
+  REQUIRE(fx.control(http::verb::put, "/v1/faults", R"({"drop_events_ratio":1})").status == 200);
+  auto r = fx.control(http::verb::post, "/v1/records/CUSTOMER", R"({"fields":{"NAME":"Gone"}})");
+  REQUIRE(r.status == 201);
+  const auto recordno = field_of(r.body, "recordno");
+  REQUIRE(fx.control(http::verb::put, "/v1/faults", R"({"drop_events_ratio":0})").status == 200);
+  REQUIRE(fx.control(http::verb::patch, "/v1/records/CUSTOMER/" + recordno,
+                     R"({"fields":{"NAME":"Back"}})")
+              .status == 200);
+  REQUIRE(eventually([&] { return fx.server->poster_stats().posted == 1; }));
+  std::this_thread::sleep_for(200ms);
+  REQUIRE(fx.sink.count() == 1);
+  CHECK(form_value(fx.sink.received()[0].body, "action") == "set");
+  CHECK(fx.server->poster_stats().dropped == 1);
+  const auto dropped = fx.control(http::verb::get, "/v1/events/dropped");
+  CHECK(dropped.status == 200);
+  CHECK(field_of(dropped.body, "count") == "1");
+  CHECK(dropped.body.find(R"("object":"CUSTOMER","recordno":)" + recordno + R"(,"action":"add")") !=
+        std::string::npos);
 }
 
 TEST_CASE("land_later makes a gateway create visible only after the delay") {
@@ -644,10 +667,14 @@ TEST_CASE("intacct-sandbox ctl drives the control API and exits 0, 1 or 2") {
 
   auto settings = ctl(fx, dir, {"settings"});
   CHECK(settings.code == 0);
-  CHECK(settings.out == "{\"payment_batch_required\":false,\"unique_payment_numbers\":false}\n");
+  CHECK(settings.out ==
+        "{\"payment_batch_required\":false,\"unique_payment_numbers\":false,\"write_clock_offset_"
+        "s\":0}\n");
   settings = ctl(fx, dir, {"settings", "unique_payment_numbers=true"});
   CHECK(settings.code == 0);
-  CHECK(settings.out == "{\"payment_batch_required\":false,\"unique_payment_numbers\":true}\n");
+  CHECK(settings.out ==
+        "{\"payment_batch_required\":false,\"unique_payment_numbers\":true,\"write_clock_offset_"
+        "s\":0}\n");
   CHECK(fx.company->settings().unique_payment_numbers);
   CHECK(ctl(fx, dir, {"settings", "unique_payment_numbers=yes"}).code == 2);
   auto unknown = ctl(fx, dir, {"settings", "batch=true"});
@@ -665,6 +692,35 @@ TEST_CASE("intacct-sandbox ctl drives the control API and exits 0, 1 or 2") {
   auto missing = ctl(fx, dir, {"get", "CUSTOMER", recordno});
   CHECK(missing.code == 1);
   CHECK(missing.err.find("no CUSTOMER with RECORDNO " + recordno) != std::string::npos);
+
+  // What reconciliation tests use: offset, silent writes, drop ratio, denial, dropped events.
+  CHECK(ctl(fx, dir, {"settings", "write_clock_offset_s=-20736000"}).code == 0);
+  CHECK(fx.company->settings().write_clock_offset == std::chrono::seconds(-20736000));
+  CHECK(ctl(fx, dir, {"settings", "write_clock_offset_s=-2x"}).code == 2);
+  CHECK(ctl(fx, dir, {"settings", "write_clock_offset_s=0"}).code == 0);
+  REQUIRE(eventually([&] { return fx.server->poster_stats().queued == 0; }));
+  const auto posted = fx.server->poster_stats().posted;
+  auto quiet = ctl(fx, dir, {"add", "CUSTOMER", "NAME=Quiet", "--silent"});
+  REQUIRE(quiet.code == 0);
+  const auto quiet_no = quiet.out.substr(0, quiet.out.find('\n'));
+  CHECK(ctl(fx, dir, {"set", "CUSTOMER", quiet_no, "NAME=Quieter", "--silent"}).code == 0);
+  CHECK(ctl(fx, dir, {"delete", "CUSTOMER", quiet_no, "--silent"}).code == 0);
+  CHECK_FALSE(fx.company->get("CUSTOMER", std::stoll(quiet_no)).has_value());
+  CHECK(ctl(fx, dir, {"faults", "drop_events_ratio=1", "deny_read_objects=arpymt,CUSTOMER"}).code ==
+        0);
+  CHECK(fx.company->faults().deny_read_objects == std::set<std::string>{"ARPYMT", "CUSTOMER"});
+  CHECK(ctl(fx, dir, {"add", "CUSTOMER", "NAME=Dropped"}).code == 0);
+  auto dropped = ctl(fx, dir, {"dropped-events"});
+  CHECK(dropped.code == 0);
+  CHECK(dropped.out.rfind("{\"count\":1,", 0) == 0);
+  CHECK(ctl(fx, dir, {"dropped-events", "clear"}).code == 0);
+  CHECK(fx.company->dropped_events().count == 0);
+  CHECK(ctl(fx, dir, {"dropped-events", "all"}).code == 2);
+  CHECK(ctl(fx, dir, {"faults", "deny_read_objects="}).code == 0);
+  CHECK(fx.company->faults().deny_read_objects.empty());
+  CHECK(ctl(fx, dir, {"faults", "clear"}).code == 0);
+  CHECK(fx.server->poster_stats().queued == 0);
+  CHECK(fx.server->poster_stats().posted == posted);  // nothing posted since `quiet`
 
   CHECK(ctl(fx, dir, {"faults", "latency_ms=soon"}).code == 2);
   CHECK(ctl(fx, dir, {"add", "CUSTOMER", "NAME"}).code == 2);
@@ -713,8 +769,9 @@ TEST_CASE("serve writes its ports, answers, and on SIGTERM exits 0 having saved 
 
   auto health = call(static_cast<std::uint16_t>(control), http::verb::get, "/healthz");
   CHECK(health.status == 200);
-  CHECK(call(static_cast<std::uint16_t>(control), http::verb::get, "/v1/settings").body ==
-        R"({"payment_batch_required":false,"unique_payment_numbers":true})");
+  CHECK(
+      call(static_cast<std::uint16_t>(control), http::verb::get, "/v1/settings").body ==
+      R"({"payment_batch_required":false,"unique_payment_numbers":true,"write_clock_offset_s":0})");
   auto added =
       call(static_cast<std::uint16_t>(control), http::verb::post, "/v1/records/CUSTOMER",
            R"({"fields":{"NAME":"Saved Ltd","CUSTOMERID":"C-SAVED"}})", "application/json");
@@ -831,13 +888,20 @@ TEST_CASE("/v1/settings shows and switches the payment settings; bad input gets 
   Fixture fx;
   auto r = fx.control(http::verb::get, "/v1/settings");
   CHECK(r.status == 200);
-  CHECK(r.body == R"({"payment_batch_required":false,"unique_payment_numbers":false})");
+  CHECK(
+      r.body ==
+      R"({"payment_batch_required":false,"unique_payment_numbers":false,"write_clock_offset_s":0})");
   r = fx.control(http::verb::put, "/v1/settings", R"({"payment_batch_required":true})");
   CHECK(r.status == 200);
-  CHECK(r.body == R"({"payment_batch_required":true,"unique_payment_numbers":false})");
+  CHECK(
+      r.body ==
+      R"({"payment_batch_required":true,"unique_payment_numbers":false,"write_clock_offset_s":0})");
   CHECK(fx.company->settings().payment_batch_required);
-  r = fx.control(http::verb::put, "/v1/settings", R"({"unique_payment_numbers":true})");
-  CHECK(r.body == R"({"payment_batch_required":true,"unique_payment_numbers":true})");
+  r = fx.control(http::verb::put, "/v1/settings",
+                 R"({"unique_payment_numbers":true,"write_clock_offset_s":0})");
+  CHECK(
+      r.body ==
+      R"({"payment_batch_required":true,"unique_payment_numbers":true,"write_clock_offset_s":0})");
   r = fx.control(http::verb::put, "/v1/settings", R"({"unique_payment_numbers":1})");
   CHECK(r.status == 400);
   CHECK(
@@ -847,12 +911,14 @@ TEST_CASE("/v1/settings shows and switches the payment settings; bad input gets 
   CHECK(r.status == 400);
   CHECK(
       r.body ==
-      R"({"error":{"code":"invalid_field","message":"unknown setting \"batch\"; known: payment_batch_required, unique_payment_numbers"}})");
+      R"({"error":{"code":"invalid_field","message":"unknown setting \"batch\"; known: payment_batch_required, unique_payment_numbers, write_clock_offset_s"}})");
   r = fx.control(http::verb::delete_, "/v1/settings");
   CHECK(r.status == 405);
   CHECK(r.allow == "GET, PUT");
   r = fx.control(http::verb::get, "/v1/settings");
-  CHECK(r.body == R"({"payment_batch_required":true,"unique_payment_numbers":true})");
+  CHECK(
+      r.body ==
+      R"({"payment_batch_required":true,"unique_payment_numbers":true,"write_clock_offset_s":0})");
 }
 
 TEST_CASE("fault ratios through /v1/faults; a reverse_arpayment is counted in /v1/stats") {
