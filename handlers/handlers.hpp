@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "core/core.hpp"
+#include "handlers/detail/apply_call.hpp"
 #include "handlers/detail/payment_map.hpp"
 #include "intacct/client.hpp"
 #include "queue/queue.hpp"
@@ -122,15 +123,8 @@ class MirrorHandler : public queue::Handler {
 
  private:
   using Finish = std::function<void(std::string decision, queue::Outcome)>;
-  // One run of the apply script: kind, snapshot JSON, version, WHENMODIFIED
-  // text and the audit source.
-  struct Apply {
-    std::string kind, snapshot_json;
-    std::int64_t version = 0;
-    std::string whenmodified, source;
-    std::int64_t read_at_ms = 0;  // when the data was read from Intacct; 0 = not a read
-    bool defer = false;           // thin/conflict: defer the read until settled
-  };
+  // One run of the apply script (shared with MirrorSync).
+  using Apply = detail::ApplyStep;
   static Apply read_apply(const queue::Envelope& e, const intacct::Row& row,
                           std::int64_t read_at_ms, std::string source = "intacct_read");
   // `then` gets the script's decision, or "error:<why>".

@@ -102,28 +102,10 @@ Outcome intacct_failure(const queue::Envelope& e, const std::optional<intacct::I
 
 }  // namespace
 
-// The record as Intacct has it now, as an apply step: every field of the row
-// (it was read with all fields, so it replaces the mirror's), at the row's
-// WHENMODIFIED. A draft invoice is removed as a draft event would be.
 MirrorHandler::Apply MirrorHandler::read_apply(const queue::Envelope& e, const intacct::Row& row,
                                                std::int64_t read_at_ms, std::string source) {
-  std::vector<std::pair<std::string, std::string>> fields(row.fields.begin(), row.fields.end());
-  Apply a{"read",    detail::snapshot_json(fields), e.version, e.whenmodified, std::move(source),
-          read_at_ms};
-  if (const std::string* wm = row.get("WHENMODIFIED")) {
-    if (auto v = parse_whenmodified(*wm)) {
-      a.version = *v;
-      a.whenmodified = *wm;
-    }
-  }
-  if (e.object == "ARINVOICE") {
-    const std::string* state = row.get("STATE");
-    if (state && iequals(*state, "draft")) a.kind = "readdraft";
-  }
-  return a;
+  return detail::read_step(e.object, row, read_at_ms, std::move(source), e.version, e.whenmodified);
 }
-
-namespace {}  // namespace
 
 MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOptions options,
                              Metrics& metrics, Clock& clock, Log& log)
@@ -217,57 +199,10 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
   });
 }
 
+// Events are never fenced: only reconcile's writes are (MirrorSync).
 void MirrorHandler::apply(const queue::Delivery& d, const Apply& a,
                           std::function<void(std::string decision)> then) {
-  const queue::Envelope& e = d.envelope;
-  std::vector<std::string> keys;
-  std::vector<std::string> args;
-  queue::ack_inputs(d, keys, args, options_.done_retention);
-  keys.push_back(queue::key(d.tenant, "rec:" + e.object + ":" + e.key));
-  keys.push_back(queue::key(d.tenant, "audit:" + e.object + ":" + e.key));
-  keys.push_back(queue::key(d.tenant, "recheck"));
-  // ack_inputs fills KEYS[1..2] and ARGV[1..3]; the positions below are fixed
-  // by the script.
-  assert(keys.size() == 5 && args.size() == 3);
-  args.resize(detail::kArgDeferNow);
-  const std::int64_t now_ms = clock_.now_ms();
-  auto arg = [&args](int pos) -> std::string& { return args[static_cast<std::size_t>(pos - 1)]; };
-  arg(detail::kArgAction) = e.action;
-  arg(detail::kArgVersion) = std::to_string(a.version);
-  arg(detail::kArgWhenmodified) = a.whenmodified;
-  arg(detail::kArgEventId) = e.event_id;
-  arg(detail::kArgSource) = a.source;
-  arg(detail::kArgNowIso) = detail::iso8601_ms(now_ms);
-  arg(detail::kArgAuditCutoffIso) = detail::iso8601_ms(
-      now_ms -
-      std::chrono::duration_cast<std::chrono::milliseconds>(options_.audit_max_age).count());
-  arg(detail::kArgAuditMax) = std::to_string(std::max(1, options_.audit_max_entries));
-  arg(detail::kArgTombstoneTtl) =
-      std::to_string(std::max<std::int64_t>(1, options_.tombstone_retention.count()));
-  arg(detail::kArgIdField) = id_field_of_object(e.object);
-  arg(detail::kArgIdPrefix) = queue::key(d.tenant, "id:" + e.object + ":");
-  arg(detail::kArgRecordno) = e.key;
-  arg(detail::kArgKind) = a.kind;
-  arg(detail::kArgSnapshot) = a.snapshot_json;
-  arg(detail::kArgReadAt) = a.read_at_ms > 0 ? std::to_string(a.read_at_ms) : std::string();
-  arg(detail::kArgDeferNow) = a.defer ? std::to_string(now_ms) : std::string();
-  arg(detail::kArgSettleMs) =
-      std::to_string(std::max<std::int64_t>(0, options_.settle_margin.count()));
-
-  conn_->eval(detail::apply_script(), std::move(keys), std::move(args),
-              [then = std::move(then)](boost::system::error_code ec, redis::Reply reply) {
-                // "error:lost:" when the script may have run (settle tells).
-                if (ec) {
-                  return then((redis::may_have_run(ec) ? "error:lost:Redis " : "error:Redis ") +
-                              ec.message());
-                }
-                if (reply.is_error()) return then("error:Redis answered " + reply.str);
-                if (reply.type != redis::Reply::Type::array || reply.elements.empty() ||
-                    reply.elements[0].type != redis::Reply::Type::string) {
-                  return then("error:unexpected reply from the apply script");
-                }
-                then(reply.elements[0].str);
-              });
+  detail::run_apply(*conn_, d, a, options_, clock_.now_ms(), detail::ApplyFence{}, std::move(then));
 }
 
 void MirrorHandler::count_intacct_read(const queue::Envelope& e, std::string_view result) {

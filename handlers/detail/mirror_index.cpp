@@ -1,5 +1,7 @@
 #include "handlers/detail/mirror_index.hpp"
 
+#include <string>
+
 namespace isync::handlers::detail {
 
 const char* const kIndexLua = R"lua(
@@ -32,5 +34,58 @@ local function isync_fenced(lock_key, token)
   return redis.call('GET', lock_key) ~= token
 end
 )lua";
+
+const redis::Script& index_page_script() {
+  static const redis::Script script(std::string(kIndexLua) + R"lua(
+local idx, idxv, prefix = KEYS[1], KEYS[2], ARGV[1]
+local lo, hi, limit = '(' .. ARGV[2], ARGV[3], tonumber(ARGV[4])
+local out, n = {}, 0
+while n < limit do
+  local batch = redis.call('ZRANGEBYSCORE', idx, lo, hi, 'WITHSCORES', 'LIMIT', 0, limit - n)
+  if #batch == 0 then break end
+  for i = 1, #batch, 2 do
+    local no = batch[i]
+    local rec = prefix .. no
+    local r = redis.call('HMGET', rec, 'v', 'del', 'draft')
+    if not r[1] or r[2] == '1' or r[3] == '1' then
+      redis.call('ZREM', idx, no)
+      redis.call('HDEL', idxv, no)
+    else
+      local val = redis.call('HGET', idxv, no)
+      if not val then
+        isync_index(rec)
+        val = redis.call('HGET', idxv, no)
+      end
+      if val then
+        out[#out + 1] = no
+        out[#out + 1] = val
+        n = n + 1
+      end
+    end
+  end
+  lo = '(' .. batch[#batch]
+end
+return out
+)lua");
+  return script;
+}
+
+const redis::Script& backfill_script() {
+  static const redis::Script script(std::string(kIndexLua) + R"lua(
+local state = KEYS[1]
+for i = 2, #KEYS do isync_index(KEYS[i]) end
+local cur = redis.call('HMGET', state, 'cursor', 'scanned', 'ready')
+if cur[3] == '1' then return {1, tonumber(cur[2]) or 0} end
+if (cur[1] or '0') ~= ARGV[1] then return {0, tonumber(cur[2]) or 0} end
+local scanned = redis.call('HINCRBY', state, 'scanned', #KEYS - 1)
+redis.call('HSET', state, 'cursor', ARGV[2])
+if ARGV[2] == '0' then
+  redis.call('HSET', state, 'ready', '1')
+  return {1, scanned}
+end
+return {0, scanned}
+)lua");
+  return script;
+}
 
 }  // namespace isync::handlers::detail

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "handlers/detail/mirror_index.hpp"
 #include "queue/queue.hpp"
 
 namespace isync::handlers::detail {
@@ -300,9 +301,20 @@ return out
 
 }  // namespace
 
+// The decision part runs as a function so that every path, whatever it
+// returns, ends with the record's index entry set from what it holds; a
+// fenced call writes nothing at all.
 const redis::Script& apply_script() {
-  static const redis::Script script(std::string("local function isync_ack()\n") + queue::kAckLua +
-                                    "\nend\n" + kApplyBody);
+  static const redis::Script script(
+      std::string("local function isync_ack()\n") + queue::kAckLua + "\nend\n" + kIndexLua +
+      kFenceLua +
+      "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
+      "local function isync_apply()\n" +
+      kApplyBody +
+      "\nend\n"
+      "local isync_result = isync_apply()\n"
+      "isync_index(KEYS[3])\n"
+      "return isync_result\n");
   return script;
 }
 

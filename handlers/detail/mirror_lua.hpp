@@ -24,13 +24,18 @@ namespace isync::handlers::detail {
 
 // Apply + ack. KEYS: 1 stream, 2 event doc (queue::ack_inputs), 3 record,
 // 4 audit, 5 the tenant's recheck ZSET (members "<OBJECT>:<recordno>", score
-// = due ms). ARGV: 1-3 ack inputs, then the kApplyArg* positions below.
+// = due ms), 6 the reconcile lock key (detail/mirror_index.hpp; any key of
+// the tenant when not fenced: it is only read when ARGV[21] is set). ARGV:
+// 1-3 ack inputs, then the kArg* positions below.
 // Returns {decision, changed field count}; decision is one of applied,
 // tombstoned, removed, ignored, deferred (all acked), reread, thin (not
-// acked). deferred: the read is due on the recheck schedule (kArgDeferNow).
+// acked), fenced (the fence no longer holds: nothing written, not acked).
+// deferred: the read is due on the recheck schedule (kArgDeferNow).
 // Kinds read/readdraft carry a record read from Intacct (authoritative: it
 // replaces the fields and settles a same-second conflict); gone says a read
 // found no such record (a tombstone).
+// Whatever the decision (fenced aside), the record's RECORDNO index entry is
+// set from what the record holds before the script returns (isync_index).
 const redis::Script& apply_script();
 
 enum ApplyArg : int {
@@ -51,6 +56,7 @@ enum ApplyArg : int {
   kArgReadAt = 18,    // read/readdraft/gone: ms time of the read from Intacct; else ""
   kArgSettleMs = 19,  // a read is settled this long after its WHENMODIFIED second ended
   kArgDeferNow = 20,  // thin/conflict: now (ms) to defer the read until settled; "" = read at once
+  kArgFenceToken = 21,  // a reconcile run's fencing token; "" = not fenced (events)
 };
 
 // Read one record. KEYS: 1 record, 2 audit. ARGV: 1 audit entries limit.

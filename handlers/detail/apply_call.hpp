@@ -1,0 +1,56 @@
+// One run of the mirror's apply script (detail/mirror_lua.hpp): the keys and
+// arguments built in one place for the event path (MirrorHandler) and the
+// reconcile path (MirrorSync). Internal to handlers/.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "intacct/intacct.hpp"
+#include "queue/queue.hpp"
+#include "redis/redis.hpp"
+
+namespace isync::handlers {
+struct MirrorOptions;
+}
+
+namespace isync::handlers::detail {
+
+// What one run applies: kind, snapshot JSON, version, WHENMODIFIED text and
+// the audit source.
+struct ApplyStep {
+  std::string kind;           // snapshot | thin | draft | delete | read | readdraft | gone
+  std::string snapshot_json;  // JSON object of the fields ("{}" when none)
+  std::int64_t version = 0;
+  std::string whenmodified, source;
+  std::int64_t read_at_ms = 0;  // when the data was read from Intacct; 0 = not a read
+  bool defer = false;           // thin/conflict: defer the read until settled
+};
+
+// A reconcile run's fence (detail/mirror_index.hpp): token "" = not fenced.
+struct ApplyFence {
+  std::string lock_key;  // "" = the tenant's reconcile lock key (not touched unfenced)
+  std::string token;
+};
+
+// The record as Intacct has it now, as an apply step: every field of `row`
+// (read with all fields, so it replaces the mirror's), at the row's
+// WHENMODIFIED — or at `fallback_version` / `fallback_wm` when the row has no
+// valid one. An ARINVOICE whose STATE is Draft is a readdraft.
+ApplyStep read_step(const std::string& object, const intacct::Row& row, std::int64_t read_at_ms,
+                    std::string source, std::int64_t fallback_version, std::string fallback_wm);
+
+// Whether `row`'s WHENMODIFIED parses (read_step then uses it).
+bool has_valid_whenmodified(const intacct::Row& row);
+
+// Runs the apply script for record d.envelope.object / d.envelope.key of
+// d.tenant, acking d's stream entry (an entry id no stream holds, e.g. "0-1",
+// acks nothing). `then` gets the script's decision, or "error:lost:<why>"
+// when the script was sent and its reply lost (it may have committed), or
+// "error:<why>".
+void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplyStep& step,
+               const MirrorOptions& options, std::int64_t now_ms, const ApplyFence& fence,
+               std::function<void(std::string decision)> then);
+
+}  // namespace isync::handlers::detail
