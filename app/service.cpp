@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "handlers/handlers.hpp"
+#include "handlers/mirror_sync.hpp"
 #include "ingest/ingest.hpp"
 #include "intacct/client.hpp"
 #include "intacct/transport.hpp"
@@ -261,7 +262,10 @@ int serve(const config::Config& cfg, Log& log) {
     producers.push_back(
         std::make_shared<queue::Producer>(connect("isync-ingest-" + std::to_string(i)), metrics));
   }
-  auto handler_conn = connect("isync-handler");
+  // Not "isync-handler": that is the name of older versions' mirror-writing
+  // connection (they write records without indexing them), and the index
+  // back-fill waits while a connection of that name exists.
+  auto handler_conn = connect("isync-handler-2");
   auto reader_conn = connect("isync-reader");
 
   // Intacct access, for the tenants that have credentials; only workers call
@@ -289,6 +293,8 @@ int serve(const config::Config& cfg, Log& log) {
                                     metrics, clock, log, ioc.get_executor(), hub);
   handlers::EventRouter router(handler, &payments);
   auto reader = std::make_shared<handlers::MirrorReader>(reader_conn);
+  handlers::MirrorSync mirror_sync(ioc.get_executor(), handler_conn, mirror_options(cfg), clock,
+                                   log);
   // No pool at all in a listener-only process (queue.workers = 0).
   std::optional<queue::WorkerPool> pool;
   if (cfg.queue.workers > 0) {
@@ -317,6 +323,7 @@ int serve(const config::Config& cfg, Log& log) {
     return kExitUnavailable;
   }
   if (pool) pool->start();
+  mirror_sync.run_backfill(tenant_ids);
   if (pool && hub) handler.start_rechecks(ioc.get_executor(), intacct_tenants);
   // Events parked while a tenant had no Intacct access (or its circuit was
   // open) go back on the stream once Redis is up: each is parked again if it
@@ -391,6 +398,7 @@ int serve(const config::Config& cfg, Log& log) {
         });
         asio::post(ioc, [&] {
           handler.stop_rechecks();
+          mirror_sync.stop();
           if (hub) hub->shutdown();
           if (transport) transport->shutdown();
           for (auto& c : conns) c->close();

@@ -143,7 +143,9 @@ MirrorSync::MirrorSync(boost::asio::any_io_executor ex, std::shared_ptr<redis::C
     : core_(std::make_shared<Core>(std::move(conn), options, clock, log)),
       backfill_(detail::make_backfill(std::move(ex), core_)) {}
 
-MirrorSync::~MirrorSync() { stop(); }
+// The loop holds no reference to itself (callbacks and timers hold it weakly),
+// so it ends with the object.
+MirrorSync::~MirrorSync() = default;
 
 void MirrorSync::index_page(std::string tenant, std::string object, std::int64_t after,
                             std::optional<std::int64_t> upto, int limit,

@@ -33,7 +33,8 @@
 //    Error{"older_writer"} from the back-fill (above).
 //  * Thread-safe. Callbacks run on the connection's strand, exactly once, and
 //    never throw. Callbacks do not need the MirrorSync object alive (they hold
-//    the connection); run_backfill's loop does: call stop() before it goes.
+//    the connection); run_backfill's loop ends with it (stop() also frees
+//    the back-fill lock at once instead of letting it expire).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
