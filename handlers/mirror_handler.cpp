@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <cassert>
 #include <cctype>
 #include <chrono>
 #include <random>
@@ -9,7 +8,6 @@
 #include <utility>
 #include <vector>
 
-#include "handlers/detail/mirror_lua.hpp"
 #include "handlers/detail/read_batcher.hpp"
 #include "handlers/detail/record_doc.hpp"
 #include "handlers/handlers.hpp"
