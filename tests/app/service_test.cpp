@@ -93,8 +93,7 @@ class Fixture {
     auto s = std::make_unique<Service>(config, dir + "/" + log_name);
     // Ready, not just up: every accept connection to Redis can write.
     bool up = eventually(
-        [&] { return Client(public_port).request(http::verb::get, "/readyz").status == 200; },
-        10s);
+        [&] { return Client(public_port).request(http::verb::get, "/readyz").status == 200; }, 10s);
     if (!up) FAIL("service did not come up; log:\n" << s->log());
     return s;
   }
@@ -132,6 +131,17 @@ TEST_CASE("a smart event posted over HTTP appears in the mirror") {
   REQUIRE(found);
   CHECK(record.body.find("\"RECORDID\":\"INV-0042\"") != std::string::npos);
   CHECK(record.body.find(event_id) != std::string::npos);
+  // Indexed by RECORDNO for reconcile; the one-time index back-fill ran at
+  // start-up (nothing to add) and marked the tenant ready.
+  CHECK(redis.cmd({"HGET", "isync:{acme}:idxv:ARINVOICE", "42"}).str == "1717236000:");
+  CHECK(eventually([&] {
+    return redis.cmd({"HGET", "isync:{acme}:idx-state", "ready"}).str == "1";
+  }));
+  // Not "isync-handler": the back-fill waits while a connection of that
+  // (older versions') name exists.
+  const std::string clients = redis.cmd({"CLIENT", "LIST"}).str;
+  CHECK(clients.find("name=isync-handler-2 ") != std::string::npos);
+  CHECK(clients.find("name=isync-handler ") == std::string::npos);
 
   service->signal(SIGTERM);
   CHECK(service->wait_exit(30s) == 0);
