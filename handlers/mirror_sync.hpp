@@ -8,7 +8,8 @@
 //    no draft markers) by RECORDNO with its version, and for ARINVOICE the
 //    mirrored TOTALDUE text. Every run of the apply script — event or
 //    reconcile, whatever it decides — sets the record's entry from what the
-//    record then holds, in the same script; the payment scripts do too.
+//    record then holds, in the same script (every other script writing a
+//    rec: key must call isync_index too, detail/mirror_index.hpp).
 //    index_page drops (and leaves out) any entry whose rec: key is missing or
 //    not live, so an expired or deleted record never shows.
 //  * Records written before the index existed are added by a one-time,

@@ -6,6 +6,7 @@
 
 namespace queue = isync::queue;
 using isync::queue::Outcome;
+using isync::testing::eventually;
 using isync::testing::make_event;
 using isync::testing::SyncFixture;
 
@@ -320,4 +321,27 @@ TEST_CASE_FIXTURE(SyncFixture, "a write whose fence no longer holds changes noth
   REQUIRE(held.has_value());
   CHECK(*held == "applied");
   CHECK(entry("ARINVOICE", "90") == std::to_string(kV2) + ":0.00");
+}
+
+TEST_CASE_FIXTURE(SyncFixture, "reconcile calls answer unavailable while Redis is down") {
+  server.stop();
+  REQUIRE(eventually([&] { return !conn->connected(); }));
+  auto p = page("CUSTOMER", 0, std::nullopt, 10);
+  REQUIRE_FALSE(p.has_value());
+  CHECK(p.error().code == "unavailable");
+  CHECK(p.error().message.starts_with("Redis: "));
+  CHECK(p.error().message.ends_with(" (index page of CUSTOMER, tenant acme)"));
+  auto r = read("CUSTOMER", "9", row("CUSTOMER", {{"WHENMODIFIED", wm(kV1)}}));
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == "unavailable");
+  CHECK(r.error().message.ends_with(" (writing CUSTOMER 9 of tenant acme)"));
+  auto s = step();
+  REQUIRE_FALSE(s.has_value());
+  CHECK(s.error().code == "unavailable");
+  CHECK(s.error().message.ends_with(" (index back-fill of tenant acme)"));
+  server.start();
+  REQUIRE(eventually([&] { return conn->connected(); }));
+  auto again = read("CUSTOMER", "9", row("CUSTOMER", {{"WHENMODIFIED", wm(kV1)}}));
+  REQUIRE(again.has_value());
+  CHECK(*again == "applied");
 }
