@@ -47,18 +47,12 @@
 #include <vector>
 
 #include "core/core.hpp"
+#include "handlers/fence.hpp"
 #include "handlers/handlers.hpp"
 #include "intacct/intacct.hpp"
 #include "redis/redis.hpp"
 
 namespace isync::handlers {
-
-// A reconcile run's fencing token and the key of its lock
-// (queue::key(tenant, "reconcile:lock")).
-struct Fence {
-  std::string lock_key;
-  std::string token;  // "" = not fenced
-};
 
 struct IndexEntry {
   std::string recordno;
