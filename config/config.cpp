@@ -135,6 +135,8 @@ Result<Config> build(const toml::table& root, const std::map<std::string, std::s
 
   if (config.queue.retry_cap < config.queue.retry_base)
     return fail("queue.retry_cap: must not be less than queue.retry_base");
+  if (config.reconcile.retry_cap < config.reconcile.retry_base)
+    return fail("reconcile.retry_cap: must not be less than reconcile.retry_base");
   if (config.payments.readback_wait < config.payments.readback_interval)
     return fail("payments.readback_wait: must not be less than payments.readback_interval");
 

@@ -245,6 +245,34 @@ std::vector<Field<Config>> payments_fields() {
   };
 }
 
+std::vector<Field<Config>> reconcile_fields() {
+  auto duration = [](std::string name, std::chrono::milliseconds ReconcileConfig::*m,
+                     std::chrono::milliseconds min) {
+    return Field<Config>{
+        name, true, [m, min](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+          ISYNC_TRY(c.reconcile.*m, as_duration(k, r));
+          if (c.reconcile.*m < min)
+            return fail(k + ": must be at least " + duration_text(min) + ", got " + quoted(r.text));
+          return {};
+        }};
+  };
+  return {
+      duration("lock_ttl", &ReconcileConfig::lock_ttl, std::chrono::seconds(3)),
+      duration("retry_base", &ReconcileConfig::retry_base, std::chrono::milliseconds(1)),
+      duration("retry_cap", &ReconcileConfig::retry_cap, std::chrono::milliseconds(1)),
+      {"max_attempts", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         ISYNC_TRY(c.reconcile.max_attempts, as_int32(k, r, 1, 100));
+         return {};
+       }},
+      {"keep_runs", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         ISYNC_TRY(c.reconcile.keep_runs, as_int32(k, r, 1, 1000));
+         return {};
+       }},
+  };
+}
+
 std::vector<Field<Config>> admin_fields() {
   return {
       {"token", true, [](Config& c, const Raw& r, const std::string& k, Ctx& ctx) -> VoidResult {
@@ -355,9 +383,15 @@ std::vector<Field<TenantConfig>> tenant_fields() {
 
 const std::vector<SectionSpec>& sections() {
   static const std::vector<SectionSpec> kSections = {
-      {"server", server_fields()}, {"redis", redis_fields()},     {"queue", queue_fields()},
-      {"mirror", mirror_fields()}, {"intacct", intacct_fields()}, {"payments", payments_fields()},
-      {"admin", admin_fields()},   {"log", log_fields()},
+      {"server", server_fields()},
+      {"redis", redis_fields()},
+      {"queue", queue_fields()},
+      {"mirror", mirror_fields()},
+      {"intacct", intacct_fields()},
+      {"payments", payments_fields()},
+      {"reconcile", reconcile_fields()},
+      {"admin", admin_fields()},
+      {"log", log_fields()},
   };
   return kSections;
 }
