@@ -1,4 +1,4 @@
-// ClientHub, Client and the scheduling across tenants.
+// ClientHub, Client (call, read) and the scheduling across tenants.
 //
 // Fairness: each tenant has its own FIFO and its own in-flight cap
 // (TenantAccess::concurrency) in this process. Tenants with queued calls sit
@@ -6,7 +6,9 @@
 // if it is under its cap and puts it at the back, so dispatch alternates
 // between tenants. A tenant at its cap leaves the ring until one of its calls
 // finishes: its backlog waits behind its own calls only, never in front of
-// another tenant's.
+// another tenant's. Background calls (CallOptions::background) queue apart,
+// with a cap of their own, and never count against the live cap: one waiting
+// minutes for a slot must not keep a live call from starting.
 #include <algorithm>
 #include <boost/asio/post.hpp>
 
@@ -82,6 +84,11 @@ void HubCore::enqueue(std::shared_ptr<TenantState> tenant, PendingCall call) {
       fail_queued(call, "the Intacct client is shutting down; the call was not sent");
       return;
     }
+    if (call.options.background) {
+      tenant->background.push_back(std::move(call));
+      self->start_background(tenant);
+      return;
+    }
     tenant->queue.push_back(std::move(call));
     if (!tenant->ready) {
       tenant->ready = true;
@@ -112,7 +119,23 @@ void HubCore::pump() {
   }
 }
 
-void HubCore::finished(const std::shared_ptr<TenantState>& tenant) {
+// Background calls are started in order up to the tenant's cap; they take no
+// part in the ring (they spend their time waiting for a slot, on a timer).
+void HubCore::start_background(const std::shared_ptr<TenantState>& t) {
+  while (!t->background.empty() && t->background_in_flight < t->access.concurrency) {
+    PendingCall call = std::move(t->background.front());
+    t->background.pop_front();
+    ++t->background_in_flight;
+    start_call(shared_from_this(), t, std::move(call));
+  }
+}
+
+void HubCore::finished(const std::shared_ptr<TenantState>& tenant, const CallOptions& options) {
+  if (options.background) {
+    --tenant->background_in_flight;
+    if (!stopped_) start_background(tenant);
+    return;
+  }
   --tenant->in_flight;
   if (!tenant->queue.empty() && !tenant->ready) {
     tenant->ready = true;
@@ -133,6 +156,18 @@ void HubCore::shutdown() {
       }
     }
     self->ready_.clear();
+    std::vector<std::shared_ptr<TenantState>> all;
+    {
+      std::lock_guard lock(self->mu_);
+      for (const auto& [name, t] : self->tenants_) all.push_back(t);
+    }
+    for (auto& t : all) {
+      while (!t->background.empty()) {
+        PendingCall call = std::move(t->background.front());
+        t->background.pop_front();
+        fail_queued(call, "the Intacct client is shutting down; the call was not sent");
+      }
+    }
   });
 }
 
@@ -274,8 +309,46 @@ Client::Client(std::shared_ptr<detail::HubCore> hub, std::shared_ptr<detail::Ten
     : hub_(std::move(hub)), state_(std::move(state)) {}
 
 void Client::call(std::vector<Function> functions, bool unique_id,
-                  std::function<void(CallOutcome)> done) {
-  hub_->enqueue(state_, detail::PendingCall{std::move(functions), unique_id, std::move(done)});
+                  std::function<void(CallOutcome)> done, CallOptions options) {
+  hub_->enqueue(state_,
+                detail::PendingCall{std::move(functions), unique_id, std::move(done), options});
+}
+
+void Client::read(std::string object, std::vector<std::string> recordnos,
+                  std::function<void(ReadOutcome)> done, CallOptions options) {
+  Function f{make_ulid(hub_->clock().now_ms()), Read{object, std::move(recordnos), {}, {}}};
+  std::string control_id = f.control_id;
+  std::vector<Function> functions;
+  functions.push_back(std::move(f));
+  call(
+      std::move(functions), false,
+      [object = std::move(object), control_id, done = std::move(done)](CallOutcome c) {
+        ReadOutcome out;
+        out.circuit_open = c.circuit_open;
+        out.logins = c.logins;
+        out.requests = c.requests;
+        if (c.error) {
+          out.error = std::move(c.error);
+          return done(std::move(out));
+        }
+        const FunctionResult* r = c.response ? c.response->result(control_id) : nullptr;
+        if (r == nullptr) {
+          out.error = detail::local_error("the gateway answered without the read's result");
+          out.error->cls = ErrorClass::permanent;
+          return done(std::move(out));
+        }
+        if (auto e = result_error(*c.response, *r)) {
+          out.error = std::move(e);
+          return done(std::move(out));
+        }
+        if (r->data) {
+          for (const Row* row : r->data->rows_of(object)) {
+            if (const std::string* no = row->get("RECORDNO")) out.rows.emplace(*no, *row);
+          }
+        }
+        done(std::move(out));
+      },
+      options);
 }
 
 bool Client::circuit_open() const { return state_->circuit_open; }

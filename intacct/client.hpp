@@ -16,9 +16,20 @@
 //    deployment (it already holds the event bodies). It is never logged.
 //  * Concurrency: at most `TenantAccess::concurrency` gateway requests per
 //    tenant across all processes (a ZSET of leased slots in Redis), and at
-//    most as many in flight from this process. A call that finds no free slot
-//    within `slot_wait` fails transient ("throttled: …") so the queue retries
-//    it later instead of holding a worker.
+//    most as many live calls under way from this process. A live call that
+//    finds no free slot within `slot_wait` fails transient ("throttled: …")
+//    so the queue retries it later instead of holding a worker: it is never
+//    lost, whatever holds the slots.
+//  * Priority: a background call (CallOptions::background, for bulk work such
+//    as the daily reconciliation) leaves the last slot to live calls: the
+//    slot script gives it one only while fewer than concurrency − 1 are held
+//    across all processes (at concurrency 1 it may take the single slot, and
+//    a live call then waits for it as for any other). It waits for a slot up
+//    to `background_slot_wait`, polling with a growing delay (≤ 1 s) on a
+//    timer, then fails transient ("throttled: …"). Background calls have
+//    their own queue and cap (`concurrency` under way per tenant in this
+//    process), so a waiting one never keeps a live call from starting; a
+//    background call still waiting for a slot at shutdown() fails transient.
 //  * Fairness: each tenant has its own queue and its own in-flight cap in this
 //    process; queues are served round-robin, so a tenant's backlog waits on
 //    its own cap and never sits in front of another tenant's call.
@@ -75,6 +86,9 @@ struct ClientOptions {
   std::chrono::milliseconds call_timeout{60'000};  // one gateway request, write + reply
   // Longest wait for a concurrency slot before failing transient "throttled".
   std::chrono::milliseconds slot_wait{2'000};
+  // The same for a background call (CallOptions::background), which only
+  // gets a slot live calls leave free: much longer.
+  std::chrono::milliseconds background_slot_wait{10 * 60'000};
   // A slot held longer than this (a crashed process) is freed. Keep it above
   // 3 × call_timeout: a call may log in, send, and resend once on one slot.
   std::chrono::milliseconds slot_lease{180'000};
@@ -94,6 +108,14 @@ struct TenantAccess {
   std::int64_t monthly_call_budget = 100000;  // API transactions per calendar month (UTC)
 };
 
+// How a call is scheduled.
+struct CallOptions {
+  // true: bulk work that yields to live calls (see Priority above): a slot
+  // only while fewer than concurrency − 1 are held, waited for up to
+  // ClientOptions::background_slot_wait.
+  bool background = false;
+};
+
 // What a call gives back.
 struct CallOutcome {
   // The parsed reply when there was one (also with per-function failures:
@@ -106,6 +128,13 @@ struct CallOutcome {
   // very call's were, which opened the circuit). Park the work; do not retry
   // it until the circuit closes.
   bool circuit_open = false;
+  // What the call cost, for callers that report it: the login requests
+  // (getAPISession) it made itself — 0 when it used the shared session or
+  // waited for another call's login — and every gateway request it sent,
+  // logins and a resend included. requests − logins is 1 for a call sent
+  // once; 0 when it failed before sending (throttled, circuit open, Redis).
+  int logins = 0;
+  int requests = 0;
 };
 
 // What Client::read gives back.
@@ -115,6 +144,8 @@ struct ReadOutcome {
   // Set when the read failed (request-wide or the function's own failure).
   std::optional<IntacctError> error;
   bool circuit_open = false;
+  int logins = 0;    // as CallOutcome::logins
+  int requests = 0;  // as CallOutcome::requests
 };
 
 // One tenant+entity. Thread-safe; cheap to hold (shared_ptr from the hub).
@@ -124,11 +155,12 @@ class Client {
   // session. Empty function control ids are filled with unique ones.
   // `unique_id` sends <uniqueid>true</uniqueid>: for writes that must not run
   // twice. `done` is called exactly once, never inline.
-  void call(std::vector<Function> functions, bool unique_id, std::function<void(CallOutcome)> done);
+  void call(std::vector<Function> functions, bool unique_id, std::function<void(CallOutcome)> done,
+            CallOptions options = {});
 
   // Reads 1–100 RECORDNOs of one object, all fields.
   void read(std::string object, std::vector<std::string> recordnos,
-            std::function<void(ReadOutcome)> done);
+            std::function<void(ReadOutcome)> done, CallOptions options = {});
 
   // Cached view, refreshed by every call; the authoritative state is in Redis.
   bool circuit_open() const;

@@ -24,6 +24,7 @@ struct PendingCall {
   std::vector<Function> functions;
   bool unique_id = false;
   std::function<void(CallOutcome)> done;
+  CallOptions options;
 };
 
 struct TenantState {
@@ -35,9 +36,13 @@ struct TenantState {
   Gauge* budget_used = nullptr;
   Gauge* budget_limit = nullptr;
   // strand
-  std::deque<PendingCall> queue;
+  std::deque<PendingCall> queue;  // live calls
   int in_flight = 0;
   bool ready = false;  // in HubCore::ready_
+  // Background calls: a queue and cap of their own, so that one waiting for
+  // a slot (up to background_slot_wait) never holds a live call's place.
+  std::deque<PendingCall> background;
+  int background_in_flight = 0;
 };
 
 // Month of epoch milliseconds, UTC: "YYYY-MM".
@@ -67,8 +72,9 @@ class HubCore : public std::enable_shared_from_this<HubCore> {
   // Any thread: queues the call for its tenant (or fails it after shutdown).
   void enqueue(std::shared_ptr<TenantState> tenant, PendingCall call);
   // Strand: a call of `tenant` finished.
-  void finished(const std::shared_ptr<TenantState>& tenant);
+  void finished(const std::shared_ptr<TenantState>& tenant, const CallOptions& options);
   void shutdown();
+  bool stopped() const { return stopped_; }
 
   // Accounting, any thread.
   void count(const TenantState& t, std::string_view function, std::string_view outcome,
@@ -83,7 +89,8 @@ class HubCore : public std::enable_shared_from_this<HubCore> {
   void set_circuit(TenantState& t, bool open);
 
  private:
-  void pump();  // strand
+  void pump();                                                        // strand
+  void start_background(const std::shared_ptr<TenantState>& tenant);  // strand
   static void fail_queued(PendingCall& call, std::string why);
 
   boost::asio::any_io_executor strand_;

@@ -13,7 +13,10 @@ std::string client_key(std::string_view tenant, std::string_view suffix) {
 // A circuit opened for other credentials is closed here (the configuration
 // changed). The probe lock is set with the probe interval when the circuit
 // opens, so the first caller after the interval wins it and logs in. Expired
-// slots (a crashed process) are dropped before counting.
+// slots (a crashed process) are dropped before counting. A background call
+// (ARGV[8] = '1') counts against a limit one lower, so the last slot stays
+// free for live calls; at concurrency 1 it may take the only one. Counting and
+// taking happen in this one script, so no other call slips in between.
 const redis::Script& begin_script() {
   static const redis::Script script(R"lua(
 local now = tonumber(ARGV[1])
@@ -31,7 +34,9 @@ if c[1] then
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local n = redis.call('ZCARD', KEYS[1])
-if n >= tonumber(ARGV[2]) then
+local limit = tonumber(ARGV[2])
+if ARGV[8] == '1' and limit > 1 then limit = limit - 1 end
+if n >= limit then
   if mode == 'probe' then redis.call('DEL', KEYS[3]) end
   return {'busy', tostring(n)}
 end

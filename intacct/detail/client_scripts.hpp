@@ -14,7 +14,8 @@ namespace isync::intacct::detail {
 std::string client_key(std::string_view tenant, std::string_view suffix);
 
 // KEYS: slots, circuit, probe-lock, session.
-// ARGV: now_ms, limit, lease_ms, slot_token, fingerprint, probe_interval_ms, probe_token.
+// ARGV: now_ms, limit, lease_ms, slot_token, fingerprint, probe_interval_ms, probe_token,
+//       background (0|1: a slot only while fewer than limit − 1 are held, or limit = 1).
 // → {"open", reason} | {"busy", running} |
 //   {"ok"|"probe"|"closed", running, session id, endpoint, expires_ms, session fingerprint}
 const redis::Script& begin_script();

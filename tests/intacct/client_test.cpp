@@ -6,14 +6,6 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <functional>
 #include <future>
 #include <map>
@@ -26,29 +18,23 @@
 
 #include "intacct/transport.hpp"
 #include "sandbox/sandbox.hpp"
+#include "tests/intacct/gateway_server.hpp"
 #include "tests/support/io_loop.hpp"
 #include "tests/support/redis_server.hpp"
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using namespace isync;
 using namespace isync::intacct;
 using std::chrono::milliseconds;
 
 namespace {
 
+using test::GatewayReply;
+using test::GatewayServer;
+
 constexpr std::int64_t kStartMs = 1700000000000;      // 2023-11
 constexpr std::int64_t kSessionMs = 2 * 3600 * 1000;  // the fake's sessiontimeout − timestamp
 
 // ---- the fake gateway: Intacct's reply shapes, thread-safe ---------------------
-
-struct GatewayReply {
-  int status = 200;
-  std::string content_type = "text/xml";
-  std::string body;
-  milliseconds delay{0};
-};
 
 class FakeGateway {
  public:
@@ -190,78 +176,12 @@ class FakeGateway {
   std::map<std::string, std::string> sessions_;  // id -> company
 };
 
-// Serves a FakeGateway over HTTP/1.1 keep-alive on loopback; counts requests
-// in flight (between reading a request and writing its reply).
-class GatewayServer {
- public:
-  using Handler = std::function<GatewayReply(const std::string& body)>;
-  explicit GatewayServer(FakeGateway& gw)
-      : GatewayServer([&gw](const std::string& body) { return gw.handle(body); }, gw.url) {}
-  GatewayServer(Handler handler, std::string& url) : handler_(std::move(handler)), acceptor_(ioc_) {
-    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
-    acceptor_.open(ep.protocol());
-    acceptor_.set_option(asio::socket_base::reuse_address(true));
-    acceptor_.bind(ep);
-    acceptor_.listen();
-    url = "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) +
-          "/ia/xml/xmlgw.phtml";
-    asio::co_spawn(ioc_, accept(), asio::detached);
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
-  }
-  ~GatewayServer() {
-    ioc_.stop();
-    for (auto& t : threads_) t.join();
-  }
-  std::atomic<int> in_flight{0}, max_in_flight{0};
-
- private:
-  asio::awaitable<void> accept() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
-      asio::co_spawn(ioc_, serve(std::move(socket)), asio::detached);
-    }
-  }
-  asio::awaitable<void> serve(asio::ip::tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
-    for (;;) {
-      http::request<http::string_body> req;
-      auto [ec, n] =
-          co_await http::async_read(stream, buffer, req, asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return;
-      int now = ++in_flight;
-      int seen = max_in_flight.load();
-      while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
-      }
-      GatewayReply r = handler_(req.body());
-      if (r.delay.count() > 0) {
-        asio::steady_timer timer(stream.get_executor(), r.delay);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
-      --in_flight;
-      http::response<http::string_body> res{static_cast<http::status>(r.status), req.version()};
-      res.set(http::field::content_type, r.content_type);
-      res.body() = r.body;
-      res.keep_alive(req.keep_alive());
-      res.prepare_payload();
-      auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
-      if (wec || !res.keep_alive()) co_return;
-    }
-  }
-
-  Handler handler_;
-  asio::io_context ioc_;
-  asio::ip::tcp::acceptor acceptor_;
-  std::vector<std::thread> threads_;
-};
-
 // ---- the client side -------------------------------------------------------------
 
 struct Env {
   testing::RedisServer redis;
   FakeGateway gw;
-  GatewayServer server{gw};
+  GatewayServer server{[this](const std::string& body) { return gw.handle(body); }, gw.url};
   ManualClock clock{kStartMs};
   Metrics metrics;
   std::mutex log_mu;
