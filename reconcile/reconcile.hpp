@@ -127,6 +127,10 @@ void list_runs(redis::Connection& conn, const std::string& tenant, int limit,
 void get_run(redis::Connection& conn, const std::string& tenant, const std::string& run_id,
              std::function<void(Result<std::string>)> done);
 
+// A report (JSON, as list_runs/get_run/finished give it) as text for a
+// terminal. Error{"invalid_report"} when the text is not a report.
+Result<std::string> report_text(std::string_view report_json);
+
 // /metrics at scrape time: reads every tenant's stats hash (stats_key:
 // runs:<state>, calls, drift:<OBJECT>:<kind>, last_success_ms, summed by
 // runs of every process) and sets
