@@ -93,6 +93,19 @@ std::vector<const intacct::Row*> rows(const Answer& a, std::string_view object);
 // The field's value, "" when absent.
 std::string field(const intacct::Row& r, std::string_view name);
 
+// The query that reads ARPYMTs back by DOCNUMBER (= payment id): RECORDNO,
+// DOCNUMBER, CUSTOMERID, TOTALENTERED, CURRENCY, STATE; `equalto` for one id,
+// `in` for several (1–100).
+intacct::Query readback_query(const std::vector<std::string>& payment_ids, int pagesize);
+
+// An ARPYMT row found by a read-back of `payment_id` as DOCNUMBER:
+// another_document when its DOCNUMBER differs, ours when the customer (if
+// the posting names one) and the amount (at `exponent`) are the posting's,
+// theirs otherwise (someone else's payment with our number).
+enum class ReadBackMatch { another_document, ours, theirs };
+ReadBackMatch match_readback(const intacct::Row& r, const std::string& payment_id,
+                             const Posting& posting, int exponent);
+
 // ---- the posting, stored with the intent and sent again unchanged ----
 
 std::string encode_posting(const Posting& p);

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "handlers/detail/mirror_index.hpp"
 #include "queue/queue.hpp"
 
 namespace isync::handlers::detail {
@@ -33,6 +34,7 @@ if ARGV[6] == '1' and not settled then
   local holder = redis.call('GET', lock)
   if holder and holder ~= payment then return answer('invoice_busy') end
   if redis.call('PTTL', lock) < lease then redis.call('SET', lock, payment, 'PX', lease) end
+  redis.call('HSET', pay, 'lock', lock)
 end
 redis.call('HSET', pay, 'owner', owner, 'until', tostring(now + lease))
 return answer('ok')
@@ -123,6 +125,8 @@ local rec, audit, inv_audit, idset = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local owner, recordno, now_ms, now_iso = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local payment, invoice, max, result = ARGV[9], ARGV[10], tonumber(ARGV[11]), ARGV[12]
 local event_id, ttl = ARGV[13], tonumber(ARGV[14])
+local refused = isync_guard()
+if refused then return refused end
 redis.call('HSET', pay, 'state', 'posted', 'recordno', recordno, 'posted_at', now_ms)
 redis.call('HDEL', pay, 'owner', 'until')
 redis.call('ZREM', unsettled, payment)
@@ -133,9 +137,11 @@ if redis.call('EXISTS', rec) == 0 then
   redis.call('HSET', rec, 'v', '0', 'wm', '', 'del', '0', 'draft', '0', 'ev', event_id,
              'f', ARGV[8])
 end
+isync_index(rec)
 redis.call('SADD', idset, recordno)
 local link = '{"event_id":' .. cjson.encode(event_id) .. ',"at":' .. cjson.encode(now_iso) ..
-    ',"source":"stripe","action":"payment","result":' .. cjson.encode(result) ..
+    ',"source":' .. cjson.encode(isync_source) .. ',"action":"payment","result":' ..
+    cjson.encode(result) ..
     ',"payment_id":' .. cjson.encode(payment)
 push_audit(audit, link .. ',"invoice":' .. cjson.encode(invoice) .. ',"changed":[]}', max, ttl, true)
 if invoice ~= '' then
@@ -150,11 +156,15 @@ const char* const kReversed = R"lua(
 local pay, unsettled, rec, audit, inv_audit = KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local owner, now_ms, now_iso, payment, event_id = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local max, invoice, ttl = tonumber(ARGV[9]), ARGV[10], tonumber(ARGV[11])
+local refused = isync_guard()
+if refused then return refused end
 redis.call('HSET', pay, 'state', 'reversed', 'reversed_at', now_ms)
 redis.call('HDEL', pay, 'owner', 'until')
 redis.call('ZREM', unsettled, payment)
+isync_index(rec)
 local entry = '{"event_id":' .. cjson.encode(event_id) .. ',"at":' .. cjson.encode(now_iso) ..
-    ',"source":"stripe","action":"refund","result":"reversed","payment_id":' ..
+    ',"source":' .. cjson.encode(isync_source) ..
+    ',"action":"refund","result":"reversed","payment_id":' ..
     cjson.encode(payment) .. ',"changed":[]}'
 push_audit(audit, entry, max, ttl, true)
 if invoice ~= '' then
@@ -165,8 +175,35 @@ isync_ack()
 return 1
 )lua";
 
+// The two modes of posted and reversed share their body. A worker's step acks
+// its stream entry; reconcile's (settle) acks nothing, writes as
+// "reconcile", and only while its fence holds (else -1), its lease is still
+// the payment's and the payment is in one of `states` (else 0).
 std::string with_ack(const char* body) {
-  return std::string("local function isync_ack()\n") + queue::kAckLua + "\nend\n" + kAuditFn + body;
+  return std::string("local function isync_ack()\n") + queue::kAckLua + "\nend\n" +
+         "local isync_source = 'stripe'\n"
+         "local function isync_guard() return nil end\n" +
+         kIndexLua + kAuditFn + body;
+}
+
+std::string settling(const char* body, int fence_key, int fence_arg, const char* states) {
+  return std::string(kFenceLua) +
+         "local function isync_ack() end\n"
+         "local isync_source = 'reconcile'\n"
+         "local function isync_guard()\n"
+         "  if isync_fenced(KEYS[" +
+         std::to_string(fence_key) + "], ARGV[" + std::to_string(fence_arg) +
+         "]) then return -1 end\n"
+         "  if redis.call('HGET', KEYS[3], 'owner') ~= ARGV[4] then return 0 end\n"
+         "  local state = redis.call('HGET', KEYS[3], 'state')\n"
+         "  for _, s in ipairs({" +
+         states +
+         "}) do\n"
+         "    if state == s then return nil end\n"
+         "  end\n"
+         "  return 0\n"
+         "end\n" +
+         kIndexLua + kAuditFn + body;
 }
 
 }  // namespace
@@ -193,6 +230,16 @@ const redis::Script& posted_script() {
 }
 const redis::Script& reversed_script() {
   static const redis::Script script(with_ack(kReversed));
+  return script;
+}
+const redis::Script& posted_settle_script() {
+  static const redis::Script script(
+      settling(kPosted, kPostedFenceKey, kPostedFenceToken, "'posting', 'unknown'"));
+  return script;
+}
+const redis::Script& reversed_settle_script() {
+  static const redis::Script script(settling(kReversed, kReversedFenceKey, kReversedFenceToken,
+                                             "'reversing', 'reverse_unknown'"));
   return script;
 }
 const redis::Script& ack_script() {

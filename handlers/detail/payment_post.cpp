@@ -219,12 +219,7 @@ void PaymentJob::read_back() {
   auto p = decode_posting(body_);
   if (p) posting_ = std::move(*p);
   const std::string cid = "isync-readback-" + owner_.substr(0, 12);
-  intacct::Query q;
-  q.object = "ARPYMT";
-  q.select = {"RECORDNO", "DOCNUMBER", "CUSTOMERID", "TOTALENTERED", "CURRENCY", "STATE"};
-  q.filter = intacct::where(intacct::Filter::Op::equalto, "DOCNUMBER", {p_.payment_id});
-  q.pagesize = 100;
-  client_->call({intacct::Function{cid, std::move(q)}}, false,
+  client_->call({intacct::Function{cid, readback_query({p_.payment_id}, 100)}}, false,
                 [self = shared_from_this(), cid](intacct::CallOutcome out) {
                   self->read_backed(answer_of(std::move(out), cid));
                 });
@@ -241,17 +236,17 @@ void PaymentJob::read_backed(const Answer& a) {
     return later("", false, std::move(o));
   }
   const int exponent = currency_exponent(p_.currency);
-  const auto want = parse_amount(posting_.total, exponent);
   std::vector<const intacct::Row*> ours, theirs;
   for (const auto* r : rows(a, "ARPYMT")) {
-    if (field(*r, "DOCNUMBER") != p_.payment_id) continue;
-    const auto amount = parse_amount(field(*r, "TOTALENTERED"), exponent);
-    const bool same_customer =
-        posting_.customer_id.empty() || field(*r, "CUSTOMERID") == posting_.customer_id;
-    if (same_customer && want && amount && *amount == *want) {
-      ours.push_back(r);
-    } else {
-      theirs.push_back(r);
+    switch (match_readback(*r, p_.payment_id, posting_, exponent)) {
+      case ReadBackMatch::ours:
+        ours.push_back(r);
+        break;
+      case ReadBackMatch::theirs:
+        theirs.push_back(r);
+        break;
+      case ReadBackMatch::another_document:
+        break;
     }
   }
   if (!ours.empty()) {

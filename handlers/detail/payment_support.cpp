@@ -215,4 +215,26 @@ std::string field(const intacct::Row& r, std::string_view name) {
   return v ? *v : std::string();
 }
 
+intacct::Query readback_query(const std::vector<std::string>& payment_ids, int pagesize) {
+  intacct::Query q;
+  q.object = "ARPYMT";
+  q.select = {"RECORDNO", "DOCNUMBER", "CUSTOMERID", "TOTALENTERED", "CURRENCY", "STATE"};
+  q.filter = intacct::where(
+      payment_ids.size() == 1 ? intacct::Filter::Op::equalto : intacct::Filter::Op::in, "DOCNUMBER",
+      payment_ids);
+  q.pagesize = pagesize;
+  return q;
+}
+
+ReadBackMatch match_readback(const intacct::Row& r, const std::string& payment_id,
+                             const Posting& posting, int exponent) {
+  if (field(r, "DOCNUMBER") != payment_id) return ReadBackMatch::another_document;
+  const auto want = parse_amount(posting.total, exponent);
+  const auto amount = parse_amount(field(r, "TOTALENTERED"), exponent);
+  const bool same_customer =
+      posting.customer_id.empty() || field(r, "CUSTOMERID") == posting.customer_id;
+  return same_customer && want && amount && *amount == *want ? ReadBackMatch::ours
+                                                             : ReadBackMatch::theirs;
+}
+
 }  // namespace isync::handlers::detail
