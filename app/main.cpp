@@ -1,5 +1,7 @@
-// intacct-sync: serve | check-config | encrypt-secret | status. Wiring lives in
+// intacct-sync: serve | check-config | encrypt-secret | status | reconcile. Wiring lives in
 // service.cpp; this file only parses the command line.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <iterator>
@@ -72,6 +74,15 @@ int status(const std::string& path, bool json) {
   return isync::app::status(*cfg, json, std::cout, std::cerr);
 }
 
+int reconcile(const std::string& path, const isync::app::ReconcileArgs& args) {
+  auto cfg = load_config(path);
+  if (!cfg) {
+    std::cerr << "intacct-sync: " << cfg.error().message << "\n";
+    return isync::app::kReconcileBadConfig;
+  }
+  return isync::app::reconcile(*cfg, args, std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,14 +113,42 @@ int main(int argc, char** argv) {
   status_cmd->add_option("--config", status_path, "TOML config file (empty: built-in defaults)");
   status_cmd->add_flag("--json", status_json, "print the JSON of GET /v1/admin/status");
 
+  std::string reconcile_path;
+  isync::app::ReconcileArgs reconcile_args;
+  auto* reconcile_cmd = cli.add_subcommand(
+      "reconcile",
+      "make the mirror equal to Intacct now (the daily reconciliation), with progress and a "
+      "report");
+  reconcile_cmd->add_option("--config", reconcile_path,
+                            "TOML config file (empty: built-in defaults)");
+  reconcile_cmd->add_option("--tenant", reconcile_args.tenant,
+                            "one tenant (default: every tenant with Intacct credentials)");
+  reconcile_cmd
+      ->add_option("--objects", reconcile_args.objects,
+                   "customers,invoices,payments (default: all three)")
+      ->delimiter(',');
+  reconcile_cmd->add_flag("--dry-run", reconcile_args.dry_run,
+                          "report the drift (with the first 20 keys of each kind), change nothing");
+  reconcile_cmd->add_flag("--json", reconcile_args.json, "print each final report as JSON");
+  reconcile_cmd->add_flag("--allow-mass-delete", reconcile_args.allow_mass_delete,
+                          "tombstone even when more records look gone than the guard allows");
+  reconcile_cmd->footer(
+      "Exit codes: 0 succeeded; 1 failed or partial (or Redis unreachable); 2 bad config or "
+      "arguments; 3 the mirror's index is being built (try later); 4 a run of the tenant is "
+      "already running. With several tenants, the highest code.");
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return cli.exit(e);
+    const int rc = cli.exit(e);
+    // reconcile documents 2 for bad arguments (CLI11's own codes are others).
+    const bool reconciling = argc > 1 && std::string(argv[1]) == "reconcile";
+    return rc != 0 && reconciling ? isync::app::kReconcileBadConfig : rc;
   }
   if (*serve_cmd) return serve(config_path);
   if (*check_cmd) return check_config(check_path);
   if (*enc_cmd) return encrypt_secret(new_key);
   if (*status_cmd) return status(status_path, status_json);
+  if (*reconcile_cmd) return reconcile(reconcile_path, reconcile_args);
   return 1;
 }

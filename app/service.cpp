@@ -17,12 +17,14 @@
 #include <thread>
 #include <vector>
 
+#include "app/wiring.hpp"
 #include "handlers/handlers.hpp"
 #include "handlers/mirror_sync.hpp"
 #include "ingest/ingest.hpp"
 #include "intacct/client.hpp"
 #include "intacct/transport.hpp"
 #include "queue/queue.hpp"
+#include "reconcile/reconcile.hpp"
 #include "redis/redis.hpp"
 
 namespace isync::app {
@@ -36,37 +38,6 @@ namespace {
 constexpr std::chrono::seconds kShutdownMargin{5};
 // The parked events of Intacct tenants are put back at most this often.
 constexpr std::chrono::milliseconds kMinReprobe{60'000};
-
-// PRODUCT.md §2: refuse to start on a Redis that could lose accepted events.
-int check_redis(const redis::Endpoint& endpoint, const config::Config& cfg, Log& log) {
-  auto conn = redis::SyncConnection::connect(endpoint, cfg.redis.command_timeout);
-  if (!conn) {
-    log.error("cannot reach Redis; is it running?",
-              LogLine().str("redis", cfg.redis.display_url).str("error", conn.error().message));
-    return kExitUnavailable;
-  }
-  auto ping = conn->command({"PING"});
-  if (!ping || ping->is_error()) {
-    log.error("Redis does not answer PING (wrong password or database?)",
-              LogLine()
-                  .str("redis", cfg.redis.display_url)
-                  .str("error", ping ? ping->str : ping.error().message));
-    return kExitUnavailable;
-  }
-  auto req = queue::check_redis_requirements(*conn);
-  if (!req) {
-    log.error("refusing to start: " + req.error().message,
-              LogLine().str("redis", cfg.redis.display_url));
-    return kExitRefused;
-  }
-  if (req->appendfsync != "always") {
-    log.warn("Redis has appendfsync=" + req->appendfsync +
-                 ": events answered 202 in the last second before a power loss can be lost; "
-                 "the default setup uses `appendfsync always`",
-             LogLine().str("redis", cfg.redis.display_url));
-  }
-  return kExitOk;
-}
 
 ingest::Options ingest_options(const config::Config& cfg) {
   ingest::Options o;
@@ -113,49 +84,6 @@ queue::WorkerOptions worker_options(const config::Config& cfg) {
   return o;
 }
 
-handlers::MirrorOptions mirror_options(const config::Config& cfg) {
-  using std::chrono::duration_cast;
-  using std::chrono::seconds;
-  handlers::MirrorOptions o;
-  o.audit_max_entries = cfg.mirror.audit_max_entries;
-  o.audit_max_age = duration_cast<seconds>(cfg.mirror.audit_max_age);
-  o.tombstone_retention = duration_cast<seconds>(cfg.mirror.tombstone_retention);
-  o.done_retention = duration_cast<seconds>(cfg.queue.done_retention);
-  o.read_batch_window = cfg.intacct.read_batch_window;
-  o.settle_margin = cfg.intacct.settle_margin;
-  o.read_after_settle = cfg.intacct.read_after_settle;
-  return o;
-}
-
-intacct::TransportOptions transport_options(const config::Config& cfg) {
-  intacct::TransportOptions o;
-  o.connect_timeout = cfg.intacct.connect_timeout;
-  o.request_timeout = cfg.intacct.call_timeout;
-  o.ca_file = cfg.intacct.ca_file;
-  // Config accepts http:// only for a loopback host (the sandbox); the
-  // transport checks the host again.
-  o.allow_plain_http = cfg.intacct.endpoint.starts_with("http://");
-  o.user_agent = "intacct-sync";
-  return o;
-}
-
-intacct::ClientOptions client_options(const config::Config& cfg) {
-  intacct::ClientOptions o;
-  o.endpoint = cfg.intacct.endpoint;
-  o.sender_id = cfg.intacct.sender_id;
-  o.sender_password = cfg.intacct.sender_password;
-  o.call_timeout = cfg.intacct.call_timeout;
-  o.slot_wait = cfg.intacct.slot_wait;
-  // A slot outlives every call that can hold it (a login, the call, one
-  // resend); a process killed mid-call frees its slots when this ends, so it
-  // is no longer than that: with short call timeouts, a crash stalls the
-  // tenant's calls only briefly.
-  o.slot_lease = std::max(std::chrono::milliseconds(10'000),
-                          3 * cfg.intacct.call_timeout + cfg.intacct.connect_timeout);
-  o.circuit_probe_interval = cfg.intacct.circuit_probe_interval;
-  return o;
-}
-
 // Stops the io_context if the orderly shutdown has not finished by then, so
 // a wedged stage can never keep the process alive past its stop timeout.
 class Watchdog {
@@ -191,35 +119,6 @@ class Watchdog {
 
 }  // namespace
 
-static handlers::PaymentOptions payment_options(const config::Config& cfg) {
-  handlers::PaymentOptions o;
-  o.lease = cfg.payments.lease;
-  o.readback_interval = cfg.payments.readback_interval;
-  o.readback_wait = cfg.payments.readback_wait;
-  const auto m = mirror_options(cfg);
-  o.audit_max_entries = m.audit_max_entries;
-  o.audit_max_age = m.audit_max_age;
-  o.done_retention = m.done_retention;
-  return o;
-}
-
-static std::map<std::string, handlers::PaymentPolicy> payment_policies(const config::Config& cfg) {
-  std::map<std::string, handlers::PaymentPolicy> out;
-  for (const auto& t : cfg.tenants) {
-    handlers::PaymentPolicy p;
-    p.payment_method = t.payment_method;
-    p.ach_payment_method = t.ach_payment_method;
-    p.bank_account = t.bank_account;
-    p.undeposited_account = t.undeposited_account;
-    p.payment_batch = t.payment_batch;
-    p.overpayment_as_advance = t.overpayment == "advance";
-    p.match_customers_by = t.match_customers_by;
-    p.timezone = t.timezone;
-    out.emplace(t.id, std::move(p));
-  }
-  return out;
-}
-
 int serve(const config::Config& cfg, Log& log) {
   auto endpoint = redis::parse_url(cfg.redis.url.reveal());
   if (!endpoint) {
@@ -228,7 +127,7 @@ int serve(const config::Config& cfg, Log& log) {
               LogLine().str("redis", cfg.redis.display_url));
     return kExitRefused;
   }
-  if (int rc = check_redis(*endpoint, cfg, log); rc != kExitOk) return rc;
+  if (int rc = detail::check_redis(*endpoint, cfg, log); rc != kExitOk) return rc;
 
   const int threads = cfg.server.threads > 0
                           ? cfg.server.threads
@@ -242,14 +141,10 @@ int serve(const config::Config& cfg, Log& log) {
   Metrics metrics;
   SystemClock clock;
 
-  redis::Options ropts;
-  ropts.command_timeout = cfg.redis.command_timeout;
-  ropts.reconnect_interval = cfg.redis.reconnect_interval;
   std::vector<std::shared_ptr<redis::Connection>> conns;
   auto connect = [&](const std::string& name) {
-    auto o = ropts;
-    o.client_name = name;
-    auto c = redis::Connection::create(ioc.get_executor(), *endpoint, o, &log);
+    auto c = redis::Connection::create(ioc.get_executor(), *endpoint,
+                                       detail::redis_options(cfg, name), &log);
     c->start();
     conns.push_back(c);
     return c;
@@ -268,29 +163,23 @@ int serve(const config::Config& cfg, Log& log) {
   auto handler_conn = connect("isync-handler-2");
   auto reader_conn = connect("isync-reader");
 
-  // Intacct access, for the tenants that have credentials; only workers call
-  // Intacct, so a listener-only process has none.
-  std::shared_ptr<intacct::HttpTransport> transport;
-  std::shared_ptr<intacct::ClientHub> hub;
-  std::vector<std::string> intacct_tenants;
-  for (const auto& t : cfg.tenants)
-    if (t.has_intacct()) intacct_tenants.push_back(t.id);
-  if (cfg.queue.workers > 0 && !intacct_tenants.empty()) {
-    transport = intacct::HttpTransport::create(ioc.get_executor(), transport_options(cfg), log);
-    hub = std::make_shared<intacct::ClientHub>(ioc.get_executor(), connect("isync-intacct"),
-                                               transport, client_options(cfg), metrics, clock, log);
-    for (const auto& t : cfg.tenants) {
-      if (!t.has_intacct()) continue;
-      hub->add_tenant(intacct::TenantAccess{t.id, t.company_id, t.user_id, t.user_password,
-                                            t.entity_id, t.concurrency, t.monthly_call_budget});
-    }
+  // Intacct access, for the tenants that have credentials; only workers and
+  // reconcile runs call Intacct, so a listener-only process has none.
+  detail::IntacctAccess intacct;
+  if (cfg.queue.workers > 0) {
+    intacct = detail::make_intacct(ioc.get_executor(), connect("isync-intacct"), cfg, metrics,
+                                   clock, log);
   }
-  handlers::MirrorHandler handler(handler_conn, mirror_options(cfg), metrics, clock, log,
+  const auto& transport = intacct.transport;
+  const auto& hub = intacct.hub;
+  const auto& intacct_tenants = intacct.tenants;
+  handlers::MirrorHandler handler(handler_conn, detail::mirror_options(cfg), metrics, clock, log,
                                   ioc.get_executor(), hub);
   // Payments (source "stripe") go to the payment handler, whose tenants
   // without Intacct access park them; everything else to the mirror.
-  handlers::PaymentHandler payments(handler_conn, payment_options(cfg), payment_policies(cfg),
-                                    metrics, clock, log, ioc.get_executor(), hub);
+  handlers::PaymentHandler payments(handler_conn, detail::payment_options(cfg),
+                                    detail::payment_policies(cfg), metrics, clock, log,
+                                    ioc.get_executor(), hub);
   handlers::EventRouter router(handler, &payments);
   auto reader = std::make_shared<handlers::MirrorReader>(reader_conn);
   handlers::MirrorSync mirror_sync(ioc.get_executor(), handler_conn, mirror_options(cfg), clock,
@@ -302,19 +191,31 @@ int serve(const config::Config& cfg, Log& log) {
                  clock, log);
   }
 
+  // Reconcile runs in processes with workers (they have the Intacct access);
+  // every process serves the kept reports and their metrics.
+  std::optional<reconcile::Reconciler> reconciler;
+  if (cfg.queue.workers > 0) {
+    reconciler.emplace(ioc.get_executor(), connect("isync-reconcile"), hub,
+                       detail::reconcile_plans(cfg), detail::reconcile_options(cfg),
+                       detail::mirror_options(cfg), metrics, clock, log);
+  }
+  // The daily scheduler (reconcile/schedule.hpp) is wired here: its StartFn
+  // calls reconciler->start with trigger "schedule" or "startup"; it starts
+  // after the listeners and stops before reconciler->stop() below.
+
   auto options = ingest_options(cfg);
   options.before_metrics = [&metrics, &tenant_ids, reader_conn](std::function<void()> done) {
-    queue::publish_stats(*reader_conn, tenant_ids, metrics, std::move(done));
+    queue::publish_stats(*reader_conn, tenant_ids, metrics,
+                         [&metrics, &tenant_ids, reader_conn, done = std::move(done)]() mutable {
+                           reconcile::publish_metrics(*reader_conn, tenant_ids, metrics,
+                                                      std::move(done));
+                         });
   };
   options.status = [&tenant_ids, &clock,
                     reader_conn](std::function<void(Result<std::string>)> done) {
-    handlers::read_status(
-        *reader_conn, tenant_ids, clock.now_ms(),
-        [done = std::move(done)](Result<handlers::Status> r) {
-          if (!r) return done(r.error());
-          done(Result<std::string>(boost::system::in_place_value, handlers::status_json(*r)));
-        });
+    detail::read_status(*reader_conn, tenant_ids, clock.now_ms(), true, std::move(done));
   };
+  detail::wire_reconcile(options, reconciler ? &*reconciler : nullptr, reader_conn);
   ingest::Server server(ioc.get_executor(), std::move(options), producers, reader, metrics, clock,
                         log);
   if (auto started = server.start(); !started) {
@@ -406,6 +307,9 @@ int serve(const config::Config& cfg, Log& log) {
           log.info("stopped");
         });
       };
+      // Runs end at their next step and release their locks (written through
+      // their own connection, closed below with the others).
+      if (reconciler) reconciler->stop();
       if (pool) {
         pool->stop(finish);
       } else {

@@ -13,11 +13,15 @@
 //  * Secrets are never logged: the start line carries the redacted Redis URL.
 //  * REQUIRES: called from the main thread, once; it installs the signal
 //    handlers for the duration of the call.
+//  * `reconcile(...)` is `intacct-sync reconcile`: runs the daily
+//    reconciliation now, in this process, and reports (PRODUCT.md §4).
 //  * `status(...)` is the on-call view of PRODUCT.md §6 for the CLI; the
 //    running service answers the same document on GET /v1/admin/status.
 #pragma once
 
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/core.hpp"
@@ -30,11 +34,38 @@ inline constexpr int kExitRefused = 2;      // configuration or Redis requiremen
 
 int serve(const config::Config& config, Log& log);
 
+// `intacct-sync reconcile` exit codes. With several tenants the highest
+// code of any tenant is returned.
+inline constexpr int kReconcileSucceeded = 0;
+inline constexpr int kReconcileFailed = 1;         // a run failed or was partial; Redis unreachable
+inline constexpr int kReconcileBadConfig = 2;      // bad config or arguments; no Intacct access
+inline constexpr int kReconcileIndexBuilding = 3;  // the mirror's index is being built; try later
+inline constexpr int kReconcileAlreadyRunning = 4;  // a run of the tenant is running elsewhere
+
+struct ReconcileArgs {
+  std::string tenant;                // empty = every tenant with Intacct credentials
+  std::vector<std::string> objects;  // customers | invoices | payments; empty = all
+  bool dry_run = false;
+  bool json = false;  // the final report(s) as JSON, one document per line
+  bool allow_mass_delete = false;
+};
+
+// Connects to Redis (refusing one that could lose writes, as serve does) and
+// Intacct, starts a run per selected tenant (trigger "cli") and waits for
+// them. While they run, progress from the live reports (read from Redis
+// about once a second) goes to `out`: redrawn in place, one line per object,
+// when `terminal`, else plain lines every 5 s. Then each final report, as
+// text or JSON. SIGINT/SIGTERM stop the runs (they report "failed:
+// stopped"). Errors go to `err`.
+int reconcile(const config::Config& config, const ReconcileArgs& args, std::ostream& out,
+              std::ostream& err, bool terminal);
+
 // `intacct-sync status`: connects to the configured Redis (no listener, no
-// Intacct call), reads handlers::read_status for every configured tenant and
+// Intacct call), reads handlers::read_status for every configured tenant, with each
+// tenant's last reconcile run, and
 // prints it on `out` as text, or as JSON when `json`. Returns kExitOk;
 // kExitUnavailable when Redis cannot be reached or read within
-// connect_timeout + 2 x command_timeout (the reason on `err`, the URL
+// connect_timeout + 3 x command_timeout (the reason on `err`, the URL
 // redacted); kExitRefused for a redis.url that is not a redis:// URL.
 int status(const config::Config& config, bool json, std::ostream& out, std::ostream& err);
 

@@ -142,6 +142,22 @@ struct PaymentsConfig {
   std::chrono::milliseconds readback_wait{120'000};
 };
 
+// The daily reconciliation (PRODUCT.md §4); per-tenant timing
+// (reconcile_at, initial_window, concurrency) is in [[tenant]].
+struct ReconcileConfig {
+  // A run's lock in Redis expires this long after its last renewal (renewed
+  // every third of it): how soon a crashed runner's tenant can run again.
+  // At least 3s.
+  std::chrono::milliseconds lock_ttl{60'000};
+  // Transient Intacct failures of a run: first delay and cap of the backoff
+  // (cap ≥ base), and attempts per call (1..100).
+  std::chrono::milliseconds retry_base{2'000};
+  std::chrono::milliseconds retry_cap{60'000};
+  int max_attempts = 8;
+  // Reports kept per tenant (1..1000).
+  int keep_runs = 30;
+};
+
 struct AdminConfig {
   Secret token;  // empty = admin API disabled (every admin request is 401)
 };
@@ -190,6 +206,7 @@ struct Config {
   MirrorConfig mirror;
   IntacctConfig intacct;
   PaymentsConfig payments;
+  ReconcileConfig reconcile;
   AdminConfig admin;
   LogConfig log;
   std::vector<TenantConfig> tenants;

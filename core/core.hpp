@@ -155,6 +155,11 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 class Counter {
  public:
   void inc(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  // For a counter that mirrors a total kept elsewhere (e.g. summed in Redis by
+  // every process, read at scrape time): the exposition shows `total`. A
+  // counter is either counted here (inc) or mirrored (set), never both; a
+  // total that goes down (the source was reset) reads as a counter reset.
+  void set(std::uint64_t total) { value_.store(total, std::memory_order_relaxed); }
   std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 
  private:

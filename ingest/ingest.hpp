@@ -6,7 +6,8 @@
 //    (POST /v1/intacct/{tenant}/events, POST /v1/payments/{tenant}/stripe,
 //    GET /healthz, GET /readyz) and the
 //    admin one (GET /metrics, mirror reads under /v1/tenants/{t}/...,
-//    GET /v1/admin/status through Options::status). The
+//    GET /v1/admin/status through Options::status, and the reconcile routes
+//    below through Options::reconcile_*). The
 //    caller decides how many threads run the io_context; every connection has
 //    its own strand, and nothing here blocks an io thread.
 //  * A webhook is answered 202 {"event_id","duplicate"} only from the
@@ -30,6 +31,23 @@
 //    ("stripe:" + id) over dedup_window. The queued envelope (source
 //    "stripe", object ARPYMT, action = the event type, the snapshot pairs, raw
 //    with redact_fields replaced) is described in detail/stripe.hpp.
+//  * Reconcile (PRODUCT.md §4), admin token only (401 otherwise, like every
+//    admin route); ingest knows nothing of the engine, only the hooks:
+//      POST /v1/admin/reconcile, application/json, at most kReconcileBodyLimit
+//        bytes: {"tenant":"t","objects":["customers","invoices","payments"],
+//        "dry_run":false,"allow_mass_delete":false} (tenant required; objects
+//        optional = all; see detail/reconcile_request.hpp for every 400).
+//        202 {"run_id"}; the hook's refusals: already_running 409
+//        {"error":{…},"run_id"}, index_building 409, unknown_tenant 404,
+//        no_intacct 422 (retrying cannot help until the tenant has Intacct
+//        credentials, unlike the two 409s), unavailable 503 (+Retry-After).
+//      GET /v1/admin/reconcile/runs?tenant=T[&limit=N] → 200 {"runs":[report…]}
+//        newest first (limit 1..100, default 30); 400 without tenant.
+//      GET /v1/admin/reconcile/runs/{run_id}[?tenant=T] → 200 the report (live
+//        while the run lives); without ?tenant= every configured tenant is
+//        asked. 404 when no tenant keeps it.
+//    A tenant not in Options::tenants is 404 before any hook is called; a
+//    missing hook is 503.
 //  * Caps: header_limit and body_limit on every request, read_timeout before
 //    every read (a client that stalls mid-request is disconnected),
 //    max_connections (connections beyond it are closed at once).
@@ -52,6 +70,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +92,25 @@ struct Tenant {
   // them may sign (rotation); empty = the Stripe route is 401 for this tenant.
   std::vector<std::string> stripe_secrets;
 };
+
+// A reconcile start asked over the admin API.
+struct ReconcileRequest {
+  std::string tenant;                // a configured tenant
+  std::vector<std::string> objects;  // CUSTOMER | ARINVOICE | ARPYMT, run order; empty = all
+  bool dry_run = false;
+  bool allow_mass_delete = false;
+};
+
+// The answer of a reconcile start: `error` unset = started. Error codes:
+// already_running (run_id = the running run), index_building, unknown_tenant,
+// no_intacct, unavailable; any other code is answered 503.
+struct ReconcileStart {
+  std::string run_id;
+  std::optional<Error> error;
+};
+
+// Bytes of a POST /v1/admin/reconcile body; more is 413.
+inline constexpr std::size_t kReconcileBodyLimit = 4096;
 
 struct Options {
   std::string public_address = "127.0.0.1";  // public listener address (v4 or v6 literal)
@@ -111,6 +149,22 @@ struct Options {
   // once, from any thread, with the JSON document (200) or an Error (503
   // unavailable, with Retry-After). Empty = 503.
   std::function<void(std::function<void(Result<std::string>)> done)> status;
+
+  // Reconcile hooks (admin token only). Each must call `done` exactly once,
+  // from any thread. Empty = 503 unavailable.
+  // POST /v1/admin/reconcile: starts a run (see ReconcileStart).
+  std::function<void(ReconcileRequest request, std::function<void(ReconcileStart)> done)>
+      reconcile_start;
+  // GET /v1/admin/reconcile/runs: the tenant's kept reports (JSON documents),
+  // newest first, at most `limit`. Errors: unknown_tenant (404), else 503.
+  std::function<void(std::string tenant, int limit,
+                     std::function<void(Result<std::vector<std::string>>)> done)>
+      reconcile_runs;
+  // GET /v1/admin/reconcile/runs/{run_id}: one report. Errors: not_found
+  // (the tenant keeps no such run), unknown_tenant, else 503.
+  std::function<void(std::string tenant, std::string run_id,
+                     std::function<void(Result<std::string>)> done)>
+      reconcile_run;
 };
 
 class Server {

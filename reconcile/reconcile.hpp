@@ -127,6 +127,25 @@ void list_runs(redis::Connection& conn, const std::string& tenant, int limit,
 void get_run(redis::Connection& conn, const std::string& tenant, const std::string& run_id,
              std::function<void(Result<std::string>)> done);
 
+// A report (JSON, as list_runs/get_run/finished give it) as text for a
+// terminal. Error{"invalid_report"} when the text is not a report.
+Result<std::string> report_text(std::string_view report_json);
+
+// /metrics at scrape time: reads every tenant's stats hash (stats_key:
+// runs:<state>, calls, drift:<OBJECT>:<kind>, last_success_ms, summed by
+// runs of every process) and sets
+//   isync_reconcile_runs_total{tenant,state}            (counter)
+//   isync_reconcile_drift_total{tenant,object,kind}     (counter; object
+//       CUSTOMER | ARINVOICE | ARPYMT | payments)
+//   isync_reconcile_api_calls_total{tenant}             (counter)
+//   isync_reconcile_last_success_timestamp_seconds{tenant} (gauge; absent
+//       until a run succeeded)
+// so a run started from the CLI shows in every process. A tenant whose hash
+// cannot be read keeps its last figures. `done` runs once (on the
+// connection's strand), after every tenant answered or failed.
+void publish_metrics(redis::Connection& conn, const std::vector<std::string>& tenants,
+                     Metrics& metrics, std::function<void()> done);
+
 // Redis keys (queue::key of the tenant).
 std::string lock_key(std::string_view tenant);
 std::string runs_key(std::string_view tenant);

@@ -9,14 +9,6 @@
 
 namespace isync::reconcile {
 
-std::string lock_key(std::string_view tenant) { return queue::key(tenant, "reconcile:lock"); }
-std::string runs_key(std::string_view tenant) { return queue::key(tenant, "reconcile:runs"); }
-std::string run_key(std::string_view tenant, std::string_view run_id) {
-  return queue::key(tenant, "reconcile:run:" + std::string(run_id));
-}
-std::string stats_key(std::string_view tenant) { return queue::key(tenant, "reconcile:stats"); }
-std::string since_key(std::string_view tenant) { return queue::key(tenant, "reconcile:since"); }
-
 Result<std::int64_t> scope_since(std::int64_t now_s, std::string_view window) {
   const auto space = window.find(' ');
   const auto bad = Error{"invalid_window", "initial_window: expected \"<n> days\" or \"<n> months\", got \"" +

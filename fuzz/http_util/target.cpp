@@ -54,7 +54,10 @@ std::string fill(std::string_view route, const RouteMatch& m) {
     if (open == std::string_view::npos || close == std::string_view::npos) break;
     out += route.substr(0, open);
     auto name = route.substr(open + 1, close - open - 1);
-    out += name == "tenant" ? m.tenant : name == "collection" ? m.collection : m.recordno;
+    out += name == "tenant"       ? m.tenant
+           : name == "collection" ? m.collection
+           : name == "run_id"     ? m.run_id
+                                  : m.recordno;
     route.remove_prefix(close + 1);
   }
   out += route;

@@ -66,9 +66,23 @@ RouteMatch match_admin(http::verb method, std::string_view path) {
   if (path == "/v1/admin/status") {
     return make(RouteId::status, "/v1/admin/status", method, http::verb::get, "GET");
   }
+  if (path == "/v1/admin/reconcile") {
+    return make(RouteId::reconcile_start, "/v1/admin/reconcile", method, http::verb::post, "POST");
+  }
+  if (path == "/v1/admin/reconcile/runs") {
+    return make(RouteId::reconcile_runs, "/v1/admin/reconcile/runs", method, http::verb::get,
+                "GET");
+  }
   std::array<std::string_view, kMaxSegments> seg{};
   std::size_t n = 0;
-  if (!split_path(path, seg, n) || (n != 4 && n != 5) || seg[0] != "v1" || seg[1] != "tenants") {
+  if (!split_path(path, seg, n)) return {};
+  if (n == 5 && seg[0] == "v1" && seg[1] == "admin" && seg[2] == "reconcile" && seg[3] == "runs") {
+    RouteMatch m = make(RouteId::reconcile_run, "/v1/admin/reconcile/runs/{run_id}", method,
+                        http::verb::get, "GET");
+    m.run_id = std::string(seg[4]);
+    return m;
+  }
+  if ((n != 4 && n != 5) || seg[0] != "v1" || seg[1] != "tenants") {
     return {};
   }
   if (seg[3] != "customers" && seg[3] != "invoices" && seg[3] != "payments") return {};

@@ -14,16 +14,19 @@
 namespace isync::ingest::detail {
 
 enum class RouteId {
-  none,           // no such path: 404
-  events,         // POST /v1/intacct/{tenant}/events
-  noop,           // POST /v1/noop/{tenant}/events (benchmark only)
-  stripe,         // POST /v1/payments/{tenant}/stripe
-  healthz,        // GET /healthz
-  readyz,         // GET /readyz
-  metrics,        // GET /metrics (admin)
-  mirror_record,  // GET /v1/tenants/{tenant}/{collection}/{recordno} (admin)
-  mirror_find,    // GET /v1/tenants/{tenant}/{collection}?by=id&id=X (admin)
-  status,         // GET /v1/admin/status (admin)
+  none,             // no such path: 404
+  events,           // POST /v1/intacct/{tenant}/events
+  noop,             // POST /v1/noop/{tenant}/events (benchmark only)
+  stripe,           // POST /v1/payments/{tenant}/stripe
+  healthz,          // GET /healthz
+  readyz,           // GET /readyz
+  metrics,          // GET /metrics (admin)
+  mirror_record,    // GET /v1/tenants/{tenant}/{collection}/{recordno} (admin)
+  mirror_find,      // GET /v1/tenants/{tenant}/{collection}?by=id&id=X (admin)
+  status,           // GET /v1/admin/status (admin)
+  reconcile_start,  // POST /v1/admin/reconcile (admin)
+  reconcile_runs,   // GET /v1/admin/reconcile/runs?tenant=T (admin)
+  reconcile_run,    // GET /v1/admin/reconcile/runs/{run_id} (admin)
 };
 
 struct RouteMatch {
@@ -34,6 +37,7 @@ struct RouteMatch {
   std::string tenant;      // raw path segment, not yet validated
   std::string collection;  // customers | invoices | payments
   std::string recordno;    // raw path segment
+  std::string run_id;      // raw path segment
 };
 
 RouteMatch match_public(boost::beast::http::verb method, std::string_view path, bool noop_route);

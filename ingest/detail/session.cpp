@@ -6,7 +6,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "ingest/detail/mirror_routes.hpp"
 #include "ingest/detail/smart_event.hpp"
 
 namespace isync::ingest::detail {
@@ -191,27 +190,13 @@ void Session::route_request() {
     case RouteId::stripe:
       return route_stripe();
     case RouteId::metrics:
-      if (!admin_authorized(req, false)) {
-        return respond_error(401, "unauthorized",
-                             "the admin token is missing or wrong; send Authorization: Bearer "
-                             "<admin token>");
-      }
-      return handle_metrics();
     case RouteId::status:
-      if (!admin_authorized(req, false)) {
-        return respond_error(401, "unauthorized",
-                             "the admin token is missing or wrong; send Authorization: Bearer "
-                             "<admin token>");
-      }
-      return handle_status();
     case RouteId::mirror_record:
     case RouteId::mirror_find:
-      if (!admin_authorized(req, true)) {
-        return respond_error(401, "unauthorized",
-                             "the token is missing or wrong; send Authorization: Bearer <admin "
-                             "token or the tenant's read token>");
-      }
-      return handle_mirror();
+    case RouteId::reconcile_start:
+    case RouteId::reconcile_runs:
+    case RouteId::reconcile_run:
+      return route_admin();
     case RouteId::none:
       break;
   }
@@ -267,19 +252,9 @@ bool Session::tenant_authorized(const Request& req, std::string_view query) cons
   return client && any_contains(tenant->allow, *client);
 }
 
-bool Session::admin_authorized(const Request& req, bool allow_read_token) const {
-  std::string_view token = bearer_token(req[http::field::authorization]);
-  if (token.empty()) return false;
-  const std::string& admin = state_->options().admin_token;
-  if (!admin.empty() && constant_time_equal(token, admin)) return true;
-  if (!allow_read_token) return false;
-  const TenantAuth* tenant = state_->tenant(route_.tenant);
-  return tenant && !tenant->read_token.empty() && constant_time_equal(token, tenant->read_token);
-}
-
 void Session::do_read_body() {
   const auto& req = parser_->get();
-  parser_->body_limit(state_->options().body_limit);
+  parser_->body_limit(body_limit());
   close_after_ = false;
   auto read = [self = shared_from_this()] {
     self->stream_.expires_after(self->state_->options().read_timeout);
@@ -302,9 +277,8 @@ void Session::on_read_body(beast::error_code ec) {
   if (ec) {
     close_after_ = true;
     if (ec == http::error::body_limit) {
-      return respond_error(
-          413, "payload_too_large",
-          "the body is larger than " + std::to_string(state_->options().body_limit) + " bytes");
+      return respond_error(413, "payload_too_large",
+                           "the body is larger than " + std::to_string(body_limit()) + " bytes");
     }
     if (ec == beast::error::timeout || ec == asio::error::operation_aborted || closed_ ||
         ec == http::error::end_of_stream || ec == http::error::partial_message) {
@@ -313,6 +287,7 @@ void Session::on_read_body(beast::error_code ec) {
     return respond_error(400, "malformed_body", "the request body framing is not valid HTTP/1.1");
   }
   if (route_.id == RouteId::stripe) return handle_stripe_body();
+  if (route_.id == RouteId::reconcile_start) return handle_reconcile_start();
   handle_events_body();
 }
 
@@ -407,49 +382,6 @@ void Session::on_accepted(Result<queue::AcceptResult> result) {
   append_json_string(body, result->event_id);
   body += result->duplicate ? ",\"duplicate\":true}" : ",\"duplicate\":false}";
   respond(202, std::move(body));
-}
-
-void Session::handle_metrics() {
-  auto render = [self = shared_from_this()] {
-    asio::post(self->stream_.get_executor(), [self] {
-      self->respond(200, self->state_->metrics().render(), "text/plain; version=0.0.4");
-    });
-  };
-  const auto& hook = state_->options().before_metrics;
-  if (hook) {
-    hook(render);
-  } else {
-    render();
-  }
-}
-
-void Session::handle_status() {
-  const auto& hook = state_->options().status;
-  auto answer = [self = shared_from_this()](Result<std::string> r) {
-    asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
-      if (r) return self->respond(200, std::move(*r));
-      self->retry_after_ = std::to_string(self->state_->options().retry_after.count());
-      self->respond_error(503, "unavailable",
-                          "the status cannot be read right now (Redis unavailable); retry later");
-    });
-  };
-  if (!hook) return answer(make_error("unavailable", "no status in this process"));
-  hook(std::move(answer));
-}
-
-void Session::handle_mirror() {
-  auto target = split_target(parser_->get().target());
-  bool known = state_->tenant(route_.tenant) != nullptr;
-  read_mirror(known ? state_->mirror() : nullptr, known, route_, target.query,
-              [self = shared_from_this()](MirrorAnswer answer) {
-                asio::post(self->stream_.get_executor(), [self, answer = std::move(answer)] {
-                  if (answer.status == 503) {
-                    self->retry_after_ =
-                        std::to_string(self->state_->options().retry_after.count());
-                  }
-                  self->respond(answer.status, answer.body);
-                });
-              });
 }
 
 void Session::respond_error(unsigned status, std::string_view code, std::string_view message) {

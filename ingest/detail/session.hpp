@@ -12,10 +12,12 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "ingest/detail/reconcile_routes.hpp"
 #include "ingest/detail/router.hpp"
 #include "ingest/detail/server_state.hpp"
 #include "ingest/detail/stripe.hpp"
@@ -51,9 +53,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void route_stripe();
   void handle_stripe_body();
   void on_accepted(Result<queue::AcceptResult> result);
+  // Admin routes (session_admin.cpp).
+  void route_admin();
   void handle_metrics();
   void handle_status();
   void handle_mirror();
+  void handle_reconcile_start();
+  std::function<void(AdminAnswer)> admin_reply();  // posts the answer to the strand
+  void respond_admin(AdminAnswer answer);
+  std::size_t body_limit() const;  // of the matched route
 
   bool tenant_authorized(const Request& req, std::string_view query) const;
   bool admin_authorized(const Request& req, bool allow_read_token) const;

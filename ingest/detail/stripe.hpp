@@ -17,8 +17,8 @@
 // charge.refunded) else data.object.id (may be empty), version = top-level
 // `created` (0 when absent), whenmodified "", raw = the body re-serialized
 // compactly (every number's text kept byte for byte) with every member named
-// in the redact list (any depth) replaced by "[redacted]". Snapshot pairs (sorted by name, absent sources omitted):
-// EVENT_ID always; for the handled types also PAYMENT_ID, CHARGE_ID, AMOUNT,
+// in the redact list (any depth) replaced by "[redacted]". Snapshot pairs (sorted by name, absent
+// sources omitted): EVENT_ID always; for the handled types also PAYMENT_ID, CHARGE_ID, AMOUNT,
 // AMOUNT_REFUNDED (charge.refunded), CURRENCY (upper-case), CREATED, INVOICE,
 // CUSTOMER (metadata.intacct_invoice / intacct_customer, non-empty), METHOD,
 // LIVEMODE (true | false).

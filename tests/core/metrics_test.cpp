@@ -38,3 +38,16 @@ TEST_CASE("scrape hooks run before rendering") {
   m.on_scrape([&] { g.set(42); });
   CHECK(m.render().find("isync_x 42") != std::string::npos);
 }
+
+TEST_CASE("a counter mirroring an outside total shows the last total set, as a counter") {
+  isync::Metrics m;
+  auto& c = m.counter("isync_x_total", "X.", {{"tenant", "acme"}});
+  c.set(41);
+  c.set(42);
+  CHECK(c.value() == 42);
+  CHECK(m.render().find("# TYPE isync_x_total counter\nisync_x_total{tenant=\"acme\"} 42\n") !=
+        std::string::npos);
+  // The source was reset: the counter follows it down (a reset to Prometheus).
+  c.set(3);
+  CHECK(c.value() == 3);
+}

@@ -1,0 +1,66 @@
+// Internal to app/: the module options made from the config, and the Intacct
+// access, shared by `serve` (service.cpp) and `reconcile` (reconcile_cli.cpp)
+// so the two build them the same way.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/core.hpp"
+#include "handlers/handlers.hpp"
+#include "ingest/ingest.hpp"
+#include "intacct/client.hpp"
+#include "intacct/transport.hpp"
+#include "queue/queue.hpp"
+#include "reconcile/reconcile.hpp"
+#include "redis/redis.hpp"
+
+namespace isync::app::detail {
+
+// PRODUCT.md §2: kExitOk; kExitUnavailable when Redis cannot be reached;
+// kExitRefused when it could lose accepted writes (AOF off, an evicting
+// maxmemory-policy). Blocking: call before any io thread runs.
+int check_redis(const redis::Endpoint& endpoint, const config::Config& cfg, Log& log);
+
+redis::Options redis_options(const config::Config& cfg, std::string client_name);
+handlers::MirrorOptions mirror_options(const config::Config& cfg);
+handlers::PaymentOptions payment_options(const config::Config& cfg);
+std::map<std::string, handlers::PaymentPolicy> payment_policies(const config::Config& cfg);
+intacct::TransportOptions transport_options(const config::Config& cfg);
+intacct::ClientOptions client_options(const config::Config& cfg);
+
+// Intacct access for the tenants with credentials; all null/empty when none
+// has any. The owner calls hub->shutdown() then transport->shutdown().
+struct IntacctAccess {
+  std::shared_ptr<intacct::HttpTransport> transport;
+  std::shared_ptr<intacct::ClientHub> hub;
+  std::vector<std::string> tenants;  // with credentials, in config order
+};
+// `conn`: the hub's own connection, started by the caller.
+IntacctAccess make_intacct(boost::asio::any_io_executor ex, std::shared_ptr<redis::Connection> conn,
+                           const config::Config& cfg, Metrics& metrics, Clock& clock, Log& log);
+
+// Every configured tenant's reconcile plan (a tenant without Intacct
+// credentials is refused no_intacct by the engine, not unknown_tenant).
+std::vector<reconcile::TenantPlan> reconcile_plans(const config::Config& cfg);
+// [reconcile], and readback_wait from [payments].
+reconcile::Options reconcile_options(const config::Config& cfg);
+
+// The admin API's reconcile hooks: start through `reconciler` (null = this
+// process runs none: 503), reports read through `conn` from any process's
+// runs. REQUIRES: `reconciler` outlives the server using the hooks.
+void wire_reconcile(ingest::Options& options, reconcile::Reconciler* reconciler,
+                    std::shared_ptr<redis::Connection> conn);
+
+// The status document (handlers::read_status) with each tenant's last
+// reconcile run (state, when, drift counts, API calls) added: as JSON (each
+// tenant gains "reconcile": {…} or null) or as text (a block at the end).
+// Error{"unavailable", …} when Redis cannot be read. `done` runs once.
+void read_status(redis::Connection& conn, std::vector<std::string> tenants, std::int64_t now_ms,
+                 bool json, std::function<void(Result<std::string>)> done);
+
+}  // namespace isync::app::detail

@@ -1,0 +1,132 @@
+// The admin listener's routes of a Session: /metrics, /v1/admin/status,
+// mirror reads and reconcile. Every one checks the Bearer token first.
+#include <boost/asio/post.hpp>
+
+#include "ingest/detail/mirror_routes.hpp"
+#include "ingest/detail/reconcile_routes.hpp"
+#include "ingest/detail/session.hpp"
+
+namespace isync::ingest::detail {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::string_view kUnauthorizedAdmin =
+    "the admin token is missing or wrong; send Authorization: Bearer <admin token>";
+
+}  // namespace
+
+void Session::route_admin() {
+  const auto& req = parser_->get();
+  const bool mirror = route_.id == RouteId::mirror_record || route_.id == RouteId::mirror_find;
+  if (!admin_authorized(req, mirror)) {
+    return respond_error(401, "unauthorized",
+                         mirror ? "the token is missing or wrong; send Authorization: Bearer "
+                                  "<admin token or the tenant's read token>"
+                                : kUnauthorizedAdmin);
+  }
+  auto target = split_target(req.target());
+  switch (route_.id) {
+    case RouteId::metrics:
+      return handle_metrics();
+    case RouteId::status:
+      return handle_status();
+    case RouteId::mirror_record:
+    case RouteId::mirror_find:
+      return handle_mirror();
+    case RouteId::reconcile_start: {
+      auto length = parser_->content_length();
+      if (auto refused = check_reconcile_header(
+              req[http::field::content_type],
+              length ? std::optional<std::uint64_t>(*length) : std::nullopt)) {
+        return respond_admin(std::move(*refused));
+      }
+      return do_read_body();
+    }
+    case RouteId::reconcile_runs:
+      return list_reconcile_runs(state_->options(), target.query, admin_reply());
+    case RouteId::reconcile_run:
+      return get_reconcile_run(state_->options(), route_.run_id, target.query, admin_reply());
+    default:
+      break;
+  }
+  respond_error(404, "not_found", "no route for " + shorten(target.path, 128));
+}
+
+void Session::handle_reconcile_start() {
+  start_reconcile(state_->options(), parser_->get().body(), admin_reply());
+}
+
+std::function<void(AdminAnswer)> Session::admin_reply() {
+  return [self = shared_from_this()](AdminAnswer answer) {
+    asio::post(self->stream_.get_executor(), [self, answer = std::move(answer)]() mutable {
+      self->respond_admin(std::move(answer));
+    });
+  };
+}
+
+void Session::respond_admin(AdminAnswer answer) {
+  if (answer.retry_after) retry_after_ = std::to_string(state_->options().retry_after.count());
+  respond(answer.status, std::move(answer.body));
+}
+
+std::size_t Session::body_limit() const {
+  return route_.id == RouteId::reconcile_start ? kReconcileBodyLimit : state_->options().body_limit;
+}
+
+bool Session::admin_authorized(const Request& req, bool allow_read_token) const {
+  std::string_view token = bearer_token(req[http::field::authorization]);
+  if (token.empty()) return false;
+  const std::string& admin = state_->options().admin_token;
+  if (!admin.empty() && constant_time_equal(token, admin)) return true;
+  if (!allow_read_token) return false;
+  const TenantAuth* tenant = state_->tenant(route_.tenant);
+  return tenant && !tenant->read_token.empty() && constant_time_equal(token, tenant->read_token);
+}
+
+void Session::handle_metrics() {
+  auto render = [self = shared_from_this()] {
+    asio::post(self->stream_.get_executor(), [self] {
+      self->respond(200, self->state_->metrics().render(), "text/plain; version=0.0.4");
+    });
+  };
+  const auto& hook = state_->options().before_metrics;
+  if (hook) {
+    hook(render);
+  } else {
+    render();
+  }
+}
+
+void Session::handle_status() {
+  const auto& hook = state_->options().status;
+  auto answer = [self = shared_from_this()](Result<std::string> r) {
+    asio::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
+      if (r) return self->respond(200, std::move(*r));
+      self->retry_after_ = std::to_string(self->state_->options().retry_after.count());
+      self->respond_error(503, "unavailable",
+                          "the status cannot be read right now (Redis unavailable); retry later");
+    });
+  };
+  if (!hook) return answer(make_error("unavailable", "no status in this process"));
+  hook(std::move(answer));
+}
+
+void Session::handle_mirror() {
+  auto target = split_target(parser_->get().target());
+  bool known = state_->tenant(route_.tenant) != nullptr;
+  read_mirror(known ? state_->mirror() : nullptr, known, route_, target.query,
+              [self = shared_from_this()](MirrorAnswer answer) {
+                asio::post(self->stream_.get_executor(), [self, answer = std::move(answer)] {
+                  if (answer.status == 503) {
+                    self->retry_after_ =
+                        std::to_string(self->state_->options().retry_after.count());
+                  }
+                  self->respond(answer.status, answer.body);
+                });
+              });
+}
+
+}  // namespace isync::ingest::detail
