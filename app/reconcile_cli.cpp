@@ -154,7 +154,8 @@ int reconcile(const config::Config& cfg, const ReconcileArgs& args, std::ostream
       detail::make_intacct(ioc.get_executor(), connect("isync-intacct"), cfg, metrics, clock, log);
   auto reconciler = std::make_unique<reconcile::Reconciler>(
       ioc.get_executor(), connect("isync-reconcile"), intacct.hub, detail::reconcile_plans(cfg),
-      detail::reconcile_options(cfg), detail::mirror_options(cfg), metrics, clock, log);
+      detail::reconcile_options(cfg), detail::mirror_options(cfg), detail::payment_options(cfg),
+      metrics, clock, log);
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;

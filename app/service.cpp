@@ -182,8 +182,8 @@ int serve(const config::Config& cfg, Log& log) {
                                     ioc.get_executor(), hub);
   handlers::EventRouter router(handler, &payments);
   auto reader = std::make_shared<handlers::MirrorReader>(reader_conn);
-  handlers::MirrorSync mirror_sync(ioc.get_executor(), handler_conn, mirror_options(cfg), clock,
-                                   log);
+  handlers::MirrorSync mirror_sync(ioc.get_executor(), handler_conn, detail::mirror_options(cfg),
+                                   clock, log);
   // No pool at all in a listener-only process (queue.workers = 0).
   std::optional<queue::WorkerPool> pool;
   if (cfg.queue.workers > 0) {
@@ -197,11 +197,16 @@ int serve(const config::Config& cfg, Log& log) {
   if (cfg.queue.workers > 0) {
     reconciler.emplace(ioc.get_executor(), connect("isync-reconcile"), hub,
                        detail::reconcile_plans(cfg), detail::reconcile_options(cfg),
-                       detail::mirror_options(cfg), metrics, clock, log);
+                       detail::mirror_options(cfg), detail::payment_options(cfg), metrics, clock,
+                       log);
   }
-  // The daily scheduler (reconcile/schedule.hpp) is wired here: its StartFn
-  // calls reconciler->start with trigger "schedule" or "startup"; it starts
-  // after the listeners and stops before reconciler->stop() below.
+  // The daily scheduler: once per tenant and local date at reconcile_at, and
+  // at start-up for a tenant whose last success is older than a day.
+  std::optional<reconcile::Scheduler> scheduler;
+  if (reconciler) {
+    scheduler.emplace(ioc.get_executor(), connect("isync-scheduler"), clock, log,
+                      detail::schedule_entries(cfg), detail::schedule_start(*reconciler));
+  }
 
   auto options = ingest_options(cfg);
   options.before_metrics = [&metrics, &tenant_ids, reader_conn](std::function<void()> done) {
@@ -225,6 +230,7 @@ int serve(const config::Config& cfg, Log& log) {
   }
   if (pool) pool->start();
   mirror_sync.run_backfill(tenant_ids);
+  if (scheduler) scheduler->start();
   if (pool && hub) handler.start_rechecks(ioc.get_executor(), intacct_tenants);
   // Events parked while a tenant had no Intacct access (or its circuit was
   // open) go back on the stream once Redis is up: each is parked again if it
@@ -309,6 +315,7 @@ int serve(const config::Config& cfg, Log& log) {
       };
       // Runs end at their next step and release their locks (written through
       // their own connection, closed below with the others).
+      if (scheduler) scheduler->stop();
       if (reconciler) reconciler->stop();
       if (pool) {
         pool->stop(finish);

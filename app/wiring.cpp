@@ -153,6 +153,33 @@ reconcile::Options reconcile_options(const config::Config& cfg) {
   return o;
 }
 
+std::vector<reconcile::ScheduleEntry> schedule_entries(const config::Config& cfg) {
+  std::vector<reconcile::ScheduleEntry> out;
+  for (const auto& t : cfg.tenants) {
+    if (t.has_intacct()) out.push_back({t.id, t.timezone, t.reconcile_at});
+  }
+  return out;
+}
+
+reconcile::StartFn schedule_start(reconcile::Reconciler& reconciler) {
+  return [&reconciler](const std::string& tenant, std::string trigger,
+                       std::function<void(reconcile::StartVerdict, std::string)> verdict) {
+    reconcile::RunRequest request;
+    request.tenant = tenant;
+    request.trigger = std::move(trigger);
+    reconciler.start(std::move(request), [verdict = std::move(verdict)](reconcile::StartResult r) {
+      if (!r.error) return verdict(reconcile::StartVerdict::started, "");
+      // Later is better: the index is being built, another
+      // run holds the lock, or Redis is away for a moment.
+      const auto& code = r.error->code;
+      const bool busy =
+          code == "index_building" || code == "already_running" || code == "unavailable";
+      verdict(busy ? reconcile::StartVerdict::busy : reconcile::StartVerdict::failed,
+              r.error->message);
+    });
+  };
+}
+
 void wire_reconcile(ingest::Options& options, reconcile::Reconciler* reconciler,
                     std::shared_ptr<redis::Connection> conn) {
   if (reconciler) {

@@ -17,6 +17,7 @@
 #include "intacct/transport.hpp"
 #include "queue/queue.hpp"
 #include "reconcile/reconcile.hpp"
+#include "reconcile/schedule.hpp"
 #include "redis/redis.hpp"
 
 namespace isync::app::detail {
@@ -49,6 +50,11 @@ IntacctAccess make_intacct(boost::asio::any_io_executor ex, std::shared_ptr<redi
 std::vector<reconcile::TenantPlan> reconcile_plans(const config::Config& cfg);
 // [reconcile], and readback_wait from [payments].
 reconcile::Options reconcile_options(const config::Config& cfg);
+// The scheduler's tenants (those with Intacct access) and its StartFn: a
+// start refused as index_building, already_running or unavailable is busy
+// (retried later), any other refusal failed.
+std::vector<reconcile::ScheduleEntry> schedule_entries(const config::Config& cfg);
+reconcile::StartFn schedule_start(reconcile::Reconciler& reconciler);
 
 // The admin API's reconcile hooks: start through `reconciler` (null = this
 // process runs none: 503), reports read through `conn` from any process's

@@ -98,8 +98,8 @@ class Reconciler {
   // no_intacct). REQUIRES: metrics, clock and log outlive the reconciler.
   Reconciler(boost::asio::any_io_executor ex, std::shared_ptr<redis::Connection> conn,
              std::shared_ptr<intacct::ClientHub> hub, std::vector<TenantPlan> tenants,
-             Options options, handlers::MirrorOptions mirror, Metrics& metrics, Clock& clock,
-             Log& log);
+             Options options, handlers::MirrorOptions mirror, handlers::PaymentOptions payments,
+             Metrics& metrics, Clock& clock, Log& log);
   ~Reconciler();
   Reconciler(const Reconciler&) = delete;
   Reconciler& operator=(const Reconciler&) = delete;

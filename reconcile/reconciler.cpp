@@ -1,6 +1,6 @@
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
-#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -62,7 +62,7 @@ struct Reconciler::Impl : std::enable_shared_from_this<Impl> {
 
   Impl(asio::any_io_executor e, std::shared_ptr<redis::Connection> c,
        std::shared_ptr<intacct::ClientHub> h, std::vector<TenantPlan> tenants, Options o,
-       handlers::MirrorOptions m, Metrics& me, Clock& cl, Log& l)
+       handlers::MirrorOptions m, handlers::PaymentOptions po, Metrics& me, Clock& cl, Log& l)
       : ex(std::move(e)),
         conn(std::move(c)),
         hub(std::move(h)),
@@ -72,8 +72,7 @@ struct Reconciler::Impl : std::enable_shared_from_this<Impl> {
         log(l) {
     for (auto& t : tenants) plans[t.tenant] = std::move(t);
     mirror = std::make_shared<handlers::MirrorSync>(ex, conn, m, clock, log);
-    payments = std::make_shared<handlers::PaymentSettler>(conn, handlers::PaymentOptions{}, clock,
-                                                          log);
+    payments = std::make_shared<handlers::PaymentSettler>(conn, std::move(po), clock, log);
   }
 
   void refuse(std::function<void(StartResult)>& started, std::string code, std::string message,
@@ -114,20 +113,20 @@ struct Reconciler::Impl : std::enable_shared_from_this<Impl> {
       if (stopped) return refuse(started, "unavailable", "the service is shutting down");
     }
     auto self = shared_from_this();
-    mirror->backfill_status(request.tenant, [self, request = std::move(request), client,
-                                             plan = plan->second, started = std::move(started),
-                                             finished = std::move(finished)](
-                                                Result<handlers::BackfillStatus> st) mutable {
-      if (!st) return self->refuse(started, "unavailable", st.error().message);
-      if (!st->ready) {
-        return self->refuse(started, "index_building",
-                            "the mirror's record index is being built (" +
-                                std::to_string(st->scanned) +
-                                " records so far); reconcile can run once it is done");
-      }
-      self->acquire(std::move(request), std::move(client), std::move(plan), std::move(started),
-                    std::move(finished));
-    });
+    mirror->backfill_status(
+        request.tenant, [self, request = std::move(request), client, plan = plan->second,
+                         started = std::move(started), finished = std::move(finished)](
+                            Result<handlers::BackfillStatus> st) mutable {
+          if (!st) return self->refuse(started, "unavailable", st.error().message);
+          if (!st->ready) {
+            return self->refuse(started, "index_building",
+                                "the mirror's record index is being built (" +
+                                    std::to_string(st->scanned) +
+                                    " records so far); reconcile can run once it is done");
+          }
+          self->acquire(std::move(request), std::move(client), std::move(plan), std::move(started),
+                        std::move(finished));
+        });
   }
 
   void acquire(RunRequest request, std::shared_ptr<intacct::Client> client, TenantPlan plan,
@@ -145,8 +144,7 @@ struct Reconciler::Impl : std::enable_shared_from_this<Impl> {
     const std::string tenant = request.tenant;
     auto self = shared_from_this();
     conn->eval(
-        acquire_script(),
-        {lock_key(tenant), queue_fence_key(tenant), runs_key(tenant)},
+        acquire_script(), {lock_key(tenant), queue_fence_key(tenant), runs_key(tenant)},
         {run_id, std::to_string(std::max<std::int64_t>(1000, options.lock_ttl.count())),
          std::to_string(std::max(1, options.keep_runs)), run_key(tenant, ""), initial.to_json()},
         [self, run_id, request = std::move(request), client = std::move(client),
@@ -154,7 +152,9 @@ struct Reconciler::Impl : std::enable_shared_from_this<Impl> {
          finished = std::move(finished)](boost::system::error_code ec, redis::Reply r) mutable {
           if (ec || r.is_error() || r.elements.size() != 2) {
             return self->refuse(started, "unavailable",
-                                "Redis: " + (ec ? ec.message() : r.is_error() ? r.str : "bad reply"));
+                                "Redis: " + (ec             ? ec.message()
+                                             : r.is_error() ? r.str
+                                                            : "bad reply"));
           }
           const std::string value = r.elements[1].str;
           if (r.elements[0].integer == 0) {
@@ -170,10 +170,9 @@ struct Reconciler::Impl : std::enable_shared_from_this<Impl> {
   static std::string queue_fence_key(const std::string& tenant);
 
   void launch(RunRequest request, std::shared_ptr<intacct::Client> client, TenantPlan plan,
-              std::string run_id, std::string fence_value,
-              std::function<void(StartResult)> started,
+              std::string run_id, std::string fence_value, std::function<void(StartResult)> started,
               std::function<void(std::string)> finished) {
-    detail::RunDeps deps{conn, mirror, payments, std::move(client), options, std::move(plan),
+    detail::RunDeps deps{conn,     mirror, payments, std::move(client), options, std::move(plan),
                          &metrics, &clock, &log};
     auto run = std::make_shared<detail::Run>(asio::make_strand(ex), std::move(deps), request,
                                              run_id, fence_value);
@@ -218,10 +217,11 @@ std::string Reconciler::Impl::queue_fence_key(const std::string& tenant) {
 
 Reconciler::Reconciler(asio::any_io_executor ex, std::shared_ptr<redis::Connection> conn,
                        std::shared_ptr<intacct::ClientHub> hub, std::vector<TenantPlan> tenants,
-                       Options options, handlers::MirrorOptions mirror, Metrics& metrics,
-                       Clock& clock, Log& log)
+                       Options options, handlers::MirrorOptions mirror,
+                       handlers::PaymentOptions payments, Metrics& metrics, Clock& clock, Log& log)
     : impl_(std::make_shared<Impl>(std::move(ex), std::move(conn), std::move(hub),
-                                   std::move(tenants), options, mirror, metrics, clock, log)) {}
+                                   std::move(tenants), options, mirror, std::move(payments),
+                                   metrics, clock, log)) {}
 
 Reconciler::~Reconciler() { stop(); }
 

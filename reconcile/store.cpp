@@ -1,6 +1,7 @@
 // Where runs live in Redis: the lock, the kept reports, the stats.
-#include <boost/asio/post.hpp>
 #include <date/date.h>
+
+#include <boost/asio/post.hpp>
 
 #include "queue/queue.hpp"
 #include "reconcile/detail/run.hpp"
@@ -11,8 +12,9 @@ namespace isync::reconcile {
 
 Result<std::int64_t> scope_since(std::int64_t now_s, std::string_view window) {
   const auto space = window.find(' ');
-  const auto bad = Error{"invalid_window", "initial_window: expected \"<n> days\" or \"<n> months\", got \"" +
-                                               std::string(window) + "\""};
+  const auto bad =
+      Error{"invalid_window", "initial_window: expected \"<n> days\" or \"<n> months\", got \"" +
+                                  std::string(window) + "\""};
   if (space == std::string_view::npos || space == 0 || space > 6) return bad;
   std::int64_t n = 0;
   for (std::size_t i = 0; i < space; ++i) {
@@ -31,8 +33,8 @@ Result<std::int64_t> scope_since(std::int64_t now_s, std::string_view window) {
   year_month_day ymd{day};
   auto target = ymd.year() / ymd.month() / 1;
   auto shifted = year_month{target.year(), target.month()} - months{n};
-  auto last = (shifted / last).day();
-  const auto d = ymd.day() > last ? last : ymd.day();
+  const auto month_end = (shifted / date::last).day();
+  const auto d = ymd.day() > month_end ? month_end : ymd.day();
   const sys_seconds start = sys_days{shifted / d} + tod;
   return start.time_since_epoch().count() - kDay;
 }
@@ -63,18 +65,18 @@ return out
 
 void get_run(redis::Connection& conn, const std::string& tenant, const std::string& run_id,
              std::function<void(Result<std::string>)> done) {
-  conn.command({"GET", run_key(tenant, run_id)},
-               [done = std::move(done), tenant, run_id](boost::system::error_code ec,
-                                                        redis::Reply r) {
-                 if (ec || r.is_error()) {
-                   return done(Error{"unavailable", "Redis: " + (ec ? ec.message() : r.str)});
-                 }
-                 if (r.type != redis::Reply::Type::string) {
-                   return done(Error{"not_found", "no reconcile run " + run_id + " is kept for tenant " +
-                                                      tenant + " (the last 30 runs are kept)"});
-                 }
-                 done(std::move(r.str));
-               });
+  conn.command(
+      {"GET", run_key(tenant, run_id)}, [done = std::move(done), tenant, run_id](
+                                            boost::system::error_code ec, redis::Reply r) mutable {
+        if (ec || r.is_error()) {
+          return done(Error{"unavailable", "Redis: " + (ec ? ec.message() : r.str)});
+        }
+        if (r.type != redis::Reply::Type::string) {
+          return done(Error{"not_found", "no reconcile run " + run_id + " is kept for tenant " +
+                                             tenant + " (the last 30 runs are kept)"});
+        }
+        done(Result<std::string>(boost::system::in_place_value, std::move(r.str)));
+      });
 }
 
 namespace detail {
@@ -120,18 +122,18 @@ return 1
       args.push_back(std::to_string(n));
     }
   }
-  deps.conn->eval(script,
-                  {run_key(t, report.run_id), stats_key(t), last_success_key(t), lock_key(t)},
-                  std::move(args),
-                  [then = std::move(then), log = deps.log, t, id = report.run_id](
-                      boost::system::error_code ec, redis::Reply r) {
-                    if (ec || r.is_error()) {
-                      log->error("reconcile could not store its report",
-                                 LogLine().str("tenant", t).str("run_id", id).str(
-                                     "error", ec ? ec.message() : r.str));
-                    }
-                    then();
-                  });
+  deps.conn->eval(
+      script, {run_key(t, report.run_id), stats_key(t), last_success_key(t), lock_key(t)},
+      std::move(args),
+      [then = std::move(then), log = deps.log, t, id = report.run_id](boost::system::error_code ec,
+                                                                      redis::Reply r) {
+        if (ec || r.is_error()) {
+          log->error(
+              "reconcile could not store its report",
+              LogLine().str("tenant", t).str("run_id", id).str("error", ec ? ec.message() : r.str));
+        }
+        then();
+      });
 }
 
 }  // namespace detail

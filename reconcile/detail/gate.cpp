@@ -64,23 +64,23 @@ void Gate::attempt(std::shared_ptr<std::vector<intacct::Function>> functions, in
                                    outcome = std::move(outcome)]() mutable {
           self->logins_ += outcome.logins;
           auto err = first_error(outcome);
-          const bool transient = err && err->cls == intacct::ErrorClass::transient &&
-                                 !outcome.circuit_open;
+          const bool transient =
+              err && err->cls == intacct::ErrorClass::transient && !outcome.circuit_open;
           if (transient && n < self->options_.max_attempts && !self->stopped_) {
             ++self->retries_;
             self->timer_.expires_after(self->backoff(n));
-            self->timer_.async_wait([self, functions, n, done = std::move(done)](
-                                        boost::system::error_code) mutable {
-              if (self->stopped_) {
-                intacct::CallOutcome out;
-                intacct::IntacctError e;
-                e.cls = intacct::ErrorClass::transient;
-                e.errors.push_back({"", "the run was stopped", "", ""});
-                out.error = e;
-                return done(std::move(out));
-              }
-              self->attempt(std::move(functions), n + 1, std::move(done));
-            });
+            self->timer_.async_wait(
+                [self, functions, n, done = std::move(done)](boost::system::error_code) mutable {
+                  if (self->stopped_) {
+                    intacct::CallOutcome out;
+                    intacct::IntacctError e;
+                    e.cls = intacct::ErrorClass::transient;
+                    e.errors.push_back({"", "the run was stopped", "", ""});
+                    out.error = e;
+                    return done(std::move(out));
+                  }
+                  self->attempt(std::move(functions), n + 1, std::move(done));
+                });
             return;
           }
           // Live traffic's turn: at concurrency 1 the slot is ours alone.

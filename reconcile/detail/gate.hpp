@@ -25,7 +25,8 @@ class Gate : public std::enable_shared_from_this<Gate> {
   // outcome: success, a permanent or ambiguous failure, a transient one after
   // max_attempts, or circuit_open. A function-level transient failure is
   // retried like a request-wide one.
-  void call(std::vector<intacct::Function> functions, std::function<void(intacct::CallOutcome)> done);
+  void call(std::vector<intacct::Function> functions,
+            std::function<void(intacct::CallOutcome)> done);
   // Ends waits at once; a call in flight still reports.
   void stop();
   std::int64_t retries() const { return retries_; }

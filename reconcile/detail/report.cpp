@@ -163,7 +163,8 @@ Result<std::string> render_text(std::string_view report_json) {
   if (get_bool(r, "dry_run")) out << " (dry run: nothing changed)";
   if (auto f = get_str(r, "failure"); !f.empty()) out << " — " << f;
   out << "\n  trigger " << get_str(r, "trigger") << ", started " << get_str(r, "started_at");
-  if (r.HasMember("duration_ms")) out << ", took " << get_int(r, "duration_ms") / 1000.0 << " s";
+  if (r.HasMember("duration_ms"))
+    out << ", took " << static_cast<double>(get_int(r, "duration_ms")) / 1000.0 << " s";
   out << ", " << get_int(r, "api_calls") << " API calls (" << get_int(r, "retries") << " retries, "
       << get_int(r, "logins") << " logins)\n";
   if (auto it = r.FindMember("objects"); it != r.MemberEnd() && it->value.IsObject()) {
@@ -210,7 +211,7 @@ Result<std::string> render_text(std::string_view report_json) {
       out << "\n";
     }
   }
-  return out.str();
+  return Result<std::string>(boost::system::in_place_value, out.str());
 }
 
 }  // namespace isync::reconcile::detail
