@@ -113,10 +113,11 @@ struct Reconciler::Impl : std::enable_shared_from_this<Impl> {
       if (stopped) return refuse(started, "unavailable", "the service is shutting down");
     }
     auto self = shared_from_this();
+    const std::string tenant = request.tenant;  // before the move below
     mirror->backfill_status(
-        request.tenant, [self, request = std::move(request), client, plan = plan->second,
-                         started = std::move(started), finished = std::move(finished)](
-                            Result<handlers::BackfillStatus> st) mutable {
+        tenant, [self, request = std::move(request), client, plan = plan->second,
+                 started = std::move(started),
+                 finished = std::move(finished)](Result<handlers::BackfillStatus> st) mutable {
           if (!st) return self->refuse(started, "unavailable", st.error().message);
           if (!st->ready) {
             return self->refuse(started, "index_building",

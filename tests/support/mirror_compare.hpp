@@ -26,7 +26,10 @@
 //   "ARINVOICE 12: version: mirror 1767614400 (01/05/2026 12:00:00), sandbox
 //    1767614401 (01/05/2026 12:00:01)"
 //   "ARINVOICE 12: TOTALDUE: mirror \"10.00\", sandbox \"0.00\""
-// Fields are compared only when both sides have them, as exact text.
+// Fields are compared only when both sides have them, as exact text, except
+// an invoice's CUSTOMERNAME: joined from the customer, it follows a rename
+// without a new WHENMODIFIED, so the mirror holds it as of the invoice's last
+// change.
 //
 // Errors: Error "redis_io" when Redis cannot be read, "bad_mirror" when a
 // record hash does not have the layout above (named in the message).
