@@ -44,6 +44,7 @@ TEST_CASE("a first run imports the scope, and a second run right after costs onl
   const auto customers = static_cast<std::int64_t>(f.list("CUSTOMER").size());
   auto first = f.run();
   INFO(first.text);
+
   CHECK(first.state() == "succeeded");
   const auto since = f.since();
   // since = the first run − 6 months − 1 day: more than 183 days ago.
@@ -76,6 +77,7 @@ TEST_CASE("a first run imports the scope, and a second run right after costs onl
   const auto reads_before = f.calls("read");
   auto second = f.run();
   INFO(second.text);
+
   CHECK(second.state() == "succeeded");
   for (const char* o : {"CUSTOMER", "ARINVOICE", "ARPYMT"}) {
     INFO(o);
@@ -218,6 +220,30 @@ TEST_CASE("a listing that lost 30% of the customers tombstones nothing unless al
   CHECK(forced.obj("CUSTOMER", "tombstoned") == 120);
   CHECK(forced.calls("CUSTOMER", "read") == 2);
   CHECK_FALSE(f.live_in_mirror("CUSTOMER", customers[0].recordno));
+}
+
+TEST_CASE("a listing longer than a page is paged by key within the call bound") {
+  RunFixture f;
+  for (int i = 0; i < 4100; ++i) f.customer("C-" + std::to_string(i));
+  f.tick();
+  auto first = f.run();
+  INFO(first.text);
+  CHECK(first.obj("CUSTOMER", "listed") == 4100);
+  CHECK(first.obj("CUSTOMER", "totalcount") == 4100);
+  CHECK(first.obj("CUSTOMER", "created") == 4100);
+  CHECK(first.calls("CUSTOMER", "list") == 3);  // ⌈4100/2000⌉
+  CHECK(first.calls("CUSTOMER", "read") == 41);
+  // Deletes between pages' keys are found where they fall.
+  auto customers = f.list("CUSTOMER");
+  for (std::size_t i : {0u, 1999u, 2000u, 2001u, 4099u})
+    f.remove("CUSTOMER", customers[i].recordno);
+  f.tick();
+  auto second = f.run();
+  INFO(second.text);
+  CHECK(second.calls("CUSTOMER", "list") == 3);
+  CHECK(second.obj("CUSTOMER", "tombstoned") == 5);
+  CHECK(second.calls("CUSTOMER", "read") == 1);
+  CHECK(f.differences().empty());
 }
 
 TEST_CASE("a second start while a run holds the lock answers already_running with its id") {
