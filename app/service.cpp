@@ -308,9 +308,25 @@ int serve(const config::Config& cfg, Log& log) {
           mirror_sync.stop();
           if (hub) hub->shutdown();
           if (transport) transport->shutdown();
-          for (auto& c : conns) c->close();
-          guard.reset();
-          log.info("stopped");
+          // Stopped runs write their last report and release their locks
+          // through Redis: give them up to 5 s before the connections close.
+          auto wait = std::make_shared<asio::steady_timer>(ioc);
+          auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+          auto poll = std::make_shared<std::function<void()>>();
+          // The pending wait holds the poll; the poll only a weak reference
+          // to itself, so nothing is left once it ends.
+          *poll = [&, wait, deadline, weak = std::weak_ptr(poll)] {
+            if (reconciler && reconciler->running() > 0 &&
+                std::chrono::steady_clock::now() < deadline) {
+              wait->expires_after(std::chrono::milliseconds(20));
+              wait->async_wait([self = weak.lock()](boost::system::error_code) { (*self)(); });
+              return;
+            }
+            for (auto& c : conns) c->close();
+            guard.reset();
+            log.info("stopped");
+          };
+          (*poll)();
         });
       };
       // Runs end at their next step and release their locks (written through

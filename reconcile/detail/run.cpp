@@ -196,6 +196,14 @@ void Run::payments() {
       [self = shared_from_this()](Result<handlers::SettleCounts> r) {
         asio::post(self->strand_, [self, r = std::move(r)] {
           if (self->finished_) return;
+          if (!r && r.error().code == "fenced") {
+            self->lock_lost_ = true;
+            self->halted();
+            return;
+          }
+          if (!r && r.error().code == "circuit_open") {
+            return self->finish("failed", "credentials rejected");
+          }
           if (!r) {
             self->report_.errors.push_back({"ARPYMT", r.error().code,
                                             "settling payments: " + r.error().message, "", "", "",

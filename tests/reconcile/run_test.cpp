@@ -281,6 +281,19 @@ TEST_CASE(
   CHECK(named);
 }
 
+TEST_CASE("rejected credentials end the run as failed: credentials rejected") {
+  Seeded f;
+  f.hub->add_tenant(intacct::TenantAccess{kTenant, "DEMO-CO", "ws_user", Secret("wrong-password"),
+                                          "", 2, 100000});
+  auto r = f.run();
+  INFO(r.text);
+  CHECK(r.state() == "failed");
+  CHECK(std::string(r.doc["failure"].GetString()) == "credentials rejected");
+  CHECK(r.obj("CUSTOMER", "created") == 0);
+  // The lock is released for the next run.
+  CHECK(f.server.cmd({"EXISTS", reconcile::lock_key(kTenant)}).integer == 0);
+}
+
 TEST_CASE("records written before the index existed are compared once the back-fill has run") {
   Seeded f;
   REQUIRE(f.run().state() == "succeeded");
