@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "tests/support/process.hpp"
+#include "tests/support/quiet_reconcile.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace {
@@ -247,6 +248,8 @@ std::string grep(const std::string& text, const std::vector<std::string>& needle
 class Rig {
  public:
   explicit Rig(RedisServer& redis) : redis_(redis) {
+    // serve's reconcile scheduler stays out of this test (see quiet_reconcile.hpp).
+    isync::testing::recent_reconcile(redis, "acme");
     dir = std::string(ISYNC_TEST_DIR) + "/app_payments_test.d";
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
@@ -294,7 +297,7 @@ class Rig {
           << "company_id = \"DEMO-CO\"\nuser_id = \"ws_user\"\n"
           << "user_password = \"env:TEST_USER_PASSWORD\"\n"
           << "concurrency = 6\n"
-          << "stripe_secrets = [\"env:TEST_STRIPE_SECRET\"]\n"
+          << isync::testing::far_reconcile_at() << "stripe_secrets = [\"env:TEST_STRIPE_SECRET\"]\n"
           << "undeposited_account = \"1100\"\n";
       services.emplace_back();
     }

@@ -3,7 +3,6 @@
 // the command line, a runner killed mid-run. Real processes, sockets, Redis.
 #include <signal.h>
 
-#include <ctime>
 #include <set>
 
 #include "tests/support/e2e_loop.hpp"
@@ -17,22 +16,8 @@ namespace {
 
 // Service settings for these tests: the tenant at concurrency 1 (reconcile
 // then pauses 1 s after each call, so a run lasts long enough to be met),
-// its daily run 12 hours away, and a short run lock.
-std::string reconcile_config() {
-  const auto t = static_cast<std::time_t>(std::time(nullptr) + 12 * 3600);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char at[16];
-  std::snprintf(at, sizeof at, "%02d:%02d", tm.tm_hour, tm.tm_min);
-  return std::string("reconcile_at = \"") + at + "\"\n[reconcile]\nlock_ttl = \"3s\"\n";
-}
-
-// A fresh tenant's first serve would reconcile at once (its last success is
-// older than a day); these tests start their runs themselves.
-void recent_success(RedisServer& redis) {
-  redis.cmd({"SET", "isync:{acme}:reconcile:last_success",
-             std::to_string(isync::SystemClock().now_ms())});
-}
+// and a short run lock.
+const std::string kReconcileConfig = "[reconcile]\nlock_ttl = \"3s\"\n";
 
 Response admin(Loop& loop, http::verb method, const std::string& target,
                const std::string& body = {}) {
@@ -114,8 +99,7 @@ TEST_CASE("events dropped at 10% are made good by a run; a second start meanwhil
   RedisServer redis;
   Loop loop(redis);
   loop.start_sandbox(60, 80);
-  recent_success(redis);
-  loop.start_service(kUserPassword, 1, reconcile_config());
+  loop.start_service(kUserPassword, 1, kReconcileConfig);
   INFO(loop.logs());
   // The first run imports the demo company.
   auto first = finished(loop, post_run(loop));
@@ -166,8 +150,7 @@ TEST_CASE("a runner killed mid-run leaves a lock that expires, and a rerun conve
   RedisServer redis;
   Loop loop(redis);
   loop.start_sandbox(60, 150);
-  recent_success(redis);
-  loop.start_service(kUserPassword, 1, reconcile_config());
+  loop.start_service(kUserPassword, 1, kReconcileConfig);
   INFO(loop.logs());
   const std::string config = loop.dir + "/service0.toml";
   const std::vector<std::string> env = {std::string("TEST_ADMIN_TOKEN=") + kAdminToken,

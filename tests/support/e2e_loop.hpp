@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/support/process.hpp"
+#include "tests/support/quiet_reconcile.hpp"
 #include "tests/support/redis_server.hpp"
 
 namespace isync::testing::e2e {
@@ -50,6 +51,8 @@ inline std::int64_t stat_of(const rapidjson::Document& stats, const char* functi
 class Loop {
  public:
   explicit Loop(RedisServer& redis) : redis_(redis) {
+    // serve's reconcile scheduler stays out of these tests (see quiet_reconcile.hpp).
+    recent_reconcile(redis, "acme");
     char tmpl[] = "/tmp/isync-e2e-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir = tmpl;
@@ -118,7 +121,7 @@ class Loop {
                           << "company_id = \"DEMO-CO\"\nuser_id = \"ws_user\"\n"
                           << "user_password = \"env:TEST_USER_PASSWORD\"\n"
                           << "concurrency = " << concurrency << "\n"
-                          << extra_tenant;
+                          << far_reconcile_at() << extra_tenant;
     services.push_back(std::make_unique<Child>(
         ISYNC_BINARY, std::vector<std::string>{"serve", "--config", config},
         std::vector<std::string>{std::string("TEST_ADMIN_TOKEN=") + kAdminToken,
