@@ -115,8 +115,10 @@ std::string text_block(const std::vector<std::string>& tenants,
 
 std::string with_reconcile_json(const handlers::Status& status,
                                 const std::map<std::string, std::string>& last) {
-  rapidjson::Document doc;
-  doc.Parse(handlers::status_json(status).c_str());
+  const std::string base = handlers::status_json(status);
+  auto parsed = json::parse(base, json::kTrusted);
+  if (!parsed) return base;
+  rapidjson::Document& doc = *parsed;
   auto& a = doc.GetAllocator();
   if (doc.IsObject() && doc.HasMember("tenants") && doc["tenants"].IsArray()) {
     for (auto& t : doc["tenants"].GetArray()) {
