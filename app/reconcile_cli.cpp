@@ -142,13 +142,7 @@ int reconcile(const config::Config& cfg, const ReconcileArgs& args, std::ostream
   Metrics metrics;
   SystemClock clock;
   std::vector<std::shared_ptr<redis::Connection>> conns;
-  auto connect = [&](const std::string& name) {
-    auto c = redis::Connection::create(ioc.get_executor(), *endpoint,
-                                       detail::redis_options(cfg, name), &log);
-    c->start();
-    conns.push_back(c);
-    return c;
-  };
+  auto connect = detail::connector(ioc.get_executor(), *endpoint, cfg, log, conns);
   auto reader = connect("isync-reconcile-cli");
   auto intacct =
       detail::make_intacct(ioc.get_executor(), connect("isync-intacct"), cfg, metrics, clock, log);

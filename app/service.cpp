@@ -142,13 +142,7 @@ int serve(const config::Config& cfg, Log& log) {
   SystemClock clock;
 
   std::vector<std::shared_ptr<redis::Connection>> conns;
-  auto connect = [&](const std::string& name) {
-    auto c = redis::Connection::create(ioc.get_executor(), *endpoint,
-                                       detail::redis_options(cfg, name), &log);
-    c->start();
-    conns.push_back(c);
-    return c;
-  };
+  auto connect = detail::connector(ioc.get_executor(), *endpoint, cfg, log, conns);
 
   // One pipelined connection per io thread for accepts, so concurrent
   // requests share round trips without one connection becoming the bottleneck.

@@ -45,6 +45,17 @@ redis::Options redis_options(const config::Config& cfg, std::string client_name)
   return o;
 }
 
+std::function<std::shared_ptr<redis::Connection>(const std::string& name)> connector(
+    boost::asio::any_io_executor ex, redis::Endpoint endpoint, const config::Config& cfg, Log& log,
+    std::vector<std::shared_ptr<redis::Connection>>& conns) {
+  return [ex, endpoint = std::move(endpoint), &cfg, &log, &conns](const std::string& name) {
+    auto c = redis::Connection::create(ex, endpoint, redis_options(cfg, name), &log);
+    c->start();
+    conns.push_back(c);
+    return c;
+  };
+}
+
 handlers::MirrorOptions mirror_options(const config::Config& cfg) {
   using std::chrono::duration_cast;
   using std::chrono::seconds;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,6 +29,12 @@ namespace isync::app::detail {
 int check_redis(const redis::Endpoint& endpoint, const config::Config& cfg, Log& log);
 
 redis::Options redis_options(const config::Config& cfg, std::string client_name);
+// Opens and starts a named connection to `endpoint` with redis_options and
+// keeps it in `conns` (the caller closes them all at shutdown). REQUIRES:
+// `conns`, `cfg` and `log` outlive the returned function's calls.
+std::function<std::shared_ptr<redis::Connection>(const std::string& name)> connector(
+    boost::asio::any_io_executor ex, redis::Endpoint endpoint, const config::Config& cfg, Log& log,
+    std::vector<std::shared_ptr<redis::Connection>>& conns);
 handlers::MirrorOptions mirror_options(const config::Config& cfg);
 handlers::PaymentOptions payment_options(const config::Config& cfg);
 std::map<std::string, handlers::PaymentPolicy> payment_policies(const config::Config& cfg);
