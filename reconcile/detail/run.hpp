@@ -68,8 +68,7 @@ class Run : public std::enable_shared_from_this<Run> {
   void compare(std::shared_ptr<std::vector<Listed>> rows, std::size_t from, std::int64_t after,
                std::optional<std::int64_t> upto, std::function<void()> then);
   void compare_entries(const std::vector<Listed>& rows, std::size_t& i,
-                       const std::vector<handlers::IndexEntry>& entries,
-                       std::optional<std::int64_t> upto, bool last_batch);
+                       const std::vector<handlers::IndexEntry>& entries, bool last_batch);
   bool in_scope(const handlers::IndexEntry& e) const;
   // Reads and writes.
   void drain_reads(bool all, std::function<void()> then);

@@ -119,7 +119,7 @@ void Run::compare(std::shared_ptr<std::vector<Listed>> rows, std::size_t from, s
                      }
                      const bool last_batch = r->size() < static_cast<std::size_t>(kIndexBatch);
                      std::size_t i = from;
-                     self->compare_entries(*rows, i, *r, upto, last_batch);
+                     self->compare_entries(*rows, i, *r, last_batch);
                      if (last_batch) return then();
                      self->compare(rows, i, std::stoll(r->back().recordno), upto, std::move(then));
                    });
@@ -127,8 +127,7 @@ void Run::compare(std::shared_ptr<std::vector<Listed>> rows, std::size_t from, s
 }
 
 void Run::compare_entries(const std::vector<Listed>& rows, std::size_t& i,
-                          const std::vector<handlers::IndexEntry>& entries,
-                          std::optional<std::int64_t>, bool last_batch) {
+                          const std::vector<handlers::IndexEntry>& entries, bool last_batch) {
   ObjectReport& o = obj();
   auto not_indexed = [&](const Listed& row) {
     if (row.draft) return;  // a listed draft is never missing
