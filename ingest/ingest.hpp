@@ -6,8 +6,9 @@
 //    (POST /v1/intacct/{tenant}/events, POST /v1/payments/{tenant}/stripe,
 //    GET /healthz, GET /readyz) and the
 //    admin one (GET /metrics, mirror reads under /v1/tenants/{t}/...,
-//    GET /v1/admin/status through Options::status, and the reconcile routes
-//    below through Options::reconcile_*). The
+//    GET /v1/admin/status through Options::status, the reconcile routes
+//    below through Options::reconcile_*, and the on-call routes through
+//    Options::events_api). The
 //    caller decides how many threads run the io_context; every connection has
 //    its own strand, and nothing here blocks an io thread.
 //  * A webhook is answered 202 {"event_id","duplicate"} only from the
@@ -48,6 +49,12 @@
 //        asked. 404 when no tenant keeps it.
 //    A tenant not in Options::tenants is 404 before any hook is called; a
 //    missing hook is 503.
+//  * On-call (PRODUCT.md §6), admin token only (401 otherwise; a tenant's
+//    read token is refused): the routes of Options::events_api are matched
+//    here (404 for another path, 405 + Allow for another method), a POST
+//    body must be application/json (415) of at most kEventsBodyLimit bytes
+//    (413), and the call is then passed through whole (EventsCall); its
+//    answer is written as given. ingest knows nothing of the engine.
 //  * Caps: header_limit and body_limit on every request, read_timeout before
 //    every read (a client that stalls mid-request is disconnected),
 //    max_connections (connections beyond it are closed at once).
@@ -112,6 +119,22 @@ struct ReconcileStart {
 // Bytes of a POST /v1/admin/reconcile body; more is 413.
 inline constexpr std::size_t kReconcileBodyLimit = 4096;
 
+// An on-call request of the admin API (PRODUCT.md §6), passed through to
+// Options::events_api once the listener has checked it (see the contract).
+struct EventsCall {
+  std::string method;  // GET | POST | DELETE
+  std::string path;    // /v1/admin/events…, /v1/admin/jobs…
+  std::string query;   // raw (still percent-encoded), without '?'; "" when none
+  std::string body;    // POST only; "" otherwise
+};
+// The answer: the status, its JSON body, and whether a Retry-After is due
+// (the listener then adds Options::retry_after).
+using EventsReply = std::function<void(unsigned status, std::string body, bool retry_after)>;
+
+// Bytes of a POST /v1/admin/events/replay or /discard body (1,000 ids with
+// room to spare); more is 413.
+inline constexpr std::size_t kEventsBodyLimit = 256 * 1024;
+
 struct Options {
   std::string public_address = "127.0.0.1";  // public listener address (v4 or v6 literal)
   std::uint16_t public_port = 8080;          // 0 = any free port (see Server::public_port)
@@ -165,6 +188,12 @@ struct Options {
   std::function<void(std::string tenant, std::string run_id,
                      std::function<void(Result<std::string>)> done)>
       reconcile_run;
+
+  // The on-call routes (admin token only): GET /v1/admin/events,
+  // GET /v1/admin/events/{id}, POST /v1/admin/events/replay|discard,
+  // GET /v1/admin/jobs, GET|DELETE /v1/admin/jobs/{id}. Must call `done`
+  // exactly once, from any thread. Empty = 503 unavailable.
+  std::function<void(EventsCall call, EventsReply done)> events_api;
 };
 
 class Server {

@@ -65,8 +65,9 @@ AdminAnswer start_answer(ReconcileStart r) {
 
 }  // namespace
 
-std::optional<AdminAnswer> check_reconcile_header(std::string_view content_type,
-                                                  std::optional<std::uint64_t> content_length) {
+std::optional<AdminAnswer> check_json_header(std::string_view content_type,
+                                             std::optional<std::uint64_t> content_length,
+                                             std::size_t limit) {
   if (body_encoding(content_type) != BodyEncoding::json) {
     return error_answer(415, "unsupported_media_type",
                         content_type.empty()
@@ -75,12 +76,17 @@ std::optional<AdminAnswer> check_reconcile_header(std::string_view content_type,
                             : "Content-Type \"" + shorten(content_type, 64) +
                                   "\" is not accepted; send application/json");
   }
-  if (content_length && *content_length > kReconcileBodyLimit) {
+  if (content_length && *content_length > limit) {
     return error_answer(413, "payload_too_large",
-                        "the body is larger than " + std::to_string(kReconcileBodyLimit) +
+                        "the body is larger than " + std::to_string(limit) +
                             " bytes (Content-Length " + std::to_string(*content_length) + ")");
   }
   return std::nullopt;
+}
+
+std::optional<AdminAnswer> check_reconcile_header(std::string_view content_type,
+                                                  std::optional<std::uint64_t> content_length) {
+  return check_json_header(content_type, content_length, kReconcileBodyLimit);
 }
 
 void start_reconcile(const Options& options, std::string_view body,

@@ -19,6 +19,13 @@ struct AdminAnswer {
   bool retry_after = false;  // a 503: the session adds Retry-After
 };
 
+// An admin POST before its body is read: 415 for a Content-Type other than
+// application/json, 413 for a declared length above `limit`; nullopt = read
+// the body.
+std::optional<AdminAnswer> check_json_header(std::string_view content_type,
+                                             std::optional<std::uint64_t> content_length,
+                                             std::size_t limit);
+
 // POST /v1/admin/reconcile before its body is read: 415 for a Content-Type
 // other than application/json, 413 for a declared length above
 // kReconcileBodyLimit; nullopt = read the body.

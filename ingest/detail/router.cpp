@@ -73,9 +73,31 @@ RouteMatch match_admin(http::verb method, std::string_view path) {
     return make(RouteId::reconcile_runs, "/v1/admin/reconcile/runs", method, http::verb::get,
                 "GET");
   }
+  if (path == "/v1/admin/events") {
+    return make(RouteId::events_api, "/v1/admin/events", method, http::verb::get, "GET");
+  }
+  if (path == "/v1/admin/jobs") {
+    return make(RouteId::events_api, "/v1/admin/jobs", method, http::verb::get, "GET");
+  }
   std::array<std::string_view, kMaxSegments> seg{};
   std::size_t n = 0;
   if (!split_path(path, seg, n)) return {};
+  if (n == 4 && seg[0] == "v1" && seg[1] == "admin" && seg[2] == "events") {
+    if (seg[3] == "replay") {
+      return make(RouteId::events_api, "/v1/admin/events/replay", method, http::verb::post, "POST");
+    }
+    if (seg[3] == "discard") {
+      return make(RouteId::events_api, "/v1/admin/events/discard", method, http::verb::post,
+                  "POST");
+    }
+    return make(RouteId::events_api, "/v1/admin/events/{id}", method, http::verb::get, "GET");
+  }
+  if (n == 4 && seg[0] == "v1" && seg[1] == "admin" && seg[2] == "jobs") {
+    RouteMatch m =
+        make(RouteId::events_api, "/v1/admin/jobs/{id}", method, http::verb::get, "GET, DELETE");
+    m.method_allowed = method == http::verb::get || method == http::verb::delete_;
+    return m;
+  }
   if (n == 5 && seg[0] == "v1" && seg[1] == "admin" && seg[2] == "reconcile" && seg[3] == "runs") {
     RouteMatch m = make(RouteId::reconcile_run, "/v1/admin/reconcile/runs/{run_id}", method,
                         http::verb::get, "GET");

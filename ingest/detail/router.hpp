@@ -27,6 +27,10 @@ enum class RouteId {
   reconcile_start,  // POST /v1/admin/reconcile (admin)
   reconcile_runs,   // GET /v1/admin/reconcile/runs?tenant=T (admin)
   reconcile_run,    // GET /v1/admin/reconcile/runs/{run_id} (admin)
+  // On-call (admin), passed to Options::events_api: GET /v1/admin/events,
+  // GET /v1/admin/events/{id}, POST /v1/admin/events/replay|discard,
+  // GET /v1/admin/jobs, GET|DELETE /v1/admin/jobs/{id}.
+  events_api,
 };
 
 struct RouteMatch {

@@ -49,6 +49,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void route_request();
   void do_read_body();
   void on_read_body(boost::beast::error_code ec);
+  // Webhook routes (session_webhooks.cpp).
+  void route_webhook();
   void handle_events_body();
   void route_stripe();
   void handle_stripe_body();
@@ -59,6 +61,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_status();
   void handle_mirror();
   void handle_reconcile_start();
+  void handle_events_api();
   std::function<void(AdminAnswer)> admin_reply();  // posts the answer to the strand
   void respond_admin(AdminAnswer answer);
   std::size_t body_limit() const;  // of the matched route

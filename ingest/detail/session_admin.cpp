@@ -1,5 +1,6 @@
 // The admin listener's routes of a Session: /metrics, /v1/admin/status,
-// mirror reads and reconcile. Every one checks the Bearer token first.
+// mirror reads, reconcile and the on-call routes. Every one checks the Bearer
+// token first.
 #include <boost/asio/post.hpp>
 
 #include "ingest/detail/mirror_routes.hpp"
@@ -49,6 +50,16 @@ void Session::route_admin() {
       return list_reconcile_runs(state_->options(), target.query, admin_reply());
     case RouteId::reconcile_run:
       return get_reconcile_run(state_->options(), route_.run_id, target.query, admin_reply());
+    case RouteId::events_api: {
+      if (req.method() != http::verb::post) return handle_events_api();
+      auto length = parser_->content_length();
+      if (auto refused = check_json_header(
+              req[http::field::content_type],
+              length ? std::optional<std::uint64_t>(*length) : std::nullopt, kEventsBodyLimit)) {
+        return respond_admin(std::move(*refused));
+      }
+      return do_read_body();
+    }
     default:
       break;
   }
@@ -57,6 +68,23 @@ void Session::route_admin() {
 
 void Session::handle_reconcile_start() {
   start_reconcile(state_->options(), parser_->get().body(), admin_reply());
+}
+
+void Session::handle_events_api() {
+  const auto& hook = state_->options().events_api;
+  auto reply = admin_reply();
+  if (!hook) {
+    return reply(
+        {503, error_body("unavailable", "the on-call API is not available in this process"), true});
+  }
+  auto& req = parser_->get();
+  auto target = split_target(req.target());
+  EventsCall call{std::string(req.method_string()), std::string(target.path),
+                  std::string(target.query),
+                  req.method() == http::verb::post ? std::move(req.body()) : std::string()};
+  hook(std::move(call), [reply](unsigned status, std::string body, bool retry_after) {
+    reply({status, std::move(body), retry_after});
+  });
 }
 
 std::function<void(AdminAnswer)> Session::admin_reply() {
@@ -73,7 +101,9 @@ void Session::respond_admin(AdminAnswer answer) {
 }
 
 std::size_t Session::body_limit() const {
-  return route_.id == RouteId::reconcile_start ? kReconcileBodyLimit : state_->options().body_limit;
+  if (route_.id == RouteId::reconcile_start) return kReconcileBodyLimit;
+  if (route_.id == RouteId::events_api) return kEventsBodyLimit;
+  return state_->options().body_limit;
 }
 
 bool Session::admin_authorized(const Request& req, bool allow_read_token) const {
