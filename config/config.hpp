@@ -160,6 +160,9 @@ struct ReconcileConfig {
 
 struct AdminConfig {
   Secret token;  // empty = admin API disabled (every admin request is 401)
+  // Bulk replays and discards (on-call jobs): events per second per tenant,
+  // shared by every process (1..100000).
+  int replay_rate = 20;
 };
 
 struct LogConfig {

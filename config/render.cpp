@@ -100,7 +100,8 @@ std::string render(const Config& c) {
     << "max_attempts = " << c.reconcile.max_attempts << "\n"
     << "keep_runs = " << c.reconcile.keep_runs << "\n\n"
     << "[admin]\n"
-    << "token = " << secret_text(c.admin.token) << "\n\n"
+    << "token = " << secret_text(c.admin.token) << "\n"
+    << "replay_rate = " << c.admin.replay_rate << "\n\n"
     << "[log]\n"
     << "level = \"" << level_text(c.log.level) << "\"\n";
   for (const auto& t : c.tenants) {

@@ -275,8 +275,13 @@ std::vector<Field<Config>> reconcile_fields() {
 
 std::vector<Field<Config>> admin_fields() {
   return {
-      {"token", true, [](Config& c, const Raw& r, const std::string& k, Ctx& ctx) -> VoidResult {
+      {"token", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx& ctx) -> VoidResult {
          ISYNC_TRY(c.admin.token, as_secret(k, r, ctx));
+         return {};
+       }},
+      {"replay_rate", true, [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         ISYNC_TRY(c.admin.replay_rate, as_int32(k, r, 1, 100000));
          return {};
        }}};
 }
