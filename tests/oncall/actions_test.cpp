@@ -20,8 +20,9 @@ rapidjson::Document attempts_of(OnCallRig& f, const std::string& tenant, const s
 
 }  // namespace
 
-TEST_CASE("a replay of a dead letter puts it back on the stream with a fresh budget and keeps "
-          "its history") {
+TEST_CASE(
+    "a replay of a dead letter puts it back on the stream with a fresh budget and keeps "
+    "its history") {
   OnCallRig f;
   const std::string id = f.dead(customer_event("acme", "7"), failure(), kNow - 3 * 86'400'000);
   f.clock.set(kNow + 1000);
@@ -91,8 +92,9 @@ TEST_CASE("a replay of a pending event is a no-op and of a done one is 409 inval
   CHECK(f.field("acme", done, "state") == "done");
 }
 
-TEST_CASE("discard from dead, parked and retrying records the reason; pending, done and "
-          "discarded are 409 invalid_state") {
+TEST_CASE(
+    "discard from dead, parked and retrying records the reason; pending, done and "
+    "discarded are 409 invalid_state") {
   OnCallRig f;
   for (const std::string state : {"dead", "parked", "retrying"}) {
     CAPTURE(state);

@@ -133,8 +133,7 @@ struct OnCallRig {
   }
 
   Result<oncall::ActionAnswer> act(oncall::ActionRequest r) {
-    return wait_for<Result<oncall::ActionAnswer>>(
-        [&](auto cb) { engine->act(std::move(r), cb); });
+    return wait_for<Result<oncall::ActionAnswer>>([&](auto cb) { engine->act(std::move(r), cb); });
   }
   Result<oncall::ActionAnswer> replay(std::vector<std::string> ids, std::string reason = "") {
     oncall::ActionRequest r;

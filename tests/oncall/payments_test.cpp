@@ -16,8 +16,8 @@ struct OnCallPay : PayFixture {
   std::unique_ptr<oncall::Engine> engine;
   OnCallPay() {
     oopts.lease = std::chrono::milliseconds(5000);
-    engine = std::make_unique<oncall::Engine>(conn, std::vector<std::string>{kTenant}, oopts,
-                                              clock);
+    engine =
+        std::make_unique<oncall::Engine>(conn, std::vector<std::string>{kTenant}, oopts, clock);
   }
   std::string key(const std::string& suffix) { return queue::key(kTenant, suffix); }
   // Files `e` as a dead letter, as the queue does after `f`.
@@ -86,8 +86,9 @@ struct OnCallPay : PayFixture {
 
 }  // namespace
 
-TEST_CASE("discarding an unsettled payment needs settled_by_hand; with it the payment is "
-          "abandoned, and a later replay is refused payment_abandoned") {
+TEST_CASE(
+    "discarding an unsettled payment needs settled_by_hand; with it the payment is "
+    "abandoned, and a later replay is refused payment_abandoned") {
   OnCallPay f;
   Pay p;
   const auto e = stripe(p);
@@ -138,8 +139,9 @@ TEST_CASE("an abandoned payment's lock held by another payment is left alone") {
   CHECK(f.server.cmd({"GET", f.key("pay-lock:INV-1")}).str == "pi_other");
 }
 
-TEST_CASE("an abandoned payment's events are acked without an Intacct call; its refund is a "
-          "dead letter") {
+TEST_CASE(
+    "an abandoned payment's events are acked without an Intacct call; its refund is a "
+    "dead letter") {
   OnCallPay f;
   f.invoice("INV-1", "100.00");
   const std::string id = f.dead(stripe(Pay{}), f.intacct_failure());
@@ -256,8 +258,8 @@ TEST_CASE("set is refused payment_may_be_posted once a create may have been sent
   CHECK(queue::decode(f.doc(id, "envelope"))->snapshot == e.snapshot);
 
   // Failed, but by another event of the payment.
-  f.server.cmd({"HSET", f.key("pay:pi_1"), "state", "failed", "sends", "0", "failed_event",
-                "someone-else"});
+  f.server.cmd(
+      {"HSET", f.key("pay:pi_1"), "state", "failed", "sends", "0", "failed_event", "someone-else"});
   r = f.set(id, {{"CUSTOMER", "C2"}});
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().code == "payment_may_be_posted");

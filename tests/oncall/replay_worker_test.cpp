@@ -22,8 +22,8 @@ class FlakyHandler : public queue::Handler {
     if (fail) {
       queue::Outcome o;
       o.kind = queue::Outcome::Kind::retry;
-      o.failure = {queue::FailureClass::transient, "intacct_unavailable", "Intacct is down", "",
-                   "", "", ""};
+      o.failure = {
+          queue::FailureClass::transient, "intacct_unavailable", "Intacct is down", "", "", "", ""};
       return done(o);
     }
     std::vector<std::string> keys, args;
@@ -66,12 +66,13 @@ struct PoolRig : OnCallRig {
 
 }  // namespace
 
-TEST_CASE("a dead letter older than give_up_after, replayed, meets one transient failure and is "
-          "retrying, not dead") {
+TEST_CASE(
+    "a dead letter older than give_up_after, replayed, meets one transient failure and is "
+    "retrying, not dead") {
   PoolRig f;
   // Dead for two days: its first failure is far beyond give_up_after (1 h).
-  const std::string id = f.dead(customer_event("acme", "7"), failure("intacct_unavailable"),
-                                kNow - 2 * 86'400'000);
+  const std::string id =
+      f.dead(customer_event("acme", "7"), failure("intacct_unavailable"), kNow - 2 * 86'400'000);
   auto r = f.replay({id}, "Intacct is back");
   REQUIRE(r.has_value());
   REQUIRE(r->acted == 1);
