@@ -119,6 +119,7 @@ void PaymentJob::taken(const Reply& r) {
   }
   asio::dispatch(heartbeat_.get_executor(),
                  [self = shared_from_this()] { self->start_heartbeat(); });
+  if (state_ == "abandoned") return abandoned();
   if (refund_) return refund();
   if (state_ == "posted" || state_ == "reversing" || state_ == "reverse_unknown" ||
       state_ == "reversed") {
@@ -214,6 +215,22 @@ void PaymentJob::ack(std::string result) {
 
 void PaymentJob::settle_ack(std::string result) {
   release_then("", false, "", [self = shared_from_this(), result] { self->ack(result); });
+}
+
+// On-call discarded the payment as settled by hand: final. Its events are
+// acked without a word to Intacct; a refund of it cannot be reversed here.
+void PaymentJob::abandoned() {
+  if (!refund_) return settle_ack("abandoned");
+  Outcome o;
+  o.failure.code = "refund_of_abandoned_payment";
+  o.failure.message = "payment " + p_.payment_id +
+                      " was refunded, but on-call discarded it as settled by hand in Intacct "
+                      "(its ledger entry is abandoned), so this service does not know its ARPYMT "
+                      "and reverses nothing.";
+  o.failure.correction =
+      "Find the payment's ARPYMT in Intacct (DOCNUMBER " + p_.payment_id +
+      ", or the one entered by hand) and reverse it by hand there; then discard this event.";
+  fail(std::move(o));
 }
 
 // A permanent failure: state failed (a replay of this event tries again),

@@ -104,6 +104,7 @@ struct ActionAnswer {
   std::vector<Skipped> skipped;
   std::string job_id;                        // by filter: the job created
   std::vector<queue::EventSummary> samples;  // dry run: up to 5
+  bool dry_run = false;                      // the answer of a dry run (nothing written)
 };
 
 struct Job {

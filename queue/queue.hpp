@@ -61,7 +61,9 @@ namespace isync::queue {
 //                       far, "f" = first-failure ms)
 //   dedup:<sha256>      event_id of an accepted event, expires after the window
 //   ev:<event_id>       hash: the event's document once it has failed or been
-//                       parked (envelope, state, attempts JSON, reason)
+//                       parked (envelope, state, attempts JSON, reason; see
+//                       event_index.hpp)
+//   evx:*               the event index (event_index.hpp)
 //   retry, parked, dead ZSETs of event ids (score: due ms / parked ms / dead ms)
 //   rec:<OBJECT>:<recordno>, audit:<OBJECT>:<recordno>, id:<OBJECT>:<value>
 //                       the mirror (owned by handlers/)
@@ -176,9 +178,13 @@ struct Outcome {
 Outcome redis_failure(bool may_have_run, const std::string& what);
 
 // Lua lines a handler's commit script ends with: XACK + XDEL of the entry and,
-// when the event has a document, mark it done (kept for the retention).
+// when the event has a document, mark it done (updated_at from Redis TIME, no
+// TTL: the sweep of event_index.hpp removes it after the retention) and
+// re-file it in the event index. Paste inside a function body (it defines
+// local functions and returns nothing).
 // Its inputs: KEYS[1] = stream key, KEYS[2] = key(tenant, "ev:" + event_id),
-// ARGV[1] = group, ARGV[2] = entry id, ARGV[3] = done retention in seconds.
+// ARGV[1] = group, ARGV[2] = entry id, ARGV[3] = done retention in seconds
+// (unused now; kept so that the handlers' own argument positions stay).
 // Handler scripts put their own keys and args after those.
 extern const char* const kAckLua;
 

@@ -1,20 +1,9 @@
 #include "queue/detail/scripts.hpp"
 
+#include "queue/event_index.hpp"
 #include "queue/queue.hpp"
 
 namespace isync::queue {
-
-// Written to run inside a handler's function: no return, no globals.
-const char* const kAckLua = R"lua(
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  local t = redis.call('TIME')
-  redis.call('HSET', KEYS[2], 'state', 'done',
-             'updated_at', tostring(t[1] * 1000 + math.floor(t[2] / 1000)))
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-end
-)lua";
 
 void ack_inputs(const Delivery& d, std::vector<std::string>& keys, std::vector<std::string>& args,
                 std::chrono::seconds done_retention) {
@@ -54,7 +43,7 @@ return {redis.call('GET', KEYS[1]), 1}
 }
 
 const redis::Script& move_script() {
-  static const redis::Script script(R"lua(
+  static const redis::Script script(std::string(kEventIndexLua) + R"lua(
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
   return 0
 end
@@ -67,34 +56,34 @@ if ARGV[5] ~= '' then
   else
     attempts = string.sub(attempts, 1, -2) .. ',' .. ARGV[5] .. ']'
   end
+  redis.call('HSET', KEYS[2], 'code', ARGV[12], 'errorno', ARGV[13])
 end
 redis.call('HSET', KEYS[2], 'event_id', ARGV[11], 'envelope', ARGV[4], 'state', ARGV[3],
            'attempts', attempts, 'attempt', ARGV[6], 'first_failure', ARGV[7],
            'reason', ARGV[9], 'updated_at', ARGV[10])
 redis.call('PERSIST', KEYS[2])
 redis.call('ZADD', KEYS[3], ARGV[8], ARGV[11])
-if ARGV[3] == 'dead' then
-  local cutoff = tonumber(ARGV[10]) - tonumber(ARGV[13])
-  local old = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cutoff, 'LIMIT', 0, 100)
-  for _, id in ipairs(old) do
-    redis.call('DEL', ARGV[12] .. id)
-    redis.call('ZREM', KEYS[3], id)
-  end
-end
+isync_evindex(KEYS[2])
 return 1
 )lua");
   return script;
 }
 
 const redis::Script& release_script() {
-  static const redis::Script script(R"lua(
+  static const redis::Script script(std::string(kEventIndexLua) + R"lua(
+local now = ARGV[4]
+if not now or now == '' then
+  local t = redis.call('TIME')
+  now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do
   local doc = ARGV[2] .. id
   local f = redis.call('HMGET', doc, 'envelope', 'attempt', 'first_failure')
   if f[1] then
     redis.call('XADD', KEYS[2], '*', 'e', f[1], 'a', f[2] or '0', 'f', f[3] or '0')
-    redis.call('HSET', doc, 'state', 'pending')
+    redis.call('HSET', doc, 'state', 'pending', 'updated_at', now)
+    isync_evindex(doc)
   end
   redis.call('ZREM', KEYS[1], id)
 end

@@ -313,7 +313,8 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
       if (ec || self->stopping_) return;
       for (const auto& t : self->tenants_) {
         self->ops_->eval(detail::release_script(), {key(t, "retry"), key(t, "events")},
-                         {std::to_string(self->clock_.now_ms()), key(t, "ev:"), "100"},
+                         {std::to_string(self->clock_.now_ms()), key(t, "ev:"), "100",
+                          std::to_string(self->clock_.now_ms())},
                          [](boost::system::error_code, Reply) {});
       }
       self->schedule_mover();

@@ -155,6 +155,8 @@ class PaymentJob : public std::enable_shared_from_this<PaymentJob> {
   // A transient failure: the payment is left as `state` and retried.
   void later(std::string state, bool restart, queue::Outcome o);
   void park(std::string state);
+  // The ledger entry is abandoned (on-call): ack, or a refund's dead letter.
+  void abandoned();
   queue::Outcome intacct_outcome(const intacct::IntacctError& e, const std::string& what);
 
   // ---- a fresh payment: what to post (payment_post.cpp) ----

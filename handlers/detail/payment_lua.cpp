@@ -25,7 +25,7 @@ if h[7] and h[7] ~= owner and tonumber(h[8] or '0') > now then return answer('bu
 -- A payment already posted needs no invoice lock: its redelivery is acked at
 -- once, even while another payment to the invoice is being posted.
 local settled = state == 'posted' or state == 'reversing' or state == 'reverse_unknown' or
-    state == 'reversed'
+    state == 'reversed' or state == 'abandoned'
 -- The invoice lock holds the payment id: it stays with a payment whose
 -- create may have run (posting, unknown) across attempts, so the next payment
 -- to the invoice waits until that one is settled and its balance is known.
@@ -211,6 +211,11 @@ std::string settling(const char* body, int fence_key, int fence_arg, const char*
 const redis::Script& take_script() {
   static const redis::Script script(kTake);
   return script;
+}
+const std::string& take_lua_function() {
+  static const std::string text =
+      std::string("local function isync_take(KEYS, ARGV)\n") + kTake + "\nend\n";
+  return text;
 }
 const redis::Script& renew_script() {
   static const redis::Script script(kRenew);

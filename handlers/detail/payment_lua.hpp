@@ -2,7 +2,9 @@
 //
 // Payment hash pay:<payment id> (every value a string):
 //   state        "" (nothing yet) | unsent | posting | unknown | posted | failed
-//                | reversing | reverse_unknown | reversed
+//                | reversing | reverse_unknown | reversed | abandoned (final:
+//                on-call discarded it as settled by hand; no event of it
+//                reaches Intacct again)
 //   owner, until the lease: who works on the payment, and until when (ms)
 //   since        ms: when the current unsettled spell began (posting/unknown)
 //   sends        create requests sent so far; sent_at when the last was sent
@@ -21,6 +23,8 @@
 // run (posting, unknown) until it is settled or the hold runs out.
 #pragma once
 
+#include <string>
+
 #include "redis/redis.hpp"
 
 namespace isync::handlers::detail {
@@ -34,6 +38,10 @@ namespace isync::handlers::detail {
 // verdict ok | busy (another owner holds the lease; `until` says how long)
 // | invoice_busy (another payment to the invoice is being posted).
 const redis::Script& take_script();
+// The take script's Lua as a function `local function isync_take(KEYS, ARGV)`
+// returning the same answer, for a script of another module that takes the
+// lease as one step of its own (on-call's discard of a payment event).
+const std::string& take_lua_function();
 
 // Renews the lease and the lock while the owner still holds them.
 // KEYS: 1 pay, 2 lock. ARGV: 1 owner, 2 now ms, 3 lease ms. Returns 1 or 0.

@@ -140,8 +140,12 @@ void PaymentJob::invoice_gone(const std::string& mirrored_recordno, bool in_mirr
                         "payment " +
                         p_.payment_id + " was not posted.";
     o.failure.correction =
-        "Check the payment's metadata intacct_invoice; apply the payment by hand in "
-        "Intacct, then discard this event.";
+        "Find the invoice in Intacct (the payment's metadata intacct_invoice names " + ref +
+        "), then correct this event and replay it: intacct-sync events replay " +
+        d_.envelope.event_id +
+        " --set INVOICE=<RECORDNO or RECORDID> (admin API: POST /v1/admin/events/replay with "
+        "\"set\":{\"INVOICE\":\"<RECORDNO or RECORDID>\"}). Or apply the payment by hand in "
+        "Intacct and discard this event.";
   }
   fail(std::move(o));
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "queue/detail/scripts.hpp"
+#include "queue/event_index.hpp"
 
 namespace isync::queue {
 
@@ -80,6 +81,7 @@ std::string attempt_json(const Failure& f, std::int64_t at_ms, int attempt) {
     w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
   };
   w.StartObject();
+  str("kind", "failure");
   w.Key("at");
   w.Int64(at_ms);
   w.Key("attempt");
@@ -137,9 +139,8 @@ void file_outcome(redis::Connection& conn, const Delivery& d, const std::string&
       o.failure.code.empty() ? o.failure.message : o.failure.code + ": " + o.failure.message;
   args[kMoveNow] = std::to_string(now);
   args[kMoveEventId] = d.envelope.event_id;
-  args[kMoveDocPrefix] = key(d.tenant, "ev:");
-  args[kMoveDeadRetention] = std::to_string(
-      std::chrono::duration_cast<std::chrono::milliseconds>(options.dead_retention).count());
+  args[kMoveCode] = o.failure.code;
+  args[kMoveErrorno] = o.failure.errorno;
   conn.eval(move_script(),
             {d.stream, key(d.tenant, "ev:" + d.envelope.event_id), key(d.tenant, zset)},
             std::move(args), std::move(done));
@@ -167,19 +168,20 @@ Outcome redis_failure(bool may_have_run, const std::string& what) {
 
 void file_dead_letter(redis::Connection& conn, const Envelope& env, const Failure& failure,
                       std::int64_t now_ms, std::function<void(Result<void>)> done) {
-  static const redis::Script script(R"lua(
+  static const redis::Script script(std::string(kEventIndexLua) + R"lua(
 redis.call('HSET', KEYS[1], 'event_id', ARGV[1], 'envelope', ARGV[2], 'state', 'dead',
            'attempts', '[' .. ARGV[3] .. ']', 'attempt', '1', 'first_failure', ARGV[4],
-           'reason', ARGV[5], 'updated_at', ARGV[4])
+           'reason', ARGV[5], 'updated_at', ARGV[4], 'code', ARGV[6], 'errorno', ARGV[7])
 redis.call('PERSIST', KEYS[1])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+isync_evindex(KEYS[1])
 return 1
 )lua");
   const std::string reason =
       failure.code.empty() ? failure.message : failure.code + ": " + failure.message;
   conn.eval(script, {key(env.tenant, "ev:" + env.event_id), key(env.tenant, "dead")},
             {env.event_id, encode(env), detail::attempt_json(failure, now_ms, 1),
-             std::to_string(now_ms), reason},
+             std::to_string(now_ms), reason, failure.code, failure.errorno},
             [done = std::move(done)](boost::system::error_code ec, redis::Reply r) {
               if (ec) return done(make_error("unavailable", "dead letter: " + ec.message()));
               if (r.is_error()) return done(make_error("unavailable", "dead letter: " + r.str));

@@ -17,7 +17,10 @@ const redis::Script& accept_script();
 // ARGV: 1 group, 2 entry id, 3 state (retrying | parked | dead), 4 envelope,
 //       5 attempt record JSON ('' = none), 6 attempts so far (field "a" when
 //       moved back), 7 first failure ms, 8 score, 9 reason, 10 now ms,
-//       11 event id, 12 doc key prefix, 13 dead retention ms.
+//       11 event id, 12 code and 13 errorno of the attempt (stored with it;
+//       left as they were when there is no attempt).
+// Sets updated_at and files the document in the event index. Old dead
+// letters are not purged here: the index's sweep removes them.
 // Returns 1, or 0 when the entry was no longer pending (another consumer
 // settled it first) and nothing was written.
 const redis::Script& move_script();
@@ -33,14 +36,15 @@ enum MoveArg {
   kMoveReason,
   kMoveNow,
   kMoveEventId,
-  kMoveDocPrefix,
-  kMoveDeadRetention,
+  kMoveCode,
+  kMoveErrorno,
   kMoveArgCount
 };
 
 // Moves due members of a ZSET back onto the stream with e, a, f from their
-// documents. KEYS: 1 ZSET, 2 stream. ARGV: 1 max score, 2 doc prefix,
-// 3 limit. Returns the number moved.
+// documents, each now pending (updated_at set, re-filed in the event index).
+// KEYS: 1 ZSET, 2 stream. ARGV: 1 max score, 2 doc prefix, 3 limit, 4 now ms
+// ('' or absent = Redis TIME). Returns the number moved.
 const redis::Script& release_script();
 
 }  // namespace isync::queue::detail

@@ -545,15 +545,20 @@ TEST_CASE("an invoice Intacct does not have is a dead letter naming it") {
   PayFixture f;
   Pay p;
   p.invoice = "INV-404";
-  auto out = f.handle(stripe(p));
+  const auto event = stripe(p);
+  auto out = f.handle(event);
   CHECK(out.kind == Kind::dead);
   CHECK(out.failure.code == "invoice_not_found");
   CHECK(out.failure.message ==
         "Intacct invoice INV-404 does not exist (no ARINVOICE with that RECORDID or RECORDNO); "
         "payment pi_1 was not posted.");
   CHECK(out.failure.correction ==
-        "Check the payment's metadata intacct_invoice; apply the payment by hand in Intacct, then "
-        "discard this event.");
+        "Find the invoice in Intacct (the payment's metadata intacct_invoice names INV-404), then "
+        "correct this event and replay it: intacct-sync events replay " +
+            event.event_id +
+            " --set INVOICE=<RECORDNO or RECORDID> (admin API: POST /v1/admin/events/replay with "
+            "\"set\":{\"INVOICE\":\"<RECORDNO or RECORDID>\"}). Or apply the payment by hand "
+            "in Intacct and discard this event.");
   CHECK(f.ledger("pi_1", "state") == "failed");
   CHECK(f.payments().empty());
 }
