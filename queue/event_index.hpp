@@ -63,10 +63,10 @@ inline constexpr const char* kEventStates[] = {"pending", "retrying", "parked",
                                                "dead",    "done",     "discarded"};
 
 struct EventFilter {
-  std::string state;          // one of kEventStates, or "" = any
-  std::string object;         // CUSTOMER | ARINVOICE | ARPYMT, or ""
-  std::string key;            // record key (RECORDNO; a Stripe payment id); needs object
-  std::string error;          // last failed attempt's code or Intacct errorno, or ""
+  std::string state{};        // one of kEventStates, or "" = any
+  std::string object{};       // CUSTOMER | ARINVOICE | ARPYMT, or ""
+  std::string key{};          // record key (RECORDNO; a Stripe payment id); needs object
+  std::string error{};        // last failed attempt's code or Intacct errorno, or ""
   std::int64_t since_ms = 0;  // updated_at >= since (0 = open)
   std::int64_t until_ms = 0;  // updated_at <= until (0 = open)
 };
