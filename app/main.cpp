@@ -1,5 +1,5 @@
-// intacct-sync: serve | check-config | encrypt-secret | status | reconcile. Wiring lives in
-// service.cpp; this file only parses the command line.
+// intacct-sync: serve | check-config | encrypt-secret | status | reconcile | events |
+// records. Wiring lives in service.cpp; this file only parses the command line.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -7,6 +7,7 @@
 #include <iterator>
 #include <string>
 
+#include "app/events_commands.hpp"
 #include "app/service.hpp"
 #include "config/config.hpp"
 
@@ -83,6 +84,15 @@ int reconcile(const std::string& path, const isync::app::ReconcileArgs& args) {
   return isync::app::reconcile(*cfg, args, std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1);
 }
 
+int events(const std::string& path, const isync::app::EventsArgs& args) {
+  auto cfg = load_config(path);
+  if (!cfg) {
+    std::cerr << "intacct-sync: " << cfg.error().message << "\n";
+    return isync::app::kEventsError;
+  }
+  return isync::app::events(*cfg, args, std::cout, std::cerr, ::isatty(STDOUT_FILENO) == 1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,18 +147,25 @@ int main(int argc, char** argv) {
       "arguments; 3 the mirror's index is being built (try later); 4 a run of the tenant is "
       "already running. With several tenants, the highest code.");
 
+  isync::app::detail::EventsCommands events_cmds;
+  isync::app::detail::add_events_commands(cli, events_cmds);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = cli.exit(e);
     // reconcile documents 2 for bad arguments (CLI11's own codes are others).
-    const bool reconciling = argc > 1 && std::string(argv[1]) == "reconcile";
-    return rc != 0 && reconciling ? isync::app::kReconcileBadConfig : rc;
+    const std::string command = argc > 1 ? argv[1] : "";
+    if (rc != 0 && command == "reconcile") return isync::app::kReconcileBadConfig;
+    // events and records document 1 for bad arguments.
+    if (rc != 0 && (command == "events" || command == "records")) return isync::app::kEventsError;
+    return rc;
   }
   if (*serve_cmd) return serve(config_path);
   if (*check_cmd) return check_config(check_path);
   if (*enc_cmd) return encrypt_secret(new_key);
   if (*status_cmd) return status(status_path, status_json);
   if (*reconcile_cmd) return reconcile(reconcile_path, reconcile_args);
+  if (!events_cmds.args.verb.empty()) return events(events_cmds.config_path, events_cmds.args);
   return 1;
 }

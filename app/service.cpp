@@ -23,6 +23,8 @@
 #include "ingest/ingest.hpp"
 #include "intacct/client.hpp"
 #include "intacct/transport.hpp"
+#include "oncall/http.hpp"
+#include "oncall/oncall.hpp"
 #include "queue/queue.hpp"
 #include "reconcile/reconcile.hpp"
 #include "redis/redis.hpp"
@@ -36,6 +38,10 @@ namespace {
 // Margin past drain_timeout for the workers to report and the connections to
 // close, before the io threads are stopped regardless.
 constexpr std::chrono::seconds kShutdownMargin{5};
+// On-call jobs are stepped this often; old event documents are swept (and
+// the index back-filled) this often.
+constexpr std::chrono::milliseconds kJobTick{200};
+constexpr std::chrono::milliseconds kSweepEvery{60'000};
 // The parked events of Intacct tenants are put back at most this often.
 constexpr std::chrono::milliseconds kMinReprobe{60'000};
 
@@ -202,7 +208,24 @@ int serve(const config::Config& cfg, Log& log) {
                       detail::schedule_entries(cfg), detail::schedule_start(*reconciler));
   }
 
+  // On-call: the admin API's events routes, and this process's share of the
+  // bulk jobs, the sweep of old event documents and the index back-fill.
+  oncall::Engine oncall_engine(connect("isync-oncall"), tenant_ids, detail::oncall_options(cfg),
+                               clock);
+  oncall::JobRunner job_runner(ioc.get_executor(), connect("isync-oncall-jobs"), tenant_ids,
+                               detail::oncall_options(cfg),
+                               oncall::JobRunner::Settings{kJobTick, kSweepEvery, {}}, clock, log);
+  auto jobs_stopped = std::make_shared<std::atomic<bool>>(false);
+
   auto options = ingest_options(cfg);
+  options.events_api = [&oncall_engine](ingest::EventsCall call, ingest::EventsReply done) {
+    oncall::serve_http(
+        oncall_engine,
+        {std::move(call.method), std::move(call.path), std::move(call.query), std::move(call.body)},
+        [done = std::move(done)](oncall::HttpAnswer a) {
+          done(a.status, std::move(a.body), a.retry_after);
+        });
+  };
   options.before_metrics = [&metrics, &tenant_ids, reader_conn](std::function<void()> done) {
     queue::publish_stats(*reader_conn, tenant_ids, metrics,
                          [&metrics, &tenant_ids, reader_conn, done = std::move(done)]() mutable {
@@ -223,6 +246,7 @@ int serve(const config::Config& cfg, Log& log) {
     return kExitUnavailable;
   }
   if (pool) pool->start();
+  job_runner.start();
   mirror_sync.run_backfill(tenant_ids);
   if (scheduler) scheduler->start();
   if (pool && hub) handler.start_rechecks(ioc.get_executor(), intacct_tenants);
@@ -310,8 +334,8 @@ int serve(const config::Config& cfg, Log& log) {
           // The pending wait holds the poll; the poll only a weak reference
           // to itself, so nothing is left once it ends.
           *poll = [&, wait, deadline, weak = std::weak_ptr(poll)] {
-            if (reconciler && reconciler->running() > 0 &&
-                std::chrono::steady_clock::now() < deadline) {
+            const bool busy = (reconciler && reconciler->running() > 0) || !jobs_stopped->load();
+            if (busy && std::chrono::steady_clock::now() < deadline) {
               wait->expires_after(std::chrono::milliseconds(20));
               wait->async_wait([self = weak.lock()](boost::system::error_code) { (*self)(); });
               return;
@@ -327,6 +351,7 @@ int serve(const config::Config& cfg, Log& log) {
       // their own connection, closed below with the others).
       if (scheduler) scheduler->stop();
       if (reconciler) reconciler->stop();
+      job_runner.stop([jobs_stopped] { jobs_stopped->store(true); });
       if (pool) {
         pool->stop(finish);
       } else {

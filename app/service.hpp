@@ -60,6 +60,41 @@ struct ReconcileArgs {
 int reconcile(const config::Config& config, const ReconcileArgs& args, std::ostream& out,
               std::ostream& err, bool terminal);
 
+// `intacct-sync events …` and `records show` exit codes (README "On-call").
+inline constexpr int kEventsOk = 0;
+inline constexpr int kEventsError = 1;     // Redis unreachable, bad config or arguments, a failure
+inline constexpr int kEventsNotFound = 2;  // no such event, job or record
+inline constexpr int kEventsRefused = 3;   // 409: invalid_state, payment_* (the message says why)
+inline constexpr int kEventsInterrupted = 130;  // Ctrl-C while following a job (it goes on)
+
+struct EventsArgs {
+  // list | show | replay | discard | jobs | cancel | records-show
+  std::string verb;
+  bool json = false;
+  // The filter (list; replay and discard with `filter`), as the API names them.
+  std::string tenant, state, object, key, error, since, until, cursor;
+  int limit = 0;                 // 0 = the default
+  std::vector<std::string> ids;  // show: one; replay/discard: 1..1000; cancel: the job
+  bool filter = false;           // replay/discard by filter (tenant required)
+  bool dry_run = false;
+  bool settled_by_hand = false;
+  std::vector<std::string> set;  // "INVOICE=INV-1002", "CUSTOMER=C-9"
+  std::string actor;             // empty = the OS user
+  std::string reason;
+  std::string record_object, record_key;  // records show
+};
+
+// The on-call verbs (PRODUCT.md §6), against Redis through oncall::Engine
+// (no listener, no Intacct call). A replay or discard by filter creates the
+// job and follows it: this process steps that job (a JobRunner restricted to
+// it, at the tenant's shared replay rate, alongside any serve process) and
+// prints its progress — redrawn in place when `terminal`, a line every 5 s
+// otherwise — until it is done; Ctrl-C stops following and leaves the job to
+// the serve processes (kEventsInterrupted). Results go to `out` (text, or the
+// admin API's JSON with `json`), errors to `err`.
+int events(const config::Config& config, const EventsArgs& args, std::ostream& out,
+           std::ostream& err, bool terminal);
+
 // `intacct-sync status`: connects to the configured Redis (no listener, no
 // Intacct call), reads handlers::read_status for every configured tenant, with each
 // tenant's last reconcile run, and

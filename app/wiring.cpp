@@ -111,6 +111,15 @@ handlers::PaymentOptions payment_options(const config::Config& cfg) {
   return o;
 }
 
+oncall::Options oncall_options(const config::Config& cfg) {
+  oncall::Options o;
+  o.replay_rate = static_cast<double>(cfg.admin.replay_rate);
+  o.lease = cfg.payments.lease;
+  o.sweep.done_retention = cfg.queue.done_retention;
+  o.sweep.dead_retention = cfg.queue.dead_letter_retention;
+  return o;
+}
+
 std::map<std::string, handlers::PaymentPolicy> payment_policies(const config::Config& cfg) {
   std::map<std::string, handlers::PaymentPolicy> out;
   for (const auto& t : cfg.tenants) {

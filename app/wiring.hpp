@@ -16,6 +16,7 @@
 #include "ingest/ingest.hpp"
 #include "intacct/client.hpp"
 #include "intacct/transport.hpp"
+#include "oncall/oncall.hpp"
 #include "queue/queue.hpp"
 #include "reconcile/reconcile.hpp"
 #include "reconcile/schedule.hpp"
@@ -39,6 +40,9 @@ handlers::MirrorOptions mirror_options(const config::Config& cfg);
 handlers::PaymentOptions payment_options(const config::Config& cfg);
 std::map<std::string, handlers::PaymentPolicy> payment_policies(const config::Config& cfg);
 intacct::TransportOptions transport_options(const config::Config& cfg);
+// The on-call engine's: [admin] replay_rate, the payment lease, and the
+// sweep's retentions from [queue] done_retention and dead_letter_retention.
+oncall::Options oncall_options(const config::Config& cfg);
 intacct::ClientOptions client_options(const config::Config& cfg);
 
 // Intacct access for the tenants with credentials; all null/empty when none
