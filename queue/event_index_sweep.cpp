@@ -76,20 +76,20 @@ while budget > 0 and steps < 100 do
     local z = pfx .. 'evx:' .. k
     local n = math.min(budget, 200)
     local ids = redis.call('ZRANGE', z, rank, rank + n - 1)
-    if #ids == 0 then
+    local gone = 0
+    for _, id in ipairs(ids) do
+      if redis.call('EXISTS', pfx .. 'ev:' .. id) == 0 then
+        redis.call('ZREM', z, id)
+        gone = gone + 1
+      end
+    end
+    orphans = orphans + gone
+    budget = budget - #ids
+    if #ids < n then
       if redis.call('ZCARD', z) == 0 then redis.call('SREM', reg, k) end
       table.remove(queue, 1)
       rank = 0
     else
-      local gone = 0
-      for _, id in ipairs(ids) do
-        if redis.call('EXISTS', pfx .. 'ev:' .. id) == 0 then
-          redis.call('ZREM', z, id)
-          gone = gone + 1
-        end
-      end
-      orphans = orphans + gone
-      budget = budget - #ids
       rank = rank + #ids - gone
     end
   end
