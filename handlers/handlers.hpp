@@ -194,6 +194,13 @@ class MirrorHandler : public queue::Handler {
 //    ambiguous failure: STATE Reversed); a partial refund is a dead letter
 //    whose correction tells on-call what to do in Intacct; a refund of a
 //    payment not posted yet is retried until it is.
+//  * Abandoned (on-call discarded the payment as settled by hand, see
+//    oncall/oncall.hpp) is final: any event of it is acked as "abandoned"
+//    without a call to Intacct, and a refund of it is a dead letter
+//    refund_of_abandoned_payment telling on-call to reverse it by hand.
+//    Reconcile never settles it.
+//  * invoice_not_found's correction points to the on-call fix: replay the
+//    event with --set INVOICE=<number> (HTTP "set"), allowed while nothing was sent.
 //  * Other event types are acked as ignored; so are payments naming no
 //    Intacct invoice or customer (not the AR platform's).
 // Metrics: isync_payments_total{tenant,result},

@@ -173,11 +173,14 @@ struct JobRunner::Impl : std::enable_shared_from_this<Impl> {
             if (!r) {
               self->log.warn("event index back-fill failed; tried again at the next sweep",
                              LogLine().str("tenant", tenant).str("why", r.error().message));
-            } else if (*r == 0) {
-              self->backfilled.insert(tenant);
             } else {
-              self->log.info("event index back-filled",
-                             LogLine().str("tenant", tenant).num("indexed", *r));
+              // A success is the whole back-fill (it resumes by itself after
+              // an interruption); later sweeps skip it in this process.
+              self->backfilled.insert(tenant);
+              if (*r > 0) {
+                self->log.info("event index back-filled",
+                               LogLine().str("tenant", tenant).num("indexed", *r));
+              }
             }
             self->sweep_events();
           });

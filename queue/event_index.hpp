@@ -27,8 +27,10 @@
 //    also carries "fields" and "was"). Readers treat a missing kind as failure
 //    (documents written before the index).
 //  * list_events pages with an opaque cursor over (updated_at desc, tenant,
-//    id desc), scanning a bounded number of candidates per call: a page may
-//    hold fewer than `limit` events and still have a next_cursor. Redis
+//    id desc), scanning a bounded number of candidates per call (2,000 per
+//    tenant, in the one index key that covers most of the filter: key, else
+//    error, else object, else state, else all): a page may hold fewer than
+//    `limit` events and still have a next_cursor. Redis
 //    trouble is Error{"unavailable"}; a cursor this code did not write is
 //    Error{"invalid_field"} naming "cursor".
 //  * sweep_events is bounded per call (a few thousand keys) and safe to run
@@ -110,7 +112,9 @@ struct SweepResult {
   std::int64_t orphans = 0;  // index entries whose document was gone
 };
 // One bounded pass for `tenant` at `now_ms`; removed documents also leave
-// the queue's dead ZSET.
+// the queue's dead, retry and parked ZSETs. The orphan pass looks at up to
+// 2,000 index entries per call and keeps its place in evx:sweep-cursor, so
+// successive calls cover every index key.
 void sweep_events(redis::Connection& conn, const std::string& tenant, std::int64_t now_ms,
                   const SweepOptions& options, std::function<void(Result<SweepResult>)> done);
 

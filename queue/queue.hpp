@@ -212,12 +212,14 @@ struct WorkerOptions {
   std::chrono::milliseconds retry_base{2000};                 // first retry delay (before jitter)
   std::chrono::milliseconds retry_cap{3600000};               // longest retry delay
   std::chrono::milliseconds give_up_after{24 * 3600 * 1000};  // since first failure
-  std::chrono::seconds done_retention{7 * 24 * 3600};         // documents of done events
-  std::chrono::seconds dead_retention{30 * 24 * 3600};        // dead letters
-  int read_count = 64;                                        // XREADGROUP COUNT
-  std::chrono::milliseconds block{1000};                      // XREADGROUP BLOCK
-  int max_deliveries = 20;                                    // poison threshold
-  std::chrono::milliseconds reconnect_interval{100};          // redis::Options, per connection
+  // Not read by the pool any more: documents are removed by sweep_events
+  // (event_index.hpp, SweepOptions). Kept for the callers that still set them.
+  std::chrono::seconds done_retention{7 * 24 * 3600};   // documents of done events
+  std::chrono::seconds dead_retention{30 * 24 * 3600};  // dead letters
+  int read_count = 64;                                  // XREADGROUP COUNT
+  std::chrono::milliseconds block{1000};                // XREADGROUP BLOCK
+  int max_deliveries = 20;                              // poison threshold
+  std::chrono::milliseconds reconnect_interval{100};    // redis::Options, per connection
 };
 
 // Capped exponential backoff with full jitter: a uniform draw in

@@ -271,3 +271,42 @@ TEST_CASE("show has the envelope, the attempts and the state; its JSON embeds th
   CHECK(d["ledger"].IsNull());
   CHECK(std::string(d["event"]["state"].GetString()) == "dead");
 }
+
+TEST_CASE("list finds events by filter, newest first; bad arguments name the field") {
+  OnCallRig f;
+  const std::string a = f.dead_customer("acme", "1");
+  f.clock.advance(10);
+  const std::string b = f.dead_customer("beta", "2");
+  f.clock.advance(10);
+  const std::string c = f.dead_customer("acme", "3");
+  REQUIRE(f.discard({c}).has_value());
+  auto all =
+      wait_for<Result<queue::EventPage>>([&](auto cb) { f.engine->list("", {}, 10, "", cb); });
+  REQUIRE(all.has_value());
+  REQUIRE(all->events.size() == 3);
+  CHECK(all->events[0].id == c);
+  CHECK(all->events[1].id == b);
+  CHECK(all->events[2].id == a);
+  queue::EventFilter dead;
+  dead.state = "dead";
+  auto acme = wait_for<Result<queue::EventPage>>(
+      [&](auto cb) { f.engine->list("acme", dead, 10, "", cb); });
+  REQUIRE(acme.has_value());
+  REQUIRE(acme->events.size() == 1);
+  CHECK(acme->events[0].id == a);
+  CHECK(oncall::to_json(*acme).rfind("{\"events\":[{\"id\":\"" + a + "\",\"tenant\":\"acme\"", 0) ==
+        0);
+
+  auto bad =
+      wait_for<Result<queue::EventPage>>([&](auto cb) { f.engine->list("zzz", {}, 10, "", cb); });
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().code == "invalid_field");
+  CHECK(bad.error().message == "tenant: 'zzz' is not a configured tenant");
+  bad = wait_for<Result<queue::EventPage>>([&](auto cb) { f.engine->list("", {}, 0, "", cb); });
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().message == "limit: between 1 and 1000");
+  bad = wait_for<Result<queue::EventPage>>(
+      [&](auto cb) { f.engine->list("", {}, 10, "garbage", cb); });
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().code == "invalid_field");
+}

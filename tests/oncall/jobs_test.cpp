@@ -260,3 +260,21 @@ TEST_CASE(
   CHECK(f.server.cmd({"EXISTS", f.k("acme", "job:" + a.job_id)}).integer == 0);
   CHECK(f.server.cmd({"EXISTS", f.k("acme", "job:" + a.job_id + ":ids")}).integer == 0);
 }
+
+TEST_CASE(
+    "the runner's sweep removes discarded documents past their retention with their index "
+    "entries") {
+  JobRig f;
+  const std::string id = f.dead_customer();
+  REQUIRE(f.discard({id}).has_value());
+  const std::string kept = f.dead_customer("acme", "8");
+  f.clock.advance(f.options.sweep.dead_retention.count() / 2);
+  REQUIRE(f.replay({kept}).has_value());  // pending, recent
+  f.clock.advance(f.options.sweep.dead_retention.count() / 2 + 1000);
+  f.runner(20ms, 50ms);
+  REQUIRE(eventually([&] { return f.field("acme", id, "state") == "(nil)"; }));
+  CHECK(f.server.cmd({"ZSCORE", f.k("acme", "evx:all"), id}).type == redis::Reply::Type::nil);
+  CHECK(f.server.cmd({"ZSCORE", f.k("acme", "evx:s:discarded"), id}).type ==
+        redis::Reply::Type::nil);
+  CHECK(f.field("acme", kept, "state") == "pending");
+}
