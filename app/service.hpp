@@ -10,6 +10,11 @@
 //    returns kExitUnavailable; AOF off or maxmemory-policy other than
 //    noeviction -> returns kExitRefused with a message naming the setting;
 //    appendfsync other than always -> a warning.
+//  * Every serve process answers the admin API's on-call routes through
+//    oncall::serve_http, and runs a JobRunner: bulk jobs stepped every 200 ms
+//    at [admin] replay_rate per tenant, the sweep of old event documents (and
+//    the index back-fill) once a minute; it is stopped before the
+//    connections close.
 //  * Secrets are never logged: the start line carries the redacted Redis URL.
 //  * REQUIRES: called from the main thread, once; it installs the signal
 //    handlers for the duration of the call.
