@@ -39,8 +39,19 @@
 //    on those only; any JobRunner (every serve process, and the CLI that
 //    follows it) advances it at the tenant's shared replay rate, one atomic
 //    step at a time, so a crash or two runners never act twice on an id.
+//    `set` on an event that is not dead is invalid_state; on another source
+//    or event type, with another field, several ids or a filter it is
+//    invalid_field "set: ...".
+//  * By ids, `matched` counts the ids that have a document; the ids without
+//    one are listed in skipped with state "" and code not_found. A dry run
+//    (by ids or filter) answers matched and up to 5 samples, writes nothing.
+//  * A job step is one script: it reads the job's position, takes tokens
+//    from the tenant's bucket (isync:{t}:oncall:bucket, rate replay_rate/s,
+//    burst max(1, rate), Redis's clock), acts on the next ids and advances
+//    the position, so two runners never act on an id twice.
 //  * Errors are values: Error{code, message}, codes invalid_field (the
-//    message names the field), not_found, invalid_state (the message names
+//    message starts with the field: "reason: ...", "ids: ...", "tenant: ...",
+//    "filter: ...", "set: ..."), not_found, invalid_state (the message names
 //    the state), payment_unsettled, payment_in_progress, payment_abandoned,
 //    payment_may_be_posted, unavailable (Redis trouble).
 #pragma once
@@ -170,12 +181,22 @@ class JobRunner {
   std::shared_ptr<Impl> impl_;
 };
 
-// Text forms shared by the CLI and the admin API.
+// Text forms shared by the CLI and the admin API. Times are ms since the
+// epoch (keys end in _ms).
 const char* action_name(Action a);  // "replay" | "discard"
+// {"id","tenant","state","source","object","key","action","code","errorno",
+//  "reason","attempt","updated_at_ms","first_failure_ms","received_at_ms"}
 std::string to_json(const queue::EventSummary& s);
-std::string to_json(const queue::EventPage& page);
+std::string to_json(const queue::EventPage& page);  // {"events":[…],"next_cursor"}
+// {"event":{summary},"envelope":{…},"attempts":[…],"ledger":{…}|null}
 std::string to_json(const EventDetail& d);
-std::string to_json(const ActionAnswer& a, Action action);  // "replayed" | "discarded" key
+// by ids: {"matched","replayed"|"discarded","skipped":[{"id","state","code"}]};
+// a job: {"job_id","matched"}; a dry run: {"matched","samples":[summary…]}
+std::string to_json(const ActionAnswer& a, Action action);
+// {"job_id","tenant","action","state","reason","actor","filter":{…},
+//  "settled_by_hand","matched","processed","replayed"|"discarded","skipped",
+//  "skipped_samples":[{"id","state","code"}],"created_at_ms","updated_at_ms",
+//  "finished_at_ms"}
 std::string to_json(const Job& j);
 std::string to_json(const std::vector<Job>& jobs);  // {"jobs":[…]}
 
