@@ -3,6 +3,8 @@
 // it; `set` corrects a payment's invoice and posts it exactly once.
 #include <rapidjson/document.h>
 
+#include "core/json.hpp"
+#include "oncall/http.hpp"
 #include "oncall/oncall.hpp"
 #include "tests/handlers/payment_fixture.hpp"
 
@@ -277,4 +279,50 @@ TEST_CASE("set applies to a payment_intent.succeeded or charge.succeeded event o
   CHECK(r.error().message ==
         "set: applies to a payment_intent.succeeded or charge.succeeded event; event " + id +
             " is stripe charge.refunded");
+}
+
+TEST_CASE("the admin API answers each payment refusal 409 with its code") {
+  OnCallPay f;
+  auto call = [&](const std::string& path, const std::string& body) {
+    return await<oncall::HttpAnswer>([&](auto cb) {
+      oncall::serve_http(*f.engine, oncall::HttpCall{"POST", path, {}, body}, cb);
+    });
+  };
+  auto code_of = [](const oncall::HttpAnswer& a) {
+    auto doc = json::parse(a.body, json::kTrusted);
+    REQUIRE(doc.has_value());
+    return std::string((*doc)["error"]["code"].GetString());
+  };
+  Pay p;
+  p.invoice = "INV-404";
+  const std::string id = f.dead(stripe(p), f.intacct_failure());
+  f.seed_unsettled("pi_1", "INV-404");
+  const std::string ids = R"({"ids":[")" + id + R"("])";
+
+  auto a = call("/v1/admin/events/replay", ids + R"(,"set":{"INVOICE":"INV-9"}})");
+  CHECK(a.status == 409);
+  CHECK(code_of(a) == "payment_may_be_posted");
+
+  a = call("/v1/admin/events/discard", ids + R"(,"reason":"paid by cheque"})");
+  CHECK(a.status == 409);
+  CHECK(code_of(a) == "payment_unsettled");
+
+  // Another owner holds the lease.
+  f.server.cmd({"HSET", f.key("pay:pi_1"), "owner", "worker-1", "until",
+                std::to_string(f.clock.now_ms() + 600000)});
+  a = call("/v1/admin/events/discard",
+           ids + R"(,"reason":"paid by cheque","settled_by_hand":true})");
+  CHECK(a.status == 409);
+  CHECK(code_of(a) == "payment_in_progress");
+
+  f.server.cmd({"HDEL", f.key("pay:pi_1"), "owner", "until"});
+  a = call("/v1/admin/events/discard",
+           ids + R"(,"reason":"paid by cheque","settled_by_hand":true})");
+  CHECK(a.status == 200);
+  CHECK(a.body == R"({"matched":1,"discarded":1,"skipped":[]})");
+  CHECK(f.ledger("pi_1", "state") == "abandoned");
+
+  a = call("/v1/admin/events/replay", ids + "}");
+  CHECK(a.status == 409);
+  CHECK(code_of(a) == "payment_abandoned");
 }
