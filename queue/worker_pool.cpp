@@ -5,23 +5,14 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <map>
-#include <random>
 
-#include "queue/detail/outcomes.hpp"
-#include "queue/detail/scripts.hpp"
-#include "queue/queue.hpp"
+#include "queue/detail/worker_pool_impl.hpp"
 
 namespace isync::queue {
 
 namespace {
 
 namespace asio = boost::asio;
-using redis::Reply;
-using SteadyClock = std::chrono::steady_clock;
-using ms = std::chrono::milliseconds;
 
 std::string consumer_base() {
   char host[256] = {};
@@ -29,13 +20,9 @@ std::string consumer_base() {
   return std::string(host[0] != '\0' ? host : "host") + "-" + std::to_string(::getpid());
 }
 
-// One stream entry as read: id and field/value pairs.
-struct Entry {
-  std::string id;
-  std::map<std::string, std::string> fields;
-};
+}  // namespace
 
-Entry parse_entry(const Reply& r) {
+WorkerPool::Impl::Entry WorkerPool::Impl::parse_entry(const Reply& r) {
   Entry e;
   if (r.type != Reply::Type::array || r.elements.size() < 2) return e;
   e.id = r.elements[0].str;
@@ -44,420 +31,288 @@ Entry parse_entry(const Reply& r) {
   return e;
 }
 
-}  // namespace
+WorkerPool::Impl::Impl(asio::any_io_executor ex, redis::Endpoint endpoint,
+                       std::vector<std::string> tenants, Handler& handler, WorkerOptions options,
+                       Metrics& metrics, Clock& clock, Log& log)
+    : strand_(asio::make_strand(ex)),
+      endpoint_(std::move(endpoint)),
+      handler_(handler),
+      options_(options),
+      metrics_(metrics),
+      clock_(clock),
+      log_(log),
+      mover_timer_(strand_),
+      reclaim_timer_(strand_),
+      group_timer_(strand_),
+      rng_(std::random_device{}()) {
+  for (auto& t : tenants) {
+    stream_tenant_[key(t, "events")] = t;
+    tenants_.push_back(std::move(t));
+  }
+  options_.workers = std::max(1, options_.workers);
+  options_.read_count = std::clamp(options_.read_count, 1, 1000);
+  base_ = consumer_base();
+}
 
-struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::any_io_executor ex, redis::Endpoint endpoint, std::vector<std::string> tenants,
-       Handler& handler, WorkerOptions options, Metrics& metrics, Clock& clock, Log& log)
-      : strand_(asio::make_strand(ex)),
-        endpoint_(std::move(endpoint)),
-        handler_(handler),
-        options_(options),
-        metrics_(metrics),
-        clock_(clock),
-        log_(log),
-        mover_timer_(strand_),
-        reclaim_timer_(strand_),
-        group_timer_(strand_),
-        rng_(std::random_device{}()) {
-    for (auto& t : tenants) {
-      stream_tenant_[key(t, "events")] = t;
-      tenants_.push_back(std::move(t));
+std::shared_ptr<redis::Connection> WorkerPool::Impl::make_conn(const std::string& name, ms block) {
+  redis::Options o;
+  o.client_name = name;
+  o.command_timeout = std::max(o.command_timeout, block + ms(5000));
+  o.reconnect_interval = options_.reconnect_interval;
+  auto c = redis::Connection::create(strand_.get_inner_executor(), endpoint_, o, &log_);
+  c->start();
+  return c;
+}
+
+void WorkerPool::Impl::start() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    if (self->started_) return;
+    self->started_ = true;
+    self->ops_ = self->make_conn(self->base_ + "-ops", ms(0));
+    for (int i = 0; i < self->options_.workers; ++i) {
+      Worker w;
+      w.consumer = self->base_ + "-" + std::to_string(i);
+      w.conn = self->make_conn(w.consumer, self->options_.block);
+      self->workers_.push_back(std::move(w));
     }
-    options_.workers = std::max(1, options_.workers);
-    options_.read_count = std::clamp(options_.read_count, 1, 1000);
-    base_ = consumer_base();
-  }
+    self->ensure_groups();
+  });
+}
 
-  std::shared_ptr<redis::Connection> make_conn(const std::string& name, ms block) {
-    redis::Options o;
-    o.client_name = name;
-    o.command_timeout = std::max(o.command_timeout, block + ms(5000));
-    o.reconnect_interval = options_.reconnect_interval;
-    auto c = redis::Connection::create(strand_.get_inner_executor(), endpoint_, o, &log_);
-    c->start();
-    return c;
-  }
-
-  void start() {
-    asio::dispatch(strand_, [self = shared_from_this()] {
-      if (self->started_) return;
-      self->started_ = true;
-      self->ops_ = self->make_conn(self->base_ + "-ops", ms(0));
-      for (int i = 0; i < self->options_.workers; ++i) {
-        Worker w;
-        w.consumer = self->base_ + "-" + std::to_string(i);
-        w.conn = self->make_conn(w.consumer, self->options_.block);
-        self->workers_.push_back(std::move(w));
-      }
-      self->ensure_groups();
-    });
-  }
-
-  // XGROUP CREATE for every stream; retried until all exist, then reading starts.
-  void ensure_groups() {
-    if (stopping_) return;
-    auto remaining = std::make_shared<size_t>(tenants_.size());
-    auto failed = std::make_shared<bool>(false);
-    if (tenants_.empty()) return;
-    for (const auto& [stream, tenant] : stream_tenant_) {
-      ops_->command(
-          {"XGROUP", "CREATE", stream, std::string(kGroup), "0", "MKSTREAM"},
-          [self = shared_from_this(), remaining, failed](boost::system::error_code ec, Reply r) {
-            asio::post(self->strand_, [self, remaining, failed, ec, r = std::move(r)] {
-              if (ec || (r.is_error() && r.str.rfind("BUSYGROUP", 0) != 0)) {
-                *failed = true;
-              }
-              if (--*remaining > 0) return;
-              if (*failed) {
-                self->group_timer_.expires_after(ms(500));
-                self->group_timer_.async_wait([self](boost::system::error_code tec) {
-                  if (!tec) self->ensure_groups();
-                });
-                return;
-              }
-              self->groups_ready();
-            });
-          });
-    }
-  }
-
-  void groups_ready() {
-    if (stopping_ || running_) return;
-    running_ = true;
-    for (size_t i = 0; i < workers_.size(); ++i) read(i);
-    schedule_mover();
-    schedule_reclaim();
-  }
-
-  // ---- reading ----
-
-  struct Worker {
-    std::string consumer;
-    std::shared_ptr<redis::Connection> conn;
-    int in_flight = 0;
-    bool reading = false;
-  };
-
-  void read(size_t i) {
-    Worker& w = workers_[i];
-    if (stopping_ || w.reading) return;
-    int room = options_.read_count - w.in_flight;
-    if (room <= 0) return;  // resumed when a handler reports
-    w.reading = true;
-    std::vector<std::string> argv = {"XREADGROUP",
-                                     "GROUP",
-                                     std::string(kGroup),
-                                     w.consumer,
-                                     "COUNT",
-                                     std::to_string(room),
-                                     "BLOCK",
-                                     std::to_string(options_.block.count()),
-                                     "STREAMS"};
-    for (const auto& t : tenants_) argv.push_back(key(t, "events"));
-    for (size_t k = 0; k < tenants_.size(); ++k) argv.emplace_back(">");
-    w.conn->command(
-        std::move(argv), [self = shared_from_this(), i](boost::system::error_code ec, Reply r) {
-          asio::post(self->strand_, [self, i, ec, r = std::move(r)] { self->on_read(i, ec, r); });
-        });
-  }
-
-  void on_read(size_t i, boost::system::error_code ec, const Reply& r) {
-    Worker& w = workers_[i];
-    w.reading = false;
-    if (ec || r.is_error()) {
-      if (!ec && r.str.rfind("NOGROUP", 0) == 0) {
-        // The stream or group vanished (Redis lost its data): recreate.
-        running_ = false;
-        ensure_groups();
-      }
-      if (stopping_) return maybe_stopped();
-      // Back off briefly instead of spinning while Redis is away.
-      auto t = std::make_shared<asio::steady_timer>(strand_, ms(250));
-      t->async_wait(
-          [self = shared_from_this(), i, t](boost::system::error_code) { self->read(i); });
-      return;
-    }
-    if (r.type == Reply::Type::array) {
-      for (const auto& stream : r.elements) {
-        if (stream.type != Reply::Type::array || stream.elements.size() != 2) continue;
-        const std::string& name = stream.elements[0].str;
-        for (const auto& raw : stream.elements[1].elements) {
-          dispatch(&w.in_flight, w.consumer, name, parse_entry(raw));
-        }
-      }
-    }
-    if (stopping_) return maybe_stopped();
-    read(i);
-  }
-
-  // ---- handling ----
-
-  struct Job {
-    Delivery delivery;
-    std::string raw_envelope;
-    std::string decode_error;  // non-empty: the envelope could not be decoded
-    int* in_flight;            // the worker's counter, or reclaim_in_flight_
-    SteadyClock::time_point started;
-  };
-
-  // A job for one stream entry, counted in flight. An entry that cannot be
-  // decoded is named by a synthetic id, so its dead letter can be found.
-  std::shared_ptr<Job> make_job(int* in_flight, const std::string& consumer,
-                                const std::string& stream, const std::string& tenant,
-                                Entry& entry) {
-    auto job = std::make_shared<Job>();
-    job->delivery.tenant = tenant;
-    job->delivery.consumer = consumer;
-    job->delivery.stream = stream;
-    job->delivery.entry_id = entry.id;
-    job->raw_envelope = entry.fields["e"];
-    job->delivery.attempt =
-        static_cast<int>(std::strtol(entry.fields["a"].c_str(), nullptr, 10)) + 1;
-    job->delivery.first_failure_ms = std::strtoll(entry.fields["f"].c_str(), nullptr, 10);
-    job->in_flight = in_flight;
-    job->started = SteadyClock::now();
-    ++*in_flight;
-    ++total_in_flight_;
-    auto env = decode(job->raw_envelope);
-    if (env) {
-      job->delivery.envelope = std::move(*env);
-    } else {
-      job->decode_error = env.error().message;
-      job->delivery.envelope.event_id = "undecodable-" + entry.id;
-      job->delivery.envelope.tenant = tenant;
-    }
-    return job;
-  }
-
-  void dispatch(int* in_flight, const std::string& consumer, const std::string& stream,
-                Entry entry) {
-    auto it = stream_tenant_.find(stream);
-    if (it == stream_tenant_.end() || entry.id.empty()) return;
-    auto job = make_job(in_flight, consumer, stream, it->second, entry);
-    if (!job->decode_error.empty()) {
-      // Never dropped: kept as a dead letter so on-call can see the bytes.
-      Outcome o;
-      o.kind = Outcome::Kind::dead;
-      o.failure = {FailureClass::permanent, "undecodable", job->decode_error, {}, {}, {}, {}};
-      return settle(job, std::move(o));
-    }
-    auto once = std::make_shared<std::atomic<bool>>(false);
-    auto done = [self = shared_from_this(), job, once](Outcome o) {
-      if (once->exchange(true)) return;
-      asio::post(self->strand_,
-                 [self, job, o = std::move(o)]() mutable { self->settle(job, std::move(o)); });
-    };
-    try {
-      handler_.handle(job->delivery, done);
-    } catch (const std::exception& e) {
-      Outcome o;
-      o.kind = Outcome::Kind::retry;
-      o.failure = {FailureClass::transient, "handler_exception", e.what(), {}, {}, {}, {}};
-      done(std::move(o));
-    }
-  }
-
-  void settle(const std::shared_ptr<Job>& job, Outcome o) {
-    const Delivery& d = job->delivery;
-    std::int64_t now = clock_.now_ms();
-    if (o.kind == Outcome::Kind::retry) {
-      std::int64_t first = d.first_failure_ms > 0 ? d.first_failure_ms : now;
-      if (now - first >= options_.give_up_after.count()) o.kind = Outcome::Kind::dead;
-    }
-    detail::report_outcome(
-        metrics_, log_, d, o,
-        std::chrono::duration<double>(SteadyClock::now() - job->started).count());
-    // unknown: whatever Redis holds decides (acked, or pending and reclaimed).
-    if (o.kind == Outcome::Kind::done || o.kind == Outcome::Kind::unknown) return finished(job);
-    move(job, o, now);
-  }
-
-  void move(const std::shared_ptr<Job>& job, const Outcome& o, std::int64_t now) {
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    detail::file_outcome(
-        *ops_, job->delivery, job->raw_envelope, o, now, options_, u(rng_),
-        [self = shared_from_this(), job](boost::system::error_code ec, Reply r) {
-          asio::post(self->strand_, [self, job, ec, r = std::move(r)] {
-            if (ec || r.is_error()) {
-              // Not filed: the entry stays pending and is reclaimed later.
-              // Unless the move's own reply was lost after it ran.
-              self->log_.warn(redis::may_have_run(ec)
-                                  ? "filing a failed event lost its reply; if it was not filed, "
-                                    "it will be reclaimed"
-                                  : "could not file a failed event; it will be reclaimed",
-                              LogLine()
-                                  .str("event_id", job->delivery.envelope.event_id)
-                                  .str("error", ec ? ec.message() : r.str));
-            }
-            self->finished(job);
-          });
-        });
-  }
-
-  void finished(const std::shared_ptr<Job>& job) {
-    --*job->in_flight;
-    --total_in_flight_;
-    if (stopping_) return maybe_stopped();
-    for (size_t i = 0; i < workers_.size(); ++i) {
-      if (&workers_[i].in_flight == job->in_flight) read(i);
-    }
-  }
-
-  // ---- timers: retry mover and reclaim ----
-
-  void schedule_mover() {
-    if (stopping_) return;
-    mover_timer_.expires_after(ms(250));
-    mover_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec || self->stopping_) return;
-      for (const auto& t : self->tenants_) {
-        self->ops_->eval(detail::release_script(), {key(t, "retry"), key(t, "events")},
-                         {std::to_string(self->clock_.now_ms()), key(t, "ev:"), "100",
-                          std::to_string(self->clock_.now_ms())},
-                         [](boost::system::error_code, Reply) {});
-      }
-      self->schedule_mover();
-    });
-  }
-
-  void schedule_reclaim() {
-    if (stopping_) return;
-    reclaim_timer_.expires_after(std::max(ms(250), options_.visibility_timeout / 4));
-    reclaim_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (ec || self->stopping_) return;
-      for (const auto& [stream, tenant] : self->stream_tenant_) self->reclaim(stream, tenant);
-      self->schedule_reclaim();
-    });
-  }
-
-  void reclaim(const std::string& stream, const std::string& tenant) {
-    if (reclaim_in_flight_ >= options_.read_count) return;
+// XGROUP CREATE for every stream; retried until all exist, then reading starts.
+void WorkerPool::Impl::ensure_groups() {
+  if (stopping_) return;
+  auto remaining = std::make_shared<size_t>(tenants_.size());
+  auto failed = std::make_shared<bool>(false);
+  if (tenants_.empty()) return;
+  for (const auto& [stream, tenant] : stream_tenant_) {
     ops_->command(
-        {"XAUTOCLAIM", stream, std::string(kGroup), workers_[0].consumer,
-         std::to_string(options_.visibility_timeout.count()), "0-0", "COUNT", "100"},
-        [self = shared_from_this(), stream, tenant](boost::system::error_code ec, Reply r) {
-          if (ec || r.type != Reply::Type::array || r.elements.size() < 2) return;
-          asio::post(self->strand_, [self, stream, tenant, r = std::move(r)] {
-            if (r.elements.size() >= 3) {
-              for (const auto& id : r.elements[2].elements) {
-                // Our acks delete with XDEL only after XACK, so this means
-                // someone trimmed the stream past pending entries.
-                self->log_.error("a pending entry was deleted before it was acked",
-                                 LogLine().str("tenant", tenant).str("entry_id", id.str));
-              }
+        {"XGROUP", "CREATE", stream, std::string(kGroup), "0", "MKSTREAM"},
+        [self = shared_from_this(), remaining, failed](boost::system::error_code ec, Reply r) {
+          asio::post(self->strand_, [self, remaining, failed, ec, r = std::move(r)] {
+            if (ec || (r.is_error() && r.str.rfind("BUSYGROUP", 0) != 0)) {
+              *failed = true;
             }
-            for (const auto& raw : r.elements[1].elements) {
-              self->reclaimed(stream, tenant, parse_entry(raw));
+            if (--*remaining > 0) return;
+            if (*failed) {
+              self->group_timer_.expires_after(ms(500));
+              self->group_timer_.async_wait([self](boost::system::error_code tec) {
+                if (!tec) self->ensure_groups();
+              });
+              return;
             }
+            self->groups_ready();
           });
         });
   }
+}
 
-  void reclaimed(const std::string& stream, const std::string& tenant, Entry entry) {
-    if (entry.id.empty() || stopping_) return;
-    metrics_
-        .counter("isync_reclaimed_total", "Entries reclaimed from stalled consumers",
-                 {{"tenant", tenant}})
-        .inc();
-    ops_->command({"XPENDING", stream, std::string(kGroup), entry.id, entry.id, "1"},
-                  [self = shared_from_this(), stream, entry = std::move(entry)](
-                      boost::system::error_code ec, Reply r) mutable {
-                    asio::post(self->strand_, [self, stream, entry = std::move(entry), ec,
-                                               r = std::move(r)]() mutable {
-                      long long deliveries = 1;
-                      if (!ec && r.type == Reply::Type::array && !r.elements.empty() &&
-                          r.elements[0].elements.size() >= 4) {
-                        deliveries = r.elements[0].elements[3].integer;
-                      }
-                      self->redeliver(stream, std::move(entry), deliveries);
-                    });
-                  });
-  }
+void WorkerPool::Impl::groups_ready() {
+  if (stopping_ || running_) return;
+  running_ = true;
+  for (size_t i = 0; i < workers_.size(); ++i) read(i);
+  schedule_mover();
+  schedule_reclaim();
+}
 
-  void redeliver(const std::string& stream, Entry entry, long long deliveries) {
-    if (deliveries <= options_.max_deliveries) {
-      dispatch(&reclaim_in_flight_, workers_[0].consumer, stream, std::move(entry));
-      return;
+// ---- reading ----
+
+void WorkerPool::Impl::read(size_t i) {
+  Worker& w = workers_[i];
+  if (stopping_ || w.reading) return;
+  int room = options_.read_count - w.in_flight;
+  if (room <= 0) return;  // resumed when a handler reports
+  w.reading = true;
+  std::vector<std::string> argv = {"XREADGROUP",
+                                   "GROUP",
+                                   std::string(kGroup),
+                                   w.consumer,
+                                   "COUNT",
+                                   std::to_string(room),
+                                   "BLOCK",
+                                   std::to_string(options_.block.count()),
+                                   "STREAMS"};
+  for (const auto& t : tenants_) argv.push_back(key(t, "events"));
+  for (size_t k = 0; k < tenants_.size(); ++k) argv.emplace_back(">");
+  w.conn->command(
+      std::move(argv), [self = shared_from_this(), i](boost::system::error_code ec, Reply r) {
+        asio::post(self->strand_, [self, i, ec, r = std::move(r)] { self->on_read(i, ec, r); });
+      });
+}
+
+void WorkerPool::Impl::on_read(size_t i, boost::system::error_code ec, const Reply& r) {
+  Worker& w = workers_[i];
+  w.reading = false;
+  if (ec || r.is_error()) {
+    if (!ec && r.str.rfind("NOGROUP", 0) == 0) {
+      // The stream or group vanished (Redis lost its data): recreate.
+      running_ = false;
+      ensure_groups();
     }
-    auto it = stream_tenant_.find(stream);
-    if (it == stream_tenant_.end()) return;
-    auto job = make_job(&reclaim_in_flight_, workers_[0].consumer, stream, it->second, entry);
+    if (stopping_) return maybe_stopped();
+    // Back off briefly instead of spinning while Redis is away.
+    auto t = std::make_shared<asio::steady_timer>(strand_, ms(250));
+    t->async_wait([self = shared_from_this(), i, t](boost::system::error_code) { self->read(i); });
+    return;
+  }
+  if (r.type == Reply::Type::array) {
+    for (const auto& stream : r.elements) {
+      if (stream.type != Reply::Type::array || stream.elements.size() != 2) continue;
+      const std::string& name = stream.elements[0].str;
+      for (const auto& raw : stream.elements[1].elements) {
+        dispatch(&w.in_flight, w.consumer, name, parse_entry(raw));
+      }
+    }
+  }
+  if (stopping_) return maybe_stopped();
+  read(i);
+}
+
+// ---- handling ----
+
+// A job for one stream entry, counted in flight. An entry that cannot be
+// decoded is named by a synthetic id, so its dead letter can be found.
+std::shared_ptr<WorkerPool::Impl::Job> WorkerPool::Impl::make_job(int* in_flight,
+                                                                  const std::string& consumer,
+                                                                  const std::string& stream,
+                                                                  const std::string& tenant,
+                                                                  Entry& entry) {
+  auto job = std::make_shared<Job>();
+  job->delivery.tenant = tenant;
+  job->delivery.consumer = consumer;
+  job->delivery.stream = stream;
+  job->delivery.entry_id = entry.id;
+  job->raw_envelope = entry.fields["e"];
+  job->delivery.attempt = static_cast<int>(std::strtol(entry.fields["a"].c_str(), nullptr, 10)) + 1;
+  job->delivery.first_failure_ms = std::strtoll(entry.fields["f"].c_str(), nullptr, 10);
+  job->in_flight = in_flight;
+  job->started = SteadyClock::now();
+  ++*in_flight;
+  ++total_in_flight_;
+  auto env = decode(job->raw_envelope);
+  if (env) {
+    job->delivery.envelope = std::move(*env);
+  } else {
+    job->decode_error = env.error().message;
+    job->delivery.envelope.event_id = "undecodable-" + entry.id;
+    job->delivery.envelope.tenant = tenant;
+  }
+  return job;
+}
+
+void WorkerPool::Impl::dispatch(int* in_flight, const std::string& consumer,
+                                const std::string& stream, Entry entry) {
+  auto it = stream_tenant_.find(stream);
+  if (it == stream_tenant_.end() || entry.id.empty()) return;
+  auto job = make_job(in_flight, consumer, stream, it->second, entry);
+  if (!job->decode_error.empty()) {
+    // Never dropped: kept as a dead letter so on-call can see the bytes.
     Outcome o;
     o.kind = Outcome::Kind::dead;
-    o.failure = {FailureClass::permanent,
-                 "poison",
-                 "delivered " + std::to_string(deliveries) +
-                     " times without an outcome (a worker kept dying on it); inspect the "
-                     "envelope, fix the cause, then replay",
-                 {},
-                 {},
-                 {},
-                 {}};
-    settle(job, std::move(o));
+    o.failure = {FailureClass::permanent, "undecodable", job->decode_error, {}, {}, {}, {}};
+    return settle(job, std::move(o));
   }
-
-  // ---- stopping ----
-
-  void stop(std::function<void()> stopped) {
-    asio::dispatch(strand_, [self = shared_from_this(), stopped = std::move(stopped)]() mutable {
-      self->stopped_cb_ = std::move(stopped);
-      self->stopping_ = true;
-      self->mover_timer_.cancel();
-      self->reclaim_timer_.cancel();
-      self->group_timer_.cancel();
-      self->maybe_stopped();
-    });
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  auto done = [self = shared_from_this(), job, once](Outcome o) {
+    if (once->exchange(true)) return;
+    asio::post(self->strand_,
+               [self, job, o = std::move(o)]() mutable { self->settle(job, std::move(o)); });
+  };
+  try {
+    handler_.handle(job->delivery, done);
+  } catch (const std::exception& e) {
+    Outcome o;
+    o.kind = Outcome::Kind::retry;
+    o.failure = {FailureClass::transient, "handler_exception", e.what(), {}, {}, {}, {}};
+    done(std::move(o));
   }
+}
 
-  void maybe_stopped() {
-    if (!stopping_ || finished_) return;
-    if (total_in_flight_ > 0) return;
-    for (const auto& w : workers_) {
-      if (w.reading) return;  // a read returns within `block`
-    }
-    finished_ = true;
-    for (auto& w : workers_) w.conn->close();
-    if (ops_) ops_->close();
-    if (stopped_cb_) {
-      auto cb = std::move(stopped_cb_);
-      cb();
-    }
+void WorkerPool::Impl::settle(const std::shared_ptr<Job>& job, Outcome o) {
+  const Delivery& d = job->delivery;
+  std::int64_t now = clock_.now_ms();
+  if (o.kind == Outcome::Kind::retry) {
+    std::int64_t first = d.first_failure_ms > 0 ? d.first_failure_ms : now;
+    if (now - first >= options_.give_up_after.count()) o.kind = Outcome::Kind::dead;
   }
+  detail::report_outcome(metrics_, log_, d, o,
+                         std::chrono::duration<double>(SteadyClock::now() - job->started).count());
+  // unknown: whatever Redis holds decides (acked, or pending and reclaimed).
+  if (o.kind == Outcome::Kind::done || o.kind == Outcome::Kind::unknown) return finished(job);
+  move(job, o, now);
+}
 
-  void shutdown_now() {
-    asio::dispatch(strand_, [self = shared_from_this()] {
-      self->stopping_ = true;
-      self->mover_timer_.cancel();
-      self->reclaim_timer_.cancel();
-      self->group_timer_.cancel();
-      for (auto& w : self->workers_) w.conn->close();
-      if (self->ops_) self->ops_->close();
-    });
+void WorkerPool::Impl::move(const std::shared_ptr<Job>& job, const Outcome& o, std::int64_t now) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  detail::file_outcome(*ops_, job->delivery, job->raw_envelope, o, now, options_, u(rng_),
+                       [self = shared_from_this(), job](boost::system::error_code ec, Reply r) {
+                         asio::post(self->strand_, [self, job, ec, r = std::move(r)] {
+                           if (ec || r.is_error()) {
+                             // Not filed: the entry stays pending and is reclaimed later.
+                             // Unless the move's own reply was lost after it ran.
+                             self->log_.warn(
+                                 redis::may_have_run(ec)
+                                     ? "filing a failed event lost its reply; if it was not filed, "
+                                       "it will be reclaimed"
+                                     : "could not file a failed event; it will be reclaimed",
+                                 LogLine()
+                                     .str("event_id", job->delivery.envelope.event_id)
+                                     .str("error", ec ? ec.message() : r.str));
+                           }
+                           self->finished(job);
+                         });
+                       });
+}
+
+void WorkerPool::Impl::finished(const std::shared_ptr<Job>& job) {
+  --*job->in_flight;
+  --total_in_flight_;
+  if (stopping_) return maybe_stopped();
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (&workers_[i].in_flight == job->in_flight) read(i);
   }
+}
 
-  asio::strand<asio::any_io_executor> strand_;
-  redis::Endpoint endpoint_;
-  Handler& handler_;
-  WorkerOptions options_;
-  Metrics& metrics_;
-  Clock& clock_;
-  Log& log_;
-  asio::steady_timer mover_timer_;
-  asio::steady_timer reclaim_timer_;
-  asio::steady_timer group_timer_;
-  std::mt19937_64 rng_;
+// ---- stopping ----
 
-  std::vector<std::string> tenants_;
-  std::map<std::string, std::string> stream_tenant_;
-  std::string base_;
-  std::shared_ptr<redis::Connection> ops_;
-  std::vector<Worker> workers_;
-  int reclaim_in_flight_ = 0;
-  int total_in_flight_ = 0;
-  bool started_ = false, running_ = false, stopping_ = false, finished_ = false;
-  std::function<void()> stopped_cb_;
-};
+void WorkerPool::Impl::stop(std::function<void()> stopped) {
+  asio::dispatch(strand_, [self = shared_from_this(), stopped = std::move(stopped)]() mutable {
+    self->stopped_cb_ = std::move(stopped);
+    self->stopping_ = true;
+    self->mover_timer_.cancel();
+    self->reclaim_timer_.cancel();
+    self->group_timer_.cancel();
+    self->maybe_stopped();
+  });
+}
+
+void WorkerPool::Impl::maybe_stopped() {
+  if (!stopping_ || finished_) return;
+  if (total_in_flight_ > 0) return;
+  for (const auto& w : workers_) {
+    if (w.reading) return;  // a read returns within `block`
+  }
+  finished_ = true;
+  for (auto& w : workers_) w.conn->close();
+  if (ops_) ops_->close();
+  if (stopped_cb_) {
+    auto cb = std::move(stopped_cb_);
+    cb();
+  }
+}
+
+void WorkerPool::Impl::shutdown_now() {
+  asio::dispatch(strand_, [self = shared_from_this()] {
+    self->stopping_ = true;
+    self->mover_timer_.cancel();
+    self->reclaim_timer_.cancel();
+    self->group_timer_.cancel();
+    for (auto& w : self->workers_) w.conn->close();
+    if (self->ops_) self->ops_->close();
+  });
+}
+
+// ---- WorkerPool ----
 
 WorkerPool::WorkerPool(boost::asio::any_io_executor ex, redis::Endpoint endpoint,
                        std::vector<std::string> tenants, Handler& handler, WorkerOptions options,
