@@ -1,7 +1,7 @@
 // Internal to config/: what loading needs across its files. A setting is a
-// Field of a section's table (sections.cpp); its value arrives as a Raw (from
-// the file or an INTACCT_SYNC_* override) and a typed reader (readers.cpp)
-// turns it into the Config member or an Error naming the key.
+// Field of a section's table (sections.cpp; [[tenant]]'s in tenant_fields.cpp); its value arrives
+// as a Raw (from the file or an INTACCT_SYNC_* override) and a typed reader (readers.cpp) turns it
+// into the Config member or an Error naming the key.
 #pragma once
 
 #include <chrono>
@@ -70,7 +70,7 @@ std::string redact_url(const std::string& url);
 std::string duration_text(std::chrono::milliseconds d);
 std::string size_text(std::size_t n);
 
-// ---- field tables (sections.cpp) ----------------------------------------------------
+// ---- field tables (sections.cpp, tenant_fields.cpp) ----------------------------------
 
 template <class T>
 struct Field {
@@ -122,6 +122,7 @@ struct SectionSpec {
 
 // Every [section] table, in rendering order.
 const std::vector<SectionSpec>& sections();
+// [[tenant]]'s table (tenant_fields.cpp).
 std::vector<Field<TenantConfig>> tenant_fields();
 
 }  // namespace isync::config::detail
