@@ -1,106 +1,14 @@
-// On-call end to end: the intacct-sandbox and intacct-sync binaries with a
-// real Redis. A dead letter caused by a sandbox fault is found by filter,
-// read with Intacct's errorno, description and correction, and replayed over
-// the admin API once the fault is fixed; the CLI verbs against the same
-// Redis; a bulk replay by filter; every 4xx of the on-call routes.
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
-
-#include "tests/support/e2e_loop.hpp"
+// On-call end to end over HTTP: the intacct-sandbox and intacct-sync binaries
+// with a real Redis. A dead letter caused by a sandbox fault is found by
+// filter, read with Intacct's errorno, description and correction, and
+// replayed over the admin API once the fault is fixed; a bulk replay by
+// filter; every 4xx of the on-call routes. The CLI's verbs are in
+// oncall_cli_e2e_test.cpp.
+#include "tests/app/oncall_e2e_fixture.hpp"
 
 using namespace isync::testing::e2e;
 using namespace std::chrono_literals;
 namespace http = boost::beast::http;
-
-namespace {
-
-constexpr const char* kJson = "application/json";
-
-// Jobs run fast here: every serve process reads the override.
-struct FastReplays {
-  FastReplays() { ::setenv("INTACCT_SYNC_ADMIN_REPLAY_RATE", "1000", 1); }
-  ~FastReplays() { ::unsetenv("INTACCT_SYNC_ADMIN_REPLAY_RATE"); }
-};
-
-Response admin(Loop& loop, http::verb method, const std::string& target,
-               const std::string& body = {}, const std::string& type = kJson,
-               const std::string& token = kAdminToken) {
-  return HttpClient(loop.admin_port).request(method, target, body, type, token);
-}
-Response get(Loop& loop, const std::string& target) { return admin(loop, http::verb::get, target); }
-Response post(Loop& loop, const std::string& target, const std::string& body) {
-  return admin(loop, http::verb::post, target, body);
-}
-
-std::string err(const std::string& code, const std::string& message) {
-  return R"({"error":{"code":")" + code + R"(","message":")" + message + R"("}})";
-}
-
-// The ids of the events a list answer holds, newest first.
-std::vector<std::string> ids_of(const std::string& body) {
-  std::vector<std::string> out;
-  auto doc = json(body);
-  if (!doc.IsObject() || !doc.HasMember("events")) return out;
-  for (const auto& e : doc["events"].GetArray()) out.emplace_back(e["id"].GetString());
-  return out;
-}
-
-// Waits for `n` dead letters of tenant acme.
-bool dead_letters(RedisServer& redis, long long n) {
-  return eventually([&] { return redis.cmd({"ZCARD", "isync:{acme}:dead"}).integer == n; }, 30s);
-}
-
-std::string dead_id_for(Loop& loop, int recordno) {
-  auto ids = ids_of(
-      get(loop, "/v1/admin/events?tenant=acme&object=CUSTOMER&key=" + std::to_string(recordno))
-          .body);
-  REQUIRE(ids.size() == 1);
-  return ids.front();
-}
-
-// The CLI as the on-call engineer runs it, with the service's config file.
-struct Cli {
-  int code = -1;
-  std::string out, err;
-};
-Cli cli(Loop& loop, std::vector<std::string> args) {
-  static int n = 0;
-  const std::string base = loop.dir + "/cli" + std::to_string(++n);
-  args.push_back("--config");
-  args.push_back(loop.dir + "/service0.toml");
-  Cli r;
-  {
-    isync::testing::Child child(
-        ISYNC_BINARY, args,
-        {std::string("TEST_ADMIN_TOKEN=") + kAdminToken,
-         std::string("TEST_ACME_TOKEN=") + kTenantToken,
-         std::string("TEST_SENDER_PASSWORD=") + kSenderPassword,
-         std::string("TEST_USER_PASSWORD=") + kUserPassword, "USER=oncall-alice"},
-        base + ".err", base + ".out");
-    auto code = child.wait_exit(60s);
-    r.code = code ? *code : -1;
-  }
-  std::stringstream out, errs;
-  out << std::ifstream(base + ".out").rdbuf();
-  errs << std::ifstream(base + ".err").rdbuf();
-  r.out = out.str();
-  r.err = errs.str();
-  return r;
-}
-
-// The sandbox denies reads of CUSTOMER; the changes of `records` become dead
-// letters (a permission error is permanent).
-void dead_customers(Loop& loop, RedisServer& redis, const std::vector<int>& records) {
-  loop.faults(R"({"deny_read_objects":["CUSTOMER"]})");
-  for (int r : records) {
-    loop.set_fields("CUSTOMER", r, "{\"NAME\":\"On call " + std::to_string(r) + "\"}");
-  }
-  INFO(loop.logs());
-  REQUIRE(dead_letters(redis, static_cast<long long>(records.size())));
-}
-
-}  // namespace
 
 TEST_CASE("a dead letter from a sandbox fault is found, explained, and replayed over HTTP") {
   FastReplays fast;
@@ -207,97 +115,6 @@ TEST_CASE("a bulk replay by filter over HTTP completes every event it matched") 
     CHECK(loop.mirror_has("customers", i, "\"NAME\":\"On call " + std::to_string(i) + "\""));
   }
   CHECK(dead_letters(redis, 0));
-}
-
-TEST_CASE("the CLI: events list, show, replay, discard, jobs, cancel and records show") {
-  FastReplays fast;
-  RedisServer redis;
-  Loop loop(redis);
-  loop.start_sandbox();
-  loop.start_service();
-  dead_customers(loop, redis, {6, 7, 8});
-  INFO(loop.logs());
-
-  auto c = cli(loop, {"events", "list", "--tenant", "acme", "--state", "dead", "--json"});
-  CHECK(c.code == 0);
-  CHECK(ids_of(c.out).size() == 3);
-  c = cli(loop, {"events", "list", "--object", "CUSTOMER", "--key", "6"});
-  CHECK(c.code == 0);
-  CHECK(c.out.find("BL01001973") != std::string::npos);
-  const std::string six = dead_id_for(loop, 6);
-
-  c = cli(loop, {"events", "show", six, "--json"});
-  CHECK(c.code == 0);
-  CHECK(c.out.find("\"errorno\":\"BL01001973\"") != std::string::npos);
-  c = cli(loop, {"events", "show", six});
-  CHECK(c.code == 0);
-  CHECK(c.out.find("errorno:     BL01001973") != std::string::npos);
-  CHECK(c.out.find("correction:  Ask a company administrator") != std::string::npos);
-  CHECK(c.out.find("raw payload") != std::string::npos);
-  c = cli(loop, {"events", "show", "01NOSUCHEVENT0000000000000"});
-  CHECK(c.code == 2);
-  CHECK(c.err.find("only failed events are kept") != std::string::npos);
-
-  // Discard with a reason; a second discard is refused (3).
-  c = cli(loop, {"events", "discard", six, "--reason", "customer deleted", "--json"});
-  CHECK(c.code == 0);
-  CHECK(c.out == "{\"matched\":1,\"discarded\":1,\"skipped\":[]}\n");
-  c = cli(loop, {"events", "discard", six, "--reason", "again"});
-  CHECK(c.code == 3);
-  CHECK(c.err.find("discarded") != std::string::npos);
-  c = cli(loop, {"events", "discard", six});
-  CHECK(c.code == 1);
-  c = cli(loop, {"events", "list", "--state", "bogus"});
-  CHECK(c.code == 1);
-  CHECK(c.err ==
-        "intacct-sync: \"state\" must be one of pending, retrying, parked, dead, done, "
-        "discarded\n");
-
-  // A dry run, then the replay by filter, followed to the end.
-  loop.faults(R"({"deny_read_objects":[]})");
-  c = cli(loop, {"events", "replay", "--filter", "--tenant", "acme", "--state", "dead", "--dry-run",
-                 "--json"});
-  CHECK(c.code == 0);
-  CHECK(c.out.rfind("{\"matched\":2,\"samples\":[", 0) == 0);
-  c = cli(loop, {"events", "replay", "--filter", "--tenant", "acme", "--state", "dead", "--reason",
-                 "permission granted", "--json"});
-  CHECK(c.code == 0);
-  auto job = json(c.out);
-  REQUIRE(job.IsObject());
-  CHECK(std::string(job["state"].GetString()) == "done");
-  CHECK(job["replayed"].GetInt64() == 2);
-  CHECK(std::string(job["actor"].GetString()) == "oncall-alice");
-  const std::string job_id = job["job_id"].GetString();
-  CHECK(loop.mirror_has("customers", 7, "\"NAME\":\"On call 7\""));
-  CHECK(loop.mirror_has("customers", 8, "\"NAME\":\"On call 8\""));
-
-  c = cli(loop, {"events", "jobs", "--tenant", "acme", "--json"});
-  CHECK(c.code == 0);
-  CHECK(c.out.find("\"job_id\":\"" + job_id + "\"") != std::string::npos);
-  c = cli(loop, {"events", "cancel", job_id, "--json"});
-  CHECK(c.code == 0);
-  CHECK(c.out.find("\"state\":\"done\"") != std::string::npos);
-  c = cli(loop, {"events", "cancel", "01NOSUCHJOB"});
-  CHECK(c.code == 2);
-
-  // The discarded event replayed by id, with the actor named.
-  c = cli(loop, {"events", "replay", six, "--actor", "bob", "--reason", "after all", "--json"});
-  CHECK(c.code == 0);
-  CHECK(c.out == "{\"matched\":1,\"replayed\":1,\"skipped\":[]}\n");
-  CHECK(loop.mirror_has("customers", 6, "\"NAME\":\"On call 6\""));
-
-  c = cli(loop, {"records", "show", "CUSTOMER", "7", "--tenant", "acme", "--json"});
-  CHECK(c.code == 0);
-  CHECK(c.out.find("\"audit\":[") != std::string::npos);
-  c = cli(loop, {"records", "show", "customers", "7", "--tenant", "acme"});
-  CHECK(c.code == 0);
-  CHECK(c.out.find("audit (newest first):") != std::string::npos);
-  c = cli(loop, {"records", "show", "CUSTOMER", "99999", "--tenant", "acme"});
-  CHECK(c.code == 2);
-  c = cli(loop, {"events", "replay", "--help"});
-  CHECK(c.code == 0);
-  CHECK(c.out.find("--settled-by-hand") == std::string::npos);
-  CHECK(c.out.find("--set") != std::string::npos);
 }
 
 TEST_CASE("every 4xx of the on-call routes, with its exact code") {
