@@ -8,7 +8,8 @@
 //    admin one (GET /metrics, mirror reads under /v1/tenants/{t}/...,
 //    GET /v1/admin/status through Options::status, the reconcile routes
 //    below through Options::reconcile_*, and the on-call routes through
-//    Options::events_api). The
+//    Options::events_api, GET /v1/admin/activity included), the console
+//    below. The
 //    caller decides how many threads run the io_context; every connection has
 //    its own strand, and nothing here blocks an io thread.
 //  * A webhook is answered 202 {"event_id","duplicate"} only from the
@@ -55,6 +56,27 @@
 //    body must be application/json (415) of at most kEventsBodyLimit bytes
 //    (413), and the call is then passed through whole (EventsCall); its
 //    answer is written as given. ingest knows nothing of the engine.
+//  * The console (console/console.hpp) on the admin listener:
+//      GET /console, GET /console/assets/{name}: the page and its files, no
+//        auth (the page shows its login form without a session); 404
+//        not_found for an unknown name. Assets carry ETag and Cache-Control:
+//        no-cache (If-None-Match → 304); everything else no-store.
+//      POST /console/login, application/json (415), at most
+//        kConsoleLoginLimit bytes (413), {"token":"<admin token>"} (400
+//        malformed_body / invalid_field) → 200 {"csrf":"…"} and Set-Cookie:
+//        isync_console=<session>; Path=/; HttpOnly; SameSite=Strict;
+//        Max-Age=<console_session_ttl s>[; Secure]; a wrong token (a read
+//        token too) is 401 unauthorized "the admin token is wrong".
+//      GET /console/session → 200 {"csrf":"…"} with a valid cookie, else 401.
+//      POST /console/logout, cookie and X-CSRF-Token → 200 {} and a clearing
+//        Set-Cookie (Max-Age=0); 401 without a session, 403 csrf_failed.
+//    Every /console answer carries console::security_headers(). Every admin
+//    route accepts a valid session cookie in place of the Bearer admin token
+//    (checked after it); then a POST or DELETE must carry X-CSRF-Token equal
+//    to the session's token, else 403 csrf_failed (kCsrfFailed in
+//    detail/session.hpp), decided on the header, before the body is read.
+//    Bearer requests need no CSRF token; a tenant's read token opens no
+//    session and stays good for its mirror reads only.
 //  * Caps: header_limit and body_limit on every request, read_timeout before
 //    every read (a client that stalls mid-request is disconnected),
 //    max_connections (connections beyond it are closed at once).
@@ -131,6 +153,9 @@ struct EventsCall {
 // (the listener then adds Options::retry_after).
 using EventsReply = std::function<void(unsigned status, std::string body, bool retry_after)>;
 
+// Bytes of a POST /console/login body; more is 413.
+inline constexpr std::size_t kConsoleLoginLimit = 4096;
+
 // Bytes of a POST /v1/admin/events/replay or /discard body (1,000 ids with
 // room to spare); more is 413.
 inline constexpr std::size_t kEventsBodyLimit = 256 * 1024;
@@ -156,6 +181,11 @@ struct Options {
 
   std::vector<Tenant> tenants;  // webhook tenants; any other tenant id is 401
   std::string admin_token;      // secret: Bearer token of the admin listener; empty = admin closed
+  // The console (see the contract). console_key: secret, the session key
+  // (console::session_key(admin_token)); empty = derived here from admin_token.
+  std::string console_key;
+  std::chrono::seconds console_session_ttl{8 * 3600};  // a login's cookie lasts this long
+  bool console_secure_cookie = false;                  // add Secure (the service is behind TLS)
   // Peers (CIDRs) whose X-Forwarded-For is believed when checking a tenant's
   // allow_cidrs: the client is the right-most address that is not a trusted proxy.
   std::vector<std::string> trusted_proxies;

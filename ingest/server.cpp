@@ -2,6 +2,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "console/console.hpp"
 #include "ingest/detail/server_state.hpp"
 #include "ingest/detail/session.hpp"
 #include "ingest/ingest.hpp"
@@ -23,6 +24,8 @@ ServerState::ServerState(asio::any_io_executor ex, Options options,
                          Clock& clock, Log& log)
     : ex_(ex),
       options_(std::move(options)),
+      console_key_(options_.console_key.empty() ? console::session_key(options_.admin_token)
+                                                : options_.console_key),
       producers_(std::move(producers)),
       mirror_(std::move(mirror)),
       metrics_(metrics),

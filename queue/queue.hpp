@@ -220,6 +220,9 @@ struct WorkerOptions {
   std::chrono::milliseconds block{1000};                // XREADGROUP BLOCK
   int max_deliveries = 20;                              // poison threshold
   std::chrono::milliseconds reconnect_interval{100};    // redis::Options, per connection
+  // How often the per-minute activity counts are written (queue/activity.hpp);
+  // they are written once more when the pool stops.
+  std::chrono::milliseconds activity_flush{5000};
 };
 
 // Capped exponential backoff with full jitter: a uniform draw in

@@ -44,6 +44,7 @@ WorkerPool::Impl::Impl(asio::any_io_executor ex, redis::Endpoint endpoint,
       mover_timer_(strand_),
       reclaim_timer_(strand_),
       group_timer_(strand_),
+      activity_timer_(strand_),
       rng_(std::random_device{}()) {
   for (auto& t : tenants) {
     stream_tenant_[key(t, "events")] = t;
@@ -113,6 +114,20 @@ void WorkerPool::Impl::groups_ready() {
   for (size_t i = 0; i < workers_.size(); ++i) read(i);
   schedule_mover();
   schedule_reclaim();
+  schedule_activity_flush();
+}
+
+// ---- activity counts ----
+
+void WorkerPool::Impl::schedule_activity_flush() {
+  if (stopping_) return;
+  activity_timer_.expires_after(std::max(options_.activity_flush, ms(100)));
+  activity_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->stopping_) return;
+    self->activity_.flush(*self->ops_, self->clock_.now_ms(), [self] {
+      asio::post(self->strand_, [self] { self->schedule_activity_flush(); });
+    });
+  });
 }
 
 // ---- reading ----
@@ -237,6 +252,7 @@ void WorkerPool::Impl::settle(const std::shared_ptr<Job>& job, Outcome o) {
   }
   detail::report_outcome(metrics_, log_, d, o,
                          std::chrono::duration<double>(SteadyClock::now() - job->started).count());
+  activity_.add(d.tenant, activity_kind(o.kind), now);
   // unknown: whatever Redis holds decides (acked, or pending and reclaimed).
   if (o.kind == Outcome::Kind::done || o.kind == Outcome::Kind::unknown) return finished(job);
   move(job, o, now);
@@ -282,6 +298,7 @@ void WorkerPool::Impl::stop(std::function<void()> stopped) {
     self->mover_timer_.cancel();
     self->reclaim_timer_.cancel();
     self->group_timer_.cancel();
+    self->activity_timer_.cancel();
     self->maybe_stopped();
   });
 }
@@ -292,6 +309,17 @@ void WorkerPool::Impl::maybe_stopped() {
   for (const auto& w : workers_) {
     if (w.reading) return;  // a read returns within `block`
   }
+  if (!final_flush_ && ops_ && activity_.pending() > 0) {
+    // The counts since the last flush, written before the connection closes.
+    final_flush_ = true;
+    return activity_.flush(*ops_, clock_.now_ms(), [self = shared_from_this()] {
+      asio::post(self->strand_, [self] {
+        self->final_flush_done_ = true;
+        self->maybe_stopped();
+      });
+    });
+  }
+  if (final_flush_ && !final_flush_done_) return;
   finished_ = true;
   for (auto& w : workers_) w.conn->close();
   if (ops_) ops_->close();
@@ -307,6 +335,7 @@ void WorkerPool::Impl::shutdown_now() {
     self->mover_timer_.cancel();
     self->reclaim_timer_.cancel();
     self->group_timer_.cancel();
+    self->activity_timer_.cancel();
     for (auto& w : self->workers_) w.conn->close();
     if (self->ops_) self->ops_->close();
   });

@@ -79,6 +79,24 @@ RouteMatch match_admin(http::verb method, std::string_view path) {
   if (path == "/v1/admin/jobs") {
     return make(RouteId::events_api, "/v1/admin/jobs", method, http::verb::get, "GET");
   }
+  if (path == "/v1/admin/activity") {
+    return make(RouteId::events_api, "/v1/admin/activity", method, http::verb::get, "GET");
+  }
+  if (path == "/console" || path == "/console/") {
+    return make(RouteId::console_page, "/console", method, http::verb::get, "GET");
+  }
+  if (path == "/console/login") {
+    return make(RouteId::console_login, "/console/login", method, http::verb::post, "POST");
+  }
+  if (path == "/console/session") {
+    return make(RouteId::console_session, "/console/session", method, http::verb::get, "GET");
+  }
+  if (path == "/console/logout") {
+    return make(RouteId::console_logout, "/console/logout", method, http::verb::post, "POST");
+  }
+  if (path.substr(0, 16) == "/console/assets/" && path.size() > 16) {
+    return make(RouteId::console_asset, "/console/assets/{name}", method, http::verb::get, "GET");
+  }
   std::array<std::string_view, kMaxSegments> seg{};
   std::size_t n = 0;
   if (!split_path(path, seg, n)) return {};

@@ -29,8 +29,14 @@ enum class RouteId {
   reconcile_run,    // GET /v1/admin/reconcile/runs/{run_id} (admin)
   // On-call (admin), passed to Options::events_api: GET /v1/admin/events,
   // GET /v1/admin/events/{id}, POST /v1/admin/events/replay|discard,
-  // GET /v1/admin/jobs, GET|DELETE /v1/admin/jobs/{id}.
+  // GET /v1/admin/jobs, GET|DELETE /v1/admin/jobs/{id}, GET /v1/admin/activity.
   events_api,
+  // The console (admin listener, console/console.hpp).
+  console_page,     // GET /console (the HTML shell; no auth)
+  console_asset,    // GET /console/assets/{name} (no auth)
+  console_login,    // POST /console/login
+  console_session,  // GET /console/session
+  console_logout,   // POST /console/logout
 };
 
 struct RouteMatch {

@@ -43,6 +43,9 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   Result<void> prepare();
 
   const Options& options() const { return options_; }
+  // The console's session key: Options::console_key, or derived from the
+  // admin token when that is empty; "" when the admin API is closed.
+  const std::string& console_key() const { return console_key_; }
   const TenantAuth* tenant(const std::string& id) const;
   const std::vector<Cidr>& trusted_proxies() const { return trusted_; }
   queue::Producer& producer();  // round-robin
@@ -73,6 +76,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
 
   boost::asio::any_io_executor ex_;
   Options options_;
+  std::string console_key_;  // secret
   std::unordered_map<std::string, TenantAuth> tenants_;
   std::vector<Cidr> trusted_;
   std::vector<std::shared_ptr<queue::Producer>> producers_;

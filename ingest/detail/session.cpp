@@ -74,6 +74,8 @@ void Session::do_read_header() {
   close_after_ = false;
   retry_after_.clear();
   allow_.clear();
+  cache_control_ = "no-store";
+  headers_.clear();
   route_ = RouteMatch{};
   stripe_signature_.reset();
   parser_.emplace();
@@ -122,6 +124,11 @@ void Session::route_request() {
   if (route_.id == RouteId::none) {
     return respond_error(404, "not_found", "no route for " + shown_path(target.path));
   }
+  if (route_.id == RouteId::console_page || route_.id == RouteId::console_asset ||
+      route_.id == RouteId::console_login || route_.id == RouteId::console_session ||
+      route_.id == RouteId::console_logout) {
+    add_console_headers();
+  }
   if (!route_.method_allowed) {
     allow_ = std::string(route_.allow);
     return respond_error(405, "method_not_allowed",
@@ -162,6 +169,12 @@ void Session::route_request() {
     case RouteId::reconcile_run:
     case RouteId::events_api:
       return route_admin();
+    case RouteId::console_page:
+    case RouteId::console_asset:
+    case RouteId::console_login:
+    case RouteId::console_session:
+    case RouteId::console_logout:
+      return route_console();
     case RouteId::none:
       break;
   }
@@ -205,6 +218,7 @@ void Session::on_read_body(beast::error_code ec) {
   if (route_.id == RouteId::stripe) return handle_stripe_body();
   if (route_.id == RouteId::reconcile_start) return handle_reconcile_start();
   if (route_.id == RouteId::events_api) return handle_events_api();
+  if (route_.id == RouteId::console_login) return handle_console_login();
   handle_events_body();
 }
 
@@ -220,7 +234,8 @@ void Session::respond(unsigned status, std::string body, std::string_view conten
   res_.result(status);
   res_.version(req.version() == 10 ? 10 : 11);
   res_.set(http::field::content_type, content_type);
-  res_.set(http::field::cache_control, "no-store");
+  res_.set(http::field::cache_control, cache_control_);
+  for (const auto& [name, value] : headers_) res_.set(name, value);
   if (!allow_.empty()) res_.set(http::field::allow, allow_);
   if (!retry_after_.empty()) res_.set(http::field::retry_after, retry_after_);
   res_.body() = std::move(body);

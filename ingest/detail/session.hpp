@@ -16,6 +16,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "ingest/detail/reconcile_routes.hpp"
 #include "ingest/detail/router.hpp"
@@ -23,6 +25,11 @@
 #include "ingest/detail/stripe.hpp"
 
 namespace isync::ingest::detail {
+
+// The message of 403 csrf_failed.
+inline constexpr std::string_view kCsrfFailed =
+    "the X-CSRF-Token header is missing or wrong; a request made with the console's session "
+    "cookie must carry the token answered by POST /console/login or GET /console/session";
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -65,9 +72,20 @@ class Session : public std::enable_shared_from_this<Session> {
   std::function<void(AdminAnswer)> admin_reply();  // posts the answer to the strand
   void respond_admin(AdminAnswer answer);
   std::size_t body_limit() const;  // of the matched route
+  // Console routes (session_console.cpp).
+  void route_console();
+  void handle_console_login();
+  void serve_asset();
+  // The request's console session: the cookie's value when it is valid, else "".
+  std::string console_session(const Request& req) const;
+  void add_console_headers();
 
+  enum class AdminAuth { none, admin_token, read_token, console_session };
   bool tenant_authorized(const Request& req, std::string_view query) const;
-  bool admin_authorized(const Request& req, bool allow_read_token) const;
+  // How an admin request is authenticated: a Bearer admin token (or, when
+  // allowed, the tenant's read token) first, then the console's cookie
+  // (`session` gets its value).
+  AdminAuth admin_auth(const Request& req, bool allow_read_token, std::string& session) const;
 
   void respond(unsigned status, std::string body,
                std::string_view content_type = "application/json");
@@ -95,6 +113,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   std::string retry_after_;  // set for 503 answers
   std::string allow_;        // set for 405 answers
+  std::string cache_control_ = "no-store";
+  std::vector<std::pair<std::string, std::string>> headers_;  // more headers of the answer
   std::array<char, 4096> discard_{};
   std::size_t lingered_ = 0;
 };

@@ -3,6 +3,7 @@
 // token first.
 #include <boost/asio/post.hpp>
 
+#include "console/console.hpp"
 #include "ingest/detail/mirror_routes.hpp"
 #include "ingest/detail/reconcile_routes.hpp"
 #include "ingest/detail/session.hpp"
@@ -22,11 +23,20 @@ constexpr std::string_view kUnauthorizedAdmin =
 void Session::route_admin() {
   const auto& req = parser_->get();
   const bool mirror = route_.id == RouteId::mirror_record || route_.id == RouteId::mirror_find;
-  if (!admin_authorized(req, mirror)) {
+  std::string session;
+  const AdminAuth auth = admin_auth(req, mirror, session);
+  if (auth == AdminAuth::none) {
     return respond_error(401, "unauthorized",
                          mirror ? "the token is missing or wrong; send Authorization: Bearer "
                                   "<admin token or the tenant's read token>"
                                 : kUnauthorizedAdmin);
+  }
+  // A browser sends the cookie by itself: a state-changing request made with
+  // it must also prove it comes from the console's page.
+  const bool changes = req.method() == http::verb::post || req.method() == http::verb::delete_;
+  if (auth == AdminAuth::console_session && changes &&
+      !console::csrf_valid(state_->console_key(), session, req[console::kCsrfHeader])) {
+    return respond_error(403, "csrf_failed", kCsrfFailed);
   }
   auto target = split_target(req.target());
   switch (route_.id) {
@@ -103,17 +113,25 @@ void Session::respond_admin(AdminAnswer answer) {
 std::size_t Session::body_limit() const {
   if (route_.id == RouteId::reconcile_start) return kReconcileBodyLimit;
   if (route_.id == RouteId::events_api) return kEventsBodyLimit;
+  if (route_.id == RouteId::console_login) return kConsoleLoginLimit;
   return state_->options().body_limit;
 }
 
-bool Session::admin_authorized(const Request& req, bool allow_read_token) const {
+Session::AdminAuth Session::admin_auth(const Request& req, bool allow_read_token,
+                                       std::string& session) const {
   std::string_view token = bearer_token(req[http::field::authorization]);
-  if (token.empty()) return false;
-  const std::string& admin = state_->options().admin_token;
-  if (!admin.empty() && constant_time_equal(token, admin)) return true;
-  if (!allow_read_token) return false;
-  const TenantAuth* tenant = state_->tenant(route_.tenant);
-  return tenant && !tenant->read_token.empty() && constant_time_equal(token, tenant->read_token);
+  if (!token.empty()) {
+    const std::string& admin = state_->options().admin_token;
+    if (!admin.empty() && constant_time_equal(token, admin)) return AdminAuth::admin_token;
+    if (allow_read_token) {
+      const TenantAuth* tenant = state_->tenant(route_.tenant);
+      if (tenant && !tenant->read_token.empty() && constant_time_equal(token, tenant->read_token)) {
+        return AdminAuth::read_token;
+      }
+    }
+  }
+  session = console_session(req);
+  return session.empty() ? AdminAuth::none : AdminAuth::console_session;
 }
 
 void Session::handle_metrics() {

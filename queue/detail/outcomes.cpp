@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "queue/activity.hpp"
 #include "queue/detail/scripts.hpp"
 #include "queue/event_index.hpp"
 
@@ -175,13 +176,19 @@ redis.call('HSET', KEYS[1], 'event_id', ARGV[1], 'envelope', ARGV[2], 'state', '
 redis.call('PERSIST', KEYS[1])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 isync_evindex(KEYS[1])
+redis.call('HINCRBY', KEYS[3], ARGV[8], 1)
+redis.call('EXPIRE', KEYS[3], ARGV[9])
 return 1
 )lua");
   const std::string reason =
       failure.code.empty() ? failure.message : failure.code + ": " + failure.message;
-  conn.eval(script, {key(env.tenant, "ev:" + env.event_id), key(env.tenant, "dead")},
+  // Counted as a dead letter of its minute (activity.hpp), with the document.
+  conn.eval(script,
+            {key(env.tenant, "ev:" + env.event_id), key(env.tenant, "dead"),
+             activity_key(env.tenant, now_ms)},
             {env.event_id, encode(env), detail::attempt_json(failure, now_ms, 1),
-             std::to_string(now_ms), reason, failure.code, failure.errorno},
+             std::to_string(now_ms), reason, failure.code, failure.errorno,
+             activity_field(now_ms, ActivityKind::dead), std::to_string(kActivityTtl.count())},
             [done = std::move(done)](boost::system::error_code ec, redis::Reply r) {
               if (ec) return done(make_error("unavailable", "dead letter: " + ec.message()));
               if (r.is_error()) return done(make_error("unavailable", "dead letter: " + r.str));

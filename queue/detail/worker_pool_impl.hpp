@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "queue/activity.hpp"
 #include "queue/detail/outcomes.hpp"
 #include "queue/queue.hpp"
 #include "redis/redis.hpp"
@@ -78,6 +79,9 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   void reclaimed(const std::string& stream, const std::string& tenant, Entry entry);
   void redeliver(const std::string& stream, Entry entry, long long deliveries);
 
+  // ---- activity counts (worker_pool.cpp) ----
+  void schedule_activity_flush();
+
   // ---- stopping (worker_pool.cpp) ----
   void stop(std::function<void()> stopped);
   void maybe_stopped();
@@ -93,7 +97,9 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   boost::asio::steady_timer mover_timer_;
   boost::asio::steady_timer reclaim_timer_;
   boost::asio::steady_timer group_timer_;
+  boost::asio::steady_timer activity_timer_;
   std::mt19937_64 rng_;
+  ActivityCounter activity_;
 
   std::vector<std::string> tenants_;
   std::map<std::string, std::string> stream_tenant_;
@@ -103,6 +109,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   int reclaim_in_flight_ = 0;
   int total_in_flight_ = 0;
   bool started_ = false, running_ = false, stopping_ = false, finished_ = false;
+  bool final_flush_ = false, final_flush_done_ = false;  // stop()'s last activity flush
   std::function<void()> stopped_cb_;
 };
 
