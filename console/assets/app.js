@@ -2,7 +2,7 @@
 // Each page is a module exporting render(main, params, ctx); ctx.alive()
 // turns false once the user has moved on, so a page's polling stops.
 import { login, logout, resumeSession, setLoggedOutHandler } from './api.js';
-import { el, errorBox } from './dom.js';
+import { el, errorBox, fill } from './dom.js';
 import { renderOverview } from './overview.js';
 import { renderEvents } from './events.js';
 import { renderEvent } from './detail.js';
@@ -43,16 +43,16 @@ async function route() {
   const { page, arg, params } = parseHash();
   const render = routes[page];
   markNav(page === 'event' ? 'events' : page === 'job' ? 'jobs' : page);
-  main.replaceChildren(el('p', { class: 'loading' }, 'loading…'));
+  fill(main, el('p', { class: 'loading' }, 'loading…'));
   const ctx = { alive: () => mine === generation && loggedIn, arg };
   if (!render) {
-    main.replaceChildren(el('p', { class: 'empty', testid: 'empty-state' }, 'no such page'));
+    fill(main, el('p', { class: 'empty', testid: 'empty-state' }, 'no such page'));
     return;
   }
   try {
     await render(main, params, ctx);
   } catch (e) {
-    if (ctx.alive()) main.replaceChildren(errorBox(e));
+    if (ctx.alive()) fill(main, errorBox(e));
   }
 }
 

@@ -2,7 +2,7 @@
 // and correction in plain sight, the redacted payload and the envelope as
 // text, the payment ledger entry, the mirror record, and replay / discard.
 import { api, enc } from './api.js';
-import { el, errorBox, facts, isoTime, link, prettyJson } from './dom.js';
+import { el, errorBox, facts, fill, isoTime, link, prettyJson } from './dom.js';
 import { stateClass } from './events.js';
 
 const COLLECTIONS = { CUSTOMER: 'customers', ARINVOICE: 'invoices', ARPYMT: 'payments' };
@@ -19,7 +19,7 @@ export async function renderEvent(main, params, ctx) {
   const envelope = { ...detail.envelope };
   const raw = envelope.raw;
   delete envelope.raw;
-  main.replaceChildren(
+  fill(main,
     el('h1', null, 'Event ', el('span', { class: 'mono', testid: 'event-id' }, e.id)),
     el('p', null, link('back to the ' + e.state + ' list of ' + e.tenant, 'events', { tenant: e.tenant, state: e.state })),
     facts(
@@ -108,7 +108,7 @@ function actions(e, ctx) {
         : 'skipped: ' + r.skipped.map((s) => s.code + ' (state ' + s.state + ')').join(', ');
       if (acted) setTimeout(() => ctx.alive() && window.dispatchEvent(new HashChangeEvent('hashchange')), 500);
     } catch (err) {
-      result.replaceChildren(errorBox(err));
+      fill(result, errorBox(err));
     } finally {
       button.disabled = false;
     }

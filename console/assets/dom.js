@@ -116,3 +116,11 @@ export function describeError(err) {
   if (err && err.code) return err.code + ': ' + err.message;
   return String(err && err.message ? err.message : err);
 }
+
+// Replaces node's children: arrays are flattened, null/false dropped,
+// strings become text nodes.
+export function fill(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}

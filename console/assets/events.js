@@ -3,7 +3,7 @@
 // or discard of the filtered set (a dry run's count first, then the
 // confirmation, then the job's page).
 import { api, tenants } from './api.js';
-import { el, empty, errorBox, hashLink, isoTime, link, table } from './dom.js';
+import { el, empty, errorBox, fill, hashLink, isoTime, link, table } from './dom.js';
 
 const STATES = ['dead', 'parked', 'retrying', 'pending', 'done', 'discarded'];
 const OBJECTS = ['CUSTOMER', 'ARINVOICE', 'ARPYMT'];
@@ -39,7 +39,7 @@ export async function renderEvents(main, params, ctx) {
   const [names, page] = await Promise.all([tenants(), api.get('/v1/admin/events?' + query.toString())]);
   if (!ctx.alive()) return;
   const title = (NOUNS[f.state] || 'Failed events').replace(/^./, (c) => c.toUpperCase());
-  main.replaceChildren(
+  fill(main,
     el('h1', null, title),
     filterForm(f, names),
     bulkPanel(f),
@@ -120,44 +120,56 @@ function pager(f, cursor, next) {
 }
 
 // Bulk actions over everything the filter matches (the tenant is required).
+// The reason comes first (a discard needs one, even for its dry run); the
+// dry run's count is shown before the confirmation.
 function bulkPanel(f) {
   const box = el('div', { class: 'bulk', testid: 'bulk' });
   if (!f.tenant) {
     box.append(el('p', { class: 'note' }, 'Choose a tenant to replay or discard everything the filter matches.'));
     return box;
   }
-  const start = (action) => () => dryRun(box, f, action);
+  const reason = el('input', { testid: 'bulk-reason', maxlength: 1000, placeholder: 'why (recorded with each event)' });
+  const note = el('p', { class: 'error', testid: 'bulk-error', role: 'alert', hidden: true });
+  const start = (action) => () => {
+    if (action === 'discard' && !reason.value.trim()) {
+      note.textContent = 'a discard needs a reason: say why these events are dropped';
+      note.hidden = false;
+      return;
+    }
+    dryRun(box, f, action, reason.value.trim());
+  };
   box.append(
+    field('reason for a bulk action (required to discard)', reason),
     el('button', { type: 'button', testid: 'bulk-replay', onclick: start('replay') }, 'Replay all matching…'),
-    el('button', { type: 'button', testid: 'bulk-discard', onclick: start('discard') }, 'Discard all matching…'),
+    el('button', { type: 'button', class: 'danger', testid: 'bulk-discard', onclick: start('discard') }, 'Discard all matching…'),
+    note,
   );
   return box;
 }
 
-async function dryRun(box, f, action) {
+async function dryRun(box, f, action, reason) {
   const reset = () => box.replaceWith(bulkPanel(f));
-  box.replaceChildren(el('p', { class: 'loading' }, 'counting…'));
+  const body = { filter: f };
+  if (reason) body.reason = reason;
+  fill(box, el('p', { class: 'loading' }, 'counting…'));
   let answer;
   try {
-    answer = (await api.post('/v1/admin/events/' + action, { filter: f, dry_run: true })).data;
+    answer = (await api.post('/v1/admin/events/' + action, { ...body, dry_run: true })).data;
   } catch (e) {
-    box.replaceChildren(errorBox(e), el('button', { type: 'button', onclick: reset }, 'Back'));
+    fill(box, errorBox(e), el('button', { type: 'button', onclick: reset }, 'Back'));
     return;
   }
-  const reason = el('input', { testid: 'bulk-reason', maxlength: 1000, placeholder: 'why (recorded with each event)' });
-  const confirm = el('button', { type: 'button', class: 'danger', testid: 'bulk-confirm' }, 'Confirm ' + action + ' of ' + answer.matched);
+  const confirm = el('button', { type: 'button', class: 'danger', testid: 'bulk-confirm' }, 'Confirm: ' + action + ' ' + answer.matched);
   const samples = answer.samples.map((s) => el('li', null, s.id + ' ' + s.object + ' ' + s.key + ' ' + (s.errorno || s.code)));
-  box.replaceChildren(
+  fill(box,
     el('p', { testid: 'bulk-count' }, answer.matched + ' event' + (answer.matched === 1 ? '' : 's') + ' match; ' + action + ' them all?'),
     samples.length ? el('ul', { class: 'samples' }, samples) : null,
-    field('reason' + (action === 'discard' ? ' (required)' : ''), reason),
+    reason ? el('p', null, 'reason: ', el('span', { testid: 'bulk-reason-shown' }, reason)) : null,
     confirm,
     el('button', { type: 'button', testid: 'bulk-cancel', onclick: reset }, 'Cancel'),
   );
   if (answer.matched === 0) confirm.disabled = true;
   confirm.addEventListener('click', async () => {
-    const body = { filter: f };
-    if (reason.value) body.reason = reason.value;
     confirm.disabled = true;
     try {
       const r = (await api.post('/v1/admin/events/' + action, body)).data;

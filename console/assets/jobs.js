@@ -1,7 +1,7 @@
 // Bulk jobs: the list, and one job's progress polled every second while it
 // runs, with a cancel button (DELETE /v1/admin/jobs/{id}).
 import { api, enc } from './api.js';
-import { el, empty, errorBox, facts, isoTime, link, prettyJson, table } from './dom.js';
+import { el, empty, errorBox, facts, fill, isoTime, link, prettyJson, table } from './dom.js';
 
 export async function renderJobs(main, params, ctx) {
   const q = params.tenant ? '?tenant=' + enc(params.tenant) : '';
@@ -22,7 +22,7 @@ export async function renderJobs(main, params, ctx) {
       el('td', null, isoTime(j.created_at_ms)),
     ),
   );
-  main.replaceChildren(
+  fill(main,
     el('h1', null, 'Bulk jobs'),
     rows.length
       ? table(['job', 'tenant', 'action', 'state', 'processed', 'acted', 'skipped', 'reason', 'created'], rows, 'jobs-table')
@@ -33,16 +33,16 @@ export async function renderJobs(main, params, ctx) {
 export async function renderJob(main, params, ctx) {
   const id = ctx.arg;
   const box = el('div', { testid: 'job' });
-  main.replaceChildren(el('h1', null, 'Job ', el('span', { class: 'mono', testid: 'job-id' }, id)), box);
+  fill(main, el('h1', null, 'Job ', el('span', { class: 'mono', testid: 'job-id' }, id)), box);
   const poll = async () => {
     if (!ctx.alive()) return;
     try {
       const job = await api.get('/v1/admin/jobs/' + enc(id));
       if (!ctx.alive()) return;
-      box.replaceChildren(...jobView(job, ctx, poll));
+      fill(box, jobView(job, ctx, poll));
       if (job.state === 'running') setTimeout(poll, 1000);
     } catch (e) {
-      if (ctx.alive()) box.replaceChildren(errorBox(e));
+      if (ctx.alive()) fill(box, errorBox(e));
     }
   };
   await poll();

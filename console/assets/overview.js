@@ -2,7 +2,7 @@
 // Intacct circuit and monthly calls against the budget, unsettled
 // payments), with a chart of the last 24 h from /v1/admin/activity.
 import { api, enc } from './api.js';
-import { age, el, errorBox, facts, link, svg } from './dom.js';
+import { age, el, errorBox, facts, fill, link, svg } from './dom.js';
 
 const SERIES = [
   ['handled', 'handled'],
@@ -14,7 +14,7 @@ export async function renderOverview(main, params, ctx) {
   const status = await api.get('/v1/admin/status');
   if (!ctx.alive()) return;
   const cards = status.tenants.map((t) => tenantCard(t, ctx));
-  main.replaceChildren(
+  fill(main,
     el('h1', null, 'Overview'),
     cards.length ? el('div', { class: 'cards' }, cards) : el('p', { class: 'empty', testid: 'empty-state' }, 'no tenants are configured'),
   );
@@ -60,9 +60,9 @@ async function loadChart(tenant, box, ctx) {
   try {
     const activity = await api.get('/v1/admin/activity?tenant=' + enc(tenant));
     if (!ctx.alive()) return;
-    box.replaceChildren(chart(activity));
+    fill(box, chart(activity));
   } catch (e) {
-    if (ctx.alive()) box.replaceChildren(errorBox(e));
+    if (ctx.alive()) fill(box, errorBox(e));
   }
 }
 

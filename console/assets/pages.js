@@ -1,13 +1,13 @@
 // Unsettled payments (from /v1/admin/status) and the reconcile reports with
 // their drift (/v1/admin/reconcile/runs?tenant=).
 import { api, enc, tenants } from './api.js';
-import { age, el, empty, hashLink, table } from './dom.js';
+import { age, el, empty, fill, hashLink, table } from './dom.js';
 
 export async function renderPayments(main, params, ctx) {
   const status = await api.get('/v1/admin/status');
   if (!ctx.alive()) return;
   const shown = status.tenants.filter((t) => !params.tenant || t.tenant === params.tenant);
-  main.replaceChildren(
+  fill(main,
     el('h1', null, 'Unsettled payments'),
     shown.map((t) => {
       const p = t.payments || { unsettled: [], unsettled_count: 0 };
@@ -51,12 +51,12 @@ export async function renderReconcile(main, params, ctx) {
     names.map((n) => el('a', { href: hashLink('reconcile', { tenant: n }), class: n === tenant ? 'current' : '' }, n)),
   );
   if (!tenant) {
-    main.replaceChildren(el('h1', null, 'Reconcile reports'), empty('no tenants are configured'));
+    fill(main, el('h1', null, 'Reconcile reports'), empty('no tenants are configured'));
     return;
   }
   const answer = await api.get('/v1/admin/reconcile/runs?tenant=' + enc(tenant));
   if (!ctx.alive()) return;
-  main.replaceChildren(
+  fill(main,
     el('h1', null, 'Reconcile reports'),
     picker,
     answer.runs.length ? answer.runs.map(runView) : empty('no reconcile runs for tenant ' + tenant + ' yet'),
