@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "app/wiring.hpp"
+#include "console/console.hpp"
 #include "handlers/handlers.hpp"
 #include "handlers/mirror_sync.hpp"
 #include "ingest/ingest.hpp"
@@ -69,6 +70,11 @@ ingest::Options ingest_options(const config::Config& cfg) {
   o.stripe_tolerance = cfg.payments.signature_tolerance;
   o.redact_fields = cfg.payments.redact;
   o.admin_token = cfg.admin.token.reveal();
+  // Sessions are signed with a key derived from the admin token, so a new
+  // token ends every console session.
+  o.console_key = console::session_key(o.admin_token);
+  o.console_session_ttl = cfg.admin.console_session_ttl;
+  o.console_secure_cookie = cfg.admin.console_secure_cookie;
   o.trusted_proxies = cfg.server.trusted_proxies;
   o.noop_route = cfg.server.noop_route;
   return o;
@@ -233,9 +239,9 @@ int serve(const config::Config& cfg, Log& log) {
                                                       std::move(done));
                          });
   };
-  options.status = [&tenant_ids, &clock,
-                    reader_conn](std::function<void(Result<std::string>)> done) {
-    detail::read_status(*reader_conn, tenant_ids, clock.now_ms(), true, std::move(done));
+  options.status = [&tenant_ids, &clock, reader_conn, budgets = detail::call_budgets(cfg)](
+                       std::function<void(Result<std::string>)> done) {
+    detail::read_status(*reader_conn, tenant_ids, budgets, clock.now_ms(), true, std::move(done));
   };
   detail::wire_reconcile(options, reconciler ? &*reconciler : nullptr, reader_conn);
   ingest::Server server(ioc.get_executor(), std::move(options), producers, reader, metrics, clock,

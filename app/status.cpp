@@ -135,12 +135,25 @@ std::string with_reconcile_json(const handlers::Status& status,
 
 }  // namespace
 
-void read_status(redis::Connection& conn, std::vector<std::string> tenants, std::int64_t now_ms,
-                 bool json, std::function<void(Result<std::string>)> done) {
+std::map<std::string, std::int64_t> call_budgets(const config::Config& cfg) {
+  std::map<std::string, std::int64_t> out;
+  for (const auto& t : cfg.tenants) out[t.id] = t.monthly_call_budget;
+  return out;
+}
+
+void read_status(redis::Connection& conn, std::vector<std::string> tenants,
+                 std::map<std::string, std::int64_t> budgets, std::int64_t now_ms, bool json,
+                 std::function<void(Result<std::string>)> done) {
   handlers::read_status(
       conn, tenants, now_ms,
-      [&conn, tenants, json, done = std::move(done)](Result<handlers::Status> r) mutable {
+      [&conn, tenants, budgets = std::move(budgets), json,
+       done = std::move(done)](Result<handlers::Status> r) mutable {
         if (!r) return done(r.error());
+        for (auto& t : r->tenants) {
+          if (auto it = budgets.find(t.tenant); it != budgets.end()) {
+            t.monthly_call_budget = it->second;
+          }
+        }
         struct Gather {
           std::mutex mu;
           std::size_t left = 0;
@@ -200,10 +213,11 @@ int status(const config::Config& cfg, bool json, std::ostream& out, std::ostream
   conn->on_state_change([&](bool up) {
     if (!up || asked) return;
     asked = true;
-    detail::read_status(*conn, tenants, SystemClock().now_ms(), json, [&](Result<std::string> r) {
-      result = std::move(r);
-      ioc.stop();
-    });
+    detail::read_status(*conn, tenants, detail::call_budgets(cfg), SystemClock().now_ms(), json,
+                        [&](Result<std::string> r) {
+                          result = std::move(r);
+                          ioc.stop();
+                        });
   });
   conn->start();
   ioc.run_for(limit);

@@ -76,8 +76,13 @@ void wire_reconcile(ingest::Options& options, reconcile::Reconciler* reconciler,
 // The status document (handlers::read_status) with each tenant's last
 // reconcile run (state, when, drift counts, API calls) added: as JSON (each
 // tenant gains "reconcile": {…} or null) or as text (a block at the end).
-// Error{"unavailable", …} when Redis cannot be read. `done` runs once.
-void read_status(redis::Connection& conn, std::vector<std::string> tenants, std::int64_t now_ms,
-                 bool json, std::function<void(Result<std::string>)> done);
+// `budgets`: each tenant's monthly_call_budget (absent = 0, none), shown in
+// its "intacct" object. Error{"unavailable", …} when Redis cannot be read.
+// `done` runs once.
+void read_status(redis::Connection& conn, std::vector<std::string> tenants,
+                 std::map<std::string, std::int64_t> budgets, std::int64_t now_ms, bool json,
+                 std::function<void(Result<std::string>)> done);
+// Each configured tenant's monthly_call_budget, for read_status.
+std::map<std::string, std::int64_t> call_budgets(const config::Config& cfg);
 
 }  // namespace isync::app::detail

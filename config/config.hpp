@@ -163,6 +163,11 @@ struct AdminConfig {
   // Bulk replays and discards (on-call jobs): events per second per tenant,
   // shared by every process (1..100000).
   int replay_rate = 20;
+  // The console's login session: how long its cookie lasts (whole seconds,
+  // 1m..7d), and whether the cookie is marked Secure (set it when the admin
+  // listener is reached over TLS, e.g. behind a TLS-terminating proxy).
+  std::chrono::seconds console_session_ttl{8 * 3600};
+  bool console_secure_cookie = false;
 };
 
 struct LogConfig {

@@ -101,7 +101,9 @@ std::string render(const Config& c) {
     << "keep_runs = " << c.reconcile.keep_runs << "\n\n"
     << "[admin]\n"
     << "token = " << secret_text(c.admin.token) << "\n"
-    << "replay_rate = " << c.admin.replay_rate << "\n\n"
+    << "replay_rate = " << c.admin.replay_rate << "\n"
+    << "console_session_ttl = \"" << duration_text(c.admin.console_session_ttl) << "\"\n"
+    << "console_secure_cookie = " << (c.admin.console_secure_cookie ? "true" : "false") << "\n\n"
     << "[log]\n"
     << "level = \"" << level_text(c.log.level) << "\"\n";
   for (const auto& t : c.tenants) {

@@ -274,16 +274,32 @@ std::vector<Field<Config>> reconcile_fields() {
 }
 
 std::vector<Field<Config>> admin_fields() {
-  return {
-      {"token", true,
-       [](Config& c, const Raw& r, const std::string& k, Ctx& ctx) -> VoidResult {
-         ISYNC_TRY(c.admin.token, as_secret(k, r, ctx));
-         return {};
-       }},
-      {"replay_rate", true, [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
-         ISYNC_TRY(c.admin.replay_rate, as_int32(k, r, 1, 100000));
-         return {};
-       }}};
+  return {{"token", true,
+           [](Config& c, const Raw& r, const std::string& k, Ctx& ctx) -> VoidResult {
+             ISYNC_TRY(c.admin.token, as_secret(k, r, ctx));
+             return {};
+           }},
+          {"replay_rate", true,
+           [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+             ISYNC_TRY(c.admin.replay_rate, as_int32(k, r, 1, 100000));
+             return {};
+           }},
+          {"console_session_ttl", true,
+           [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+             std::chrono::milliseconds d{};
+             ISYNC_TRY(d, as_duration(k, r));
+             if (d.count() % 1000 != 0)
+               return fail(k + ": must be whole seconds, got " + quoted(r.text));
+             if (d < std::chrono::minutes(1) || d > std::chrono::hours(7 * 24))
+               return fail(k + ": must be between 1m and 7d, got " + quoted(r.text));
+             c.admin.console_session_ttl = std::chrono::duration_cast<std::chrono::seconds>(d);
+             return {};
+           }},
+          {"console_secure_cookie", true,
+           [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+             ISYNC_TRY(c.admin.console_secure_cookie, as_bool(k, r));
+             return {};
+           }}};
 }
 
 std::vector<Field<Config>> log_fields() {

@@ -263,8 +263,11 @@ struct TenantStatus {
   bool circuit_open = false;              // isync:{t}:intacct:circuit holds an open circuit
   std::string circuit_reason;             // why it opened; "" when closed
   std::int64_t calls_this_month = 0;      // isync:{t}:intacct:calls:YYYY-MM (UTC month of now)
-  std::vector<PaymentState> unsettled;    // oldest first, at most kStatusPaymentLimit
-  std::int64_t unsettled_count = 0;       // all unsettled payments of the tenant
+  // The tenant's configured monthly_call_budget (0 = none); not read from
+  // Redis: the caller sets it from the configuration.
+  std::int64_t monthly_call_budget = 0;
+  std::vector<PaymentState> unsettled;  // oldest first, at most kStatusPaymentLimit
+  std::int64_t unsettled_count = 0;     // all unsettled payments of the tenant
 };
 
 struct Status {
@@ -281,7 +284,7 @@ void read_status(redis::Connection& conn, std::vector<std::string> tenants, std:
 
 // {"tenants":[{"tenant","queue":{"depth","pending","retrying","parked","dead",
 // "oldest_pending_age_s"},"intacct":{"circuit":"open"|"closed"[,"circuit_reason"],
-// "calls_this_month"},"payments":{"unsettled":[{"payment_id","state","since"
+// "calls_this_month","monthly_call_budget"},"payments":{"unsettled":[{"payment_id","state","since"
 // (ISO 8601 UTC),"age_s","sends","invoice","customer","amount","currency",
 // "recordno","last_error"}],"unsettled_count"}}]}
 std::string status_json(const Status& status);

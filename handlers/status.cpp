@@ -188,6 +188,7 @@ std::string status_json(const Status& status) {
     put(w, "circuit", std::string(t.circuit_open ? "open" : "closed"));
     if (t.circuit_open) put(w, "circuit_reason", t.circuit_reason);
     put(w, "calls_this_month", t.calls_this_month);
+    put(w, "monthly_call_budget", t.monthly_call_budget);
     w.EndObject();
     w.Key("payments");
     w.StartObject();

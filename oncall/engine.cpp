@@ -92,4 +92,12 @@ void Engine::act(ActionRequest request, std::function<void(Result<ActionAnswer>)
   act_ids(ctx, std::move(request), std::move(done));
 }
 
+void Engine::activity(std::string tenant, std::function<void(Result<queue::Activity>)> done) {
+  if (std::find(tenants_.begin(), tenants_.end(), tenant) == tenants_.end()) {
+    return done(make_error("invalid_field",
+                           "tenant: '" + shorten(tenant, 64) + "' is not a configured tenant"));
+  }
+  queue::read_activity(*conn_, tenant, clock_.now_ms(), std::move(done));
+}
+
 }  // namespace isync::oncall

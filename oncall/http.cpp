@@ -11,6 +11,7 @@ namespace {
 
 constexpr std::string_view kEvents = "/v1/admin/events";
 constexpr std::string_view kJobs = "/v1/admin/jobs";
+constexpr std::string_view kActivity = "/v1/admin/activity";
 constexpr const char* kActor = "admin-api";
 
 std::string error_json(std::string_view code, std::string_view message) {
@@ -104,6 +105,21 @@ void serve_http(Engine& engine, HttpCall call, std::function<void(HttpAnswer)> d
         *tenant, reply<std::vector<Job>>(std::move(done), 200, [](const std::vector<Job>& jobs) {
           return to_json(jobs);
         }));
+  }
+  if (path == kActivity) {
+    if (method != "GET") return done(not_allowed(method, "GET"));
+    auto tenant = parse_tenant_query(call.query, engine.tenants());
+    if (!tenant) return done(answer_error(tenant.error()));
+    if (tenant->empty()) {
+      return done({400,
+                   error_json("invalid_field",
+                              "\"tenant\" is required: GET /v1/admin/activity?tenant=<tenant>"),
+                   false});
+    }
+    return engine.activity(*tenant, reply<queue::Activity>(std::move(done), 200,
+                                                           [t = *tenant](const queue::Activity& a) {
+                                                             return to_json(t, a);
+                                                           }));
   }
   const auto under = [&](std::string_view prefix) {
     return path.size() > prefix.size() + 1 && path.substr(0, prefix.size()) == prefix &&

@@ -184,4 +184,34 @@ std::string to_json(const std::vector<Job>& jobs) {
   return text(buf);
 }
 
+std::string to_json(const std::string& tenant, const queue::Activity& a) {
+  rapidjson::StringBuffer buf;
+  W w(buf);
+  w.StartObject();
+  str(w, "tenant", tenant);
+  w.Key("minute_ms");
+  w.Int64(queue::kActivityMinuteMs);
+  w.Key("from_ms");
+  w.Int64(a.from_ms);
+  w.Key("to_ms");
+  w.Int64(a.to_ms);
+  w.Key("minutes");
+  w.StartArray();
+  for (const auto& m : a.minutes) {
+    w.StartObject();
+    w.Key("t");
+    w.Int64(m.t_ms);
+    w.Key("handled");
+    w.Int64(m.handled);
+    w.Key("failed");
+    w.Int64(m.failed);
+    w.Key("dead");
+    w.Int64(m.dead);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return text(buf);
+}
+
 }  // namespace isync::oncall

@@ -67,6 +67,7 @@
 #include <vector>
 
 #include "core/core.hpp"
+#include "queue/activity.hpp"
 #include "queue/event_index.hpp"
 #include "redis/redis.hpp"
 
@@ -149,6 +150,9 @@ class Engine {
   void job(std::string id, std::function<void(Result<Job>)> done);  // not_found
   // Cancels a running job (a finished one is answered as it is).
   void cancel(std::string id, std::function<void(Result<Job>)> done);
+  // The tenant's events handled, failed and dead-lettered per minute over the
+  // last 24 h (queue/activity.hpp). invalid_field for an unknown tenant.
+  void activity(std::string tenant, std::function<void(Result<queue::Activity>)> done);
 
  private:
   std::shared_ptr<redis::Connection> conn_;
@@ -199,5 +203,8 @@ std::string to_json(const ActionAnswer& a, Action action);
 //  "finished_at_ms"}
 std::string to_json(const Job& j);
 std::string to_json(const std::vector<Job>& jobs);  // {"jobs":[…]}
+// {"tenant","minute_ms":60000,"from_ms","to_ms",
+//  "minutes":[{"t","handled","failed","dead"}…]} (oldest first)
+std::string to_json(const std::string& tenant, const queue::Activity& a);
 
 }  // namespace isync::oncall

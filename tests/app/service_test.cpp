@@ -351,6 +351,14 @@ TEST_CASE("GET /v1/admin/status answers the status document to the admin token o
   CHECK(res.body.rfind(R"({"tenants":[{"tenant":"acme",)", 0) == 0);
   CHECK(res.body.find(R"("payment_id":"pi_status_2")") != std::string::npos);
   CHECK(res.body.find(R"("circuit":"closed")") != std::string::npos);
+  // The tenant's configured budget (the default here) beside the month's calls.
+  CHECK(res.body.find(R"("calls_this_month":0,"monthly_call_budget":100000})") !=
+        std::string::npos);
+  // The console's chart data, through the on-call engine.
+  auto activity =
+      admin.request(http::verb::get, "/v1/admin/activity?tenant=acme", {}, {}, kAdminToken);
+  CHECK(activity.status == 200);
+  CHECK(activity.body.rfind(R"({"tenant":"acme","minute_ms":60000,"from_ms":)", 0) == 0);
 
   auto read_token =
       admin.request(http::verb::get, "/v1/admin/status", {}, {}, "acme-read-token-for-tests");

@@ -210,10 +210,11 @@ TEST_CASE_FIXTURE(StatusFixture,
 TEST_CASE_FIXTURE(StatusFixture,
                   "a tenant with nothing in Redis shows zeros and a closed circuit") {
   auto s = read({"quiet"}, kStartMs);
-  CHECK(handlers::status_json(s) ==
-        R"({"tenants":[{"tenant":"quiet","queue":{"depth":0,"pending":0,"retrying":0,)"
-        R"("parked":0,"dead":0,"oldest_pending_age_s":0},"intacct":{"circuit":"closed",)"
-        R"("calls_this_month":0},"payments":{"unsettled":[],"unsettled_count":0}}]})");
+  CHECK(
+      handlers::status_json(s) ==
+      R"({"tenants":[{"tenant":"quiet","queue":{"depth":0,"pending":0,"retrying":0,)"
+      R"("parked":0,"dead":0,"oldest_pending_age_s":0},"intacct":{"circuit":"closed",)"
+      R"("calls_this_month":0,"monthly_call_budget":0},"payments":{"unsettled":[],"unsettled_count":0}}]})");
   CHECK(handlers::status_json(read({}, kStartMs)) == R"({"tenants":[]})");
 }
 

@@ -325,3 +325,43 @@ TEST_CASE("serve_http: routes, statuses and the engine's refusals as the API ans
   CHECK(r.status == 404);
   CHECK(r.body.rfind(R"({"error":{"code":"not_found",)", 0) == 0);
 }
+
+TEST_CASE("GET /v1/admin/activity answers the tenant's minutes over the last 24 h") {
+  OnCallRig rig;
+  auto& engine = *rig.engine;
+  const std::int64_t now = rig.clock.now_ms();
+  const std::int64_t minute = now - now % 60000;
+  queue::ActivityCounter counts;
+  counts.add("acme", queue::ActivityKind::handled, now, 4);
+  counts.add("acme", queue::ActivityKind::failed, now);
+  counts.add("acme", queue::ActivityKind::dead, now - 3 * 60000, 2);
+  counts.add("acme", queue::ActivityKind::handled, now - 25 * 3600000LL + 3600000LL);  // too old
+  wait_for<bool>([&](auto cb) { counts.flush(*rig.conn, now, [cb] { cb(true); }); });
+
+  auto r = call(engine, "GET", "/v1/admin/activity", "tenant=acme");
+  CHECK(r.status == 200);
+  const std::int64_t to = minute + 60000;
+  CHECK(r.body == R"({"tenant":"acme","minute_ms":60000,"from_ms":)" +
+                      std::to_string(to - 86400000) + R"(,"to_ms":)" + std::to_string(to) +
+                      R"(,"minutes":[{"t":)" + std::to_string(minute - 180000) +
+                      R"(,"handled":0,"failed":0,"dead":2},{"t":)" + std::to_string(minute) +
+                      R"(,"handled":4,"failed":1,"dead":0}]})");
+  r = call(engine, "GET", "/v1/admin/activity", "tenant=beta");
+  CHECK(r.status == 200);
+  CHECK(r.body.find(R"("minutes":[]})") != std::string::npos);
+
+  r = call(engine, "GET", "/v1/admin/activity");
+  CHECK(r.status == 400);
+  CHECK(r.body ==
+        err("invalid_field", R"(\"tenant\" is required: GET /v1/admin/activity?tenant=<tenant>)"));
+  r = call(engine, "GET", "/v1/admin/activity", "tenant=nope");
+  CHECK(r.status == 400);
+  CHECK(r.body == err("invalid_field", R"(\"tenant\": no tenant \"nope\" is configured)"));
+  r = call(engine, "GET", "/v1/admin/activity", "tenant=acme&x=1");
+  CHECK(r.status == 400);
+  CHECK(r.body ==
+        err("invalid_field", R"(unknown query parameter \"x\"; this route takes tenant only)"));
+  r = call(engine, "POST", "/v1/admin/activity", "tenant=acme");
+  CHECK(r.status == 405);
+  CHECK(r.body == err("method_not_allowed", "method POST is not allowed here; use GET"));
+}
