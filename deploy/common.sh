@@ -16,9 +16,10 @@ ISYNC_PACKAGES=(cmake ninja-build g++ ccache pkg-config libboost1.81-dev libhire
 # "cmd:COMMAND=PACKAGE" is a command, checked with `command -v` (so one from
 # another source counts: NodeSource's node >= 18 brings its own npm, and
 # Debian's npm must not be installed beside it), installed from the Debian
-# PACKAGE only when missing. Empty today: every tool the tests use is also the
-# service's (openssl, curl, redis-server).
-ISYNC_TEST_PACKAGES=()
+# PACKAGE only when missing. The console's browser test (console_browser_test)
+# drives Debian's chromium with playwright-core under node >= 18 (Debian 12's
+# nodejs is 18), installed by `npm ci`.
+ISYNC_TEST_PACKAGES=(chromium cmd:node=nodejs cmd:npm=npm)
 
 isync_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
