@@ -138,6 +138,15 @@ Result<std::int64_t> parse_whenmodified(std::string_view text);
 // Formats epoch seconds as Intacct's `MM/DD/YYYY HH:MM:SS` (UTC).
 std::string format_whenmodified(std::int64_t epoch_seconds);
 
+// The proleptic Gregorian calendar (H. Hinnant's algorithms): days since
+// 1970-01-01 of a date, and back; month 1-12, day 1-31, not range-checked.
+struct CivilDay {
+  std::int64_t year = 1970;
+  unsigned month = 1, day = 1;
+};
+std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day);
+CivilDay civil_from_days(std::int64_t days);
+
 // True when `tz` names a zone of the system's time zone database
 // (/usr/share/zoneinfo, package tzdata): "UTC", "America/New_York".
 // Thread-safe; the first call reads the database's zone list.

@@ -10,17 +10,6 @@ namespace isync {
 
 namespace {
 
-// Days since 1970-01-01 of a proleptic Gregorian civil date (H. Hinnant's
-// days_from_civil algorithm).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
 bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 int days_in_month(int y, int m) {
@@ -113,24 +102,37 @@ Result<std::int64_t> parse_whenmodified(std::string_view text) {
 }
 
 std::string format_whenmodified(std::int64_t t) {
-  std::int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-  std::int64_t secs = t - days * 86400;
-  // civil_from_days (H. Hinnant)
-  std::int64_t z = days + 719468;
+  const std::int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+  const std::int64_t secs = t - days * 86400;
+  const CivilDay c = civil_from_days(days);
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%02u/%02u/%04lld %02lld:%02lld:%02lld", c.month, c.day,
+                static_cast<long long>(c.year), static_cast<long long>(secs / 3600),
+                static_cast<long long>(secs % 3600 / 60), static_cast<long long>(secs % 60));
+  return buf;
+}
+
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+CivilDay civil_from_days(std::int64_t days) {
+  const std::int64_t z = days + 719468;
   const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
   const auto doe = static_cast<unsigned>(z - era * 146097);
   const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
   const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
   const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  y += m <= 2;
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%02u/%02u/%04lld %02lld:%02lld:%02lld", m, d,
-                static_cast<long long>(y), static_cast<long long>(secs / 3600),
-                static_cast<long long>(secs % 3600 / 60), static_cast<long long>(secs % 60));
-  return buf;
+  CivilDay c;
+  c.day = doy - (153 * mp + 2) / 5 + 1;
+  c.month = mp < 10 ? mp + 3 : mp - 9;
+  c.year = static_cast<std::int64_t>(yoe) + era * 400 + (c.month <= 2 ? 1 : 0);
+  return c;
 }
 
 namespace {
