@@ -25,7 +25,7 @@ export async function renderEvent(main, params, ctx) {
     facts(
       [
         ['state', el('span', { class: 'state ' + stateClass(e.state) }, e.state), 'event-state'],
-        ['why', e.reason, 'event-reason'],
+        [e.state === 'done' ? 'last failure' : 'why', e.reason, 'event-reason'],
         ['tenant', e.tenant],
         ['source', e.source],
         ['record', e.object + ' ' + e.key + ' (' + e.action + ')', 'event-record'],
