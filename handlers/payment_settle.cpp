@@ -3,7 +3,9 @@
 // the pools (detail/payment_settle_run.hpp).
 #include "handlers/payment_settle.hpp"
 
+#include <atomic>
 #include <boost/asio/post.hpp>
+#include <memory>
 
 #include "handlers/detail/payment_lua.hpp"
 #include "handlers/detail/payment_settle_run.hpp"
@@ -217,17 +219,28 @@ void SettleRun::end(Result<SettleCounts> result) {
   if (ended_) return;
   ended_ = true;
   // Best effort: a lease not released expires after `lease`; the copy after
-  // kSnapshotTtlSeconds.
+  // kSnapshotTtlSeconds. The run answers only once every release has been
+  // answered: a release may be retried after NOSCRIPT, so a later command on
+  // the connection can be answered before it.
+  auto done = std::move(done_);
+  auto finish = [conn = conn_, snapshot = snapshot_, done = std::move(done),
+                 result = std::move(result)]() mutable {
+    conn->command({"DEL", snapshot}, [done = std::move(done), result = std::move(result)](
+                                         boost::system::error_code, redis::Reply) mutable {
+      done(std::move(result));
+    });
+  };
+  if (held_.empty()) return finish();
+  auto left = std::make_shared<std::atomic<std::size_t>>(held_.size());
+  auto last = std::make_shared<decltype(finish)>(std::move(finish));
   for (const auto& id : held_) {
     conn_->eval(release_script(), {key("pay:" + id), key("pay-lock:-"), key("payments:unsettled")},
                 {owner_, std::to_string(now()), "", "0", "", id, "0", "", "0"},
-                [](boost::system::error_code, redis::Reply) {});
+                [left, last](boost::system::error_code, redis::Reply) {
+                  if (left->fetch_sub(1) == 1) (*last)();
+                });
   }
   held_.clear();
-  auto done = std::move(done_);
-  conn_->command({"DEL", snapshot_},
-                 [done = std::move(done), result = std::move(result)](
-                     boost::system::error_code, redis::Reply) mutable { done(std::move(result)); });
 }
 
 }  // namespace isync::handlers::detail
