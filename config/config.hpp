@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -171,6 +172,8 @@ struct AdminConfig {
 };
 
 struct LogConfig {
+  // [log] level, INTACCT_SYNC_LOG_LEVEL, or a command's --log-level (which
+  // wins): see parse_log_level.
   Level level = Level::info;
 };
 
@@ -245,6 +248,16 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text);
 Result<std::size_t> parse_size(std::string_view text);
 // "host:port" or "[v6]:port"; port 0 is allowed (the OS picks one).
 Result<Listen> parse_listen(std::string_view text);
+
+// A log level as [log] level, INTACCT_SYNC_LOG_LEVEL and --log-level spell
+// it: trace | debug | info | warning | error ("warn" is taken for warning).
+// Nothing is logged below debug, so trace shows what debug shows. Anything
+// else is nullopt.
+std::optional<Level> parse_log_level(std::string_view text);
+// The levels parse_log_level accepts, for messages: "trace, debug, info, warning, error".
+inline constexpr std::string_view kLogLevels = "trace, debug, info, warning, error";
+// The canonical spelling of a level ("warning", not "warn").
+std::string_view log_level_name(Level level);
 
 // enc: helper. Encrypts `plaintext` under the base64 master key and returns
 // "enc:…" ready for the config file.

@@ -24,20 +24,6 @@ std::string string_list(const std::vector<std::string>& items) {
   return out + "]";
 }
 
-const char* level_text(Level l) {
-  switch (l) {
-    case Level::debug:
-      return "debug";
-    case Level::info:
-      return "info";
-    case Level::warn:
-      return "warn";
-    case Level::error:
-      return "error";
-  }
-  return "info";
-}
-
 }  // namespace
 
 std::string render(const Config& c) {
@@ -105,7 +91,7 @@ std::string render(const Config& c) {
     << "console_session_ttl = \"" << duration_text(c.admin.console_session_ttl) << "\"\n"
     << "console_secure_cookie = " << (c.admin.console_secure_cookie ? "true" : "false") << "\n\n"
     << "[log]\n"
-    << "level = \"" << level_text(c.log.level) << "\"\n";
+    << "level = \"" << log_level_name(c.log.level) << "\"\n";
   for (const auto& t : c.tenants) {
     std::vector<std::string> stripe(t.stripe_secrets.size(), "***");
     o << "\n[[tenant]]\n"

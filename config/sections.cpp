@@ -304,12 +304,14 @@ std::vector<Field<Config>> admin_fields() {
 
 std::vector<Field<Config>> log_fields() {
   return {{"level", true, [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
-             auto v = as_choice(k, r, {"debug", "info", "warn", "error"});
+             auto v = as_text(k, r);
              if (!v) return v.error();
-             c.log.level = *v == "debug"  ? Level::debug
-                           : *v == "info" ? Level::info
-                           : *v == "warn" ? Level::warn
-                                          : Level::error;
+             auto level = parse_log_level(*v);
+             if (!level) {
+               return fail(k + ": expected one of " + std::string(kLogLevels) + ", got " +
+                           quoted(*v));
+             }
+             c.log.level = *level;
              return {};
            }}};
 }
