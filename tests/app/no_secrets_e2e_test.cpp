@@ -189,6 +189,7 @@ TEST_CASE("no secret appears in logs, metrics, the console, events show, or Redi
   CHECK(rig.cli({"records", "show", "CUSTOMER", "3", "--tenant", "acme"}) == 0);
   rig.cli({"status"});
   rig.cli({"status", "--json"});
+  CHECK(rig.cli({"check-config"}) == 0);
   CHECK(rig.cli_output.find("BL01001973") != std::string::npos);
 
   const std::string metrics = rig.admin(http::verb::get, "/metrics").body;
@@ -202,6 +203,7 @@ TEST_CASE("no secret appears in logs, metrics, the console, events show, or Redi
   CHECK(log.find(R"("msg":"intacct request")") != std::string::npos);
   CHECK(log.find(R"("outcome":"dead")") != std::string::npos);
   CHECK(log.find(R"("msg":"intacct circuit open")") != std::string::npos);
+  CHECK(log.find(R"("msg":"intacct call not sent")") != std::string::npos);
 
   CHECK_MESSAGE(find_secrets("log", log, needles).empty(),
                 describe(find_secrets("log", log, needles)));

@@ -156,7 +156,9 @@ class Rig {
   // stderr are kept for the search.
   int cli(std::vector<std::string> args) {
     args.insert(args.end(), {"--config", config});
-    if (args[0] != "status") args.insert(args.end(), {"--log-level", "debug"});
+    if (args[0] != "status" && args[0] != "check-config") {
+      args.insert(args.end(), {"--log-level", "debug"});
+    }
     const std::string n = std::to_string(++cli_runs_);
     Child c(ISYNC_BINARY, args, env(), dir + "/cli" + n + ".err", dir + "/cli" + n + ".out");
     auto code = c.wait_exit(120s);
