@@ -317,6 +317,8 @@ std::vector<Field<Config>> log_fields() {
 }
 
 const std::vector<SectionSpec>& sections() {
+  // One section a line, in rendering order.
+  // clang-format off
   static const std::vector<SectionSpec> kSections = {
       {"server", server_fields()},
       {"redis", redis_fields()},
@@ -326,8 +328,10 @@ const std::vector<SectionSpec>& sections() {
       {"payments", payments_fields()},
       {"reconcile", reconcile_fields()},
       {"admin", admin_fields()},
+      {"alerts", alerts_fields()},
       {"log", log_fields()},
   };
+  // clang-format on
   return kSections;
 }
 
