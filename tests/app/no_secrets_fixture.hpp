@@ -8,9 +8,12 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <atomic>
 #include <ctime>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -188,5 +191,71 @@ inline std::map<std::string, std::string> dump_redis(RedisServer& redis, int& un
   } while (cursor != "0");
   return out;
 }
+
+// A local alert receiver: answers every POST 200 and keeps its target and
+// body. One connection at a time, on a thread of its own.
+class Receiver {
+ public:
+  struct Post {
+    std::string target, body;
+  };
+
+  Receiver() : acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    port = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Receiver() {
+    stopping_ = true;
+    boost::system::error_code ec;
+    asio::ip::tcp::socket poke(ioc_);
+    poke.connect({asio::ip::make_address("127.0.0.1"), port}, ec);  // wakes accept()
+    thread_.join();
+  }
+  Receiver(const Receiver&) = delete;
+  Receiver& operator=(const Receiver&) = delete;
+
+  std::vector<Post> posts() {
+    std::lock_guard lock(mu_);
+    return posts_;
+  }
+
+  std::uint16_t port = 0;
+
+ private:
+  void run() {
+    while (!stopping_) {
+      asio::ip::tcp::socket s(ioc_);
+      boost::system::error_code ec;
+      acceptor_.accept(s, ec);
+      if (ec || stopping_) continue;
+      timeval tv{10, 0};
+      ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      boost::beast::flat_buffer buf;
+      for (;;) {  // keep-alive: every request of the connection
+        http::request<http::string_body> req;
+        http::read(s, buf, req, ec);
+        if (ec) break;
+        {
+          std::lock_guard lock(mu_);
+          posts_.push_back({std::string(req.target()), req.body()});
+        }
+        http::response<http::string_body> res{http::status::ok, 11};
+        res.set(http::field::content_type, "text/plain");
+        res.body() = "ok";
+        res.keep_alive(req.keep_alive());
+        res.prepare_payload();
+        http::write(s, res, ec);
+        if (ec || !req.keep_alive()) break;
+      }
+    }
+  }
+
+  asio::io_context ioc_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::vector<Post> posts_;
+};
 
 }  // namespace isync::testing::nosecret
