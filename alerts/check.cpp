@@ -21,6 +21,10 @@ namespace {
 
 // Dead letters read for a digest's breakdown (the newest).
 constexpr int kDigestSample = 100;
+// Dead letters are digested once they are this old (by the clock of the
+// process that filed them): one filed in the same millisecond as the last
+// digest's newest would otherwise be skipped.
+constexpr std::int64_t kDigestGraceMs = 1000;
 // Reconcile reports looked at per tenant and pass (the newest).
 constexpr int kRunsLooked = 5;
 // The budget's level key outlives its month.
@@ -135,8 +139,8 @@ void Alerter::Impl::check_digest(const std::string& t, std::int64_t dead_now, st
       const std::string from = "(" + std::to_string(*cursor);
       const std::string index = queue::key(t, "evx:s:dead");
       self->conn->command(
-          {"ZREVRANGEBYSCORE", index, "+inf", from, "WITHSCORES", "LIMIT", "0",
-           std::to_string(kDigestSample)},
+          {"ZREVRANGEBYSCORE", index, std::to_string(now - kDigestGraceMs), from, "WITHSCORES",
+           "LIMIT", "0", std::to_string(kDigestSample)},
           [=](boost::system::error_code ec, redis::Reply ids) {
             if (ec || ids.type != redis::Reply::Type::array || ids.elements.size() < 2)
               return arrive();

@@ -158,8 +158,10 @@ std::string digest_text(std::string_view tenant, std::int64_t count, std::int64_
     out += "\nTop errors:";
     for (const auto& g : top) out += "\n" + error_line(g);
   }
-  out += "\nFix the cause, then replay: intacct-sync events list --tenant " + t +
-         " --state dead; intacct-sync events replay --filter --tenant " + t + " --state dead";
+  out += "\nSee them: intacct-sync events list --tenant " + t +
+         " --state dead. Fix the cause (the correction says how), then replay them: "
+         "intacct-sync events replay --filter --tenant " +
+         t + " --state dead";
   return out;
 }
 
@@ -230,7 +232,7 @@ std::optional<RunAlert> reconcile_alert(std::string_view report_json, double dri
       listed += l;
       drift += missing + stale + gone;
       if (bool_member(o, "mass_delete_suspected"))
-        mass.push_back(object + " (" + grouped(gone) + " of " + grouped(l) + " gone)");
+        mass.push_back(object + ": " + grouped(gone) + " of " + grouped(l) + " gone");
       if (missing + stale + gone > 0)
         drift_lines.push_back("  - " + object + ": " + grouped(missing) + " missing, " +
                               grouped(stale) + " stale, " + grouped(gone) + " gone of " +
@@ -255,13 +257,12 @@ std::optional<RunAlert> reconcile_alert(std::string_view report_json, double dri
   if (!mass.empty()) {
     std::string m = "suspected a mass delete of";
     for (std::size_t i = 0; i < mass.size(); ++i) m += (i ? ", " : " ") + mass[i];
-    what.push_back(m + "; nothing was tombstoned");
+    what.push_back(m + " (nothing was tombstoned)");
   }
   if (drifted)
     what.push_back("found drift of " + percent(ratio) + " of the records listed (over " +
                    percent(drift_threshold) + "): " + grouped(drift) + " of " + grouped(listed));
-  for (std::size_t i = 0; i < what.size(); ++i)
-    out += (i == 0 ? " " : (i + 1 == what.size() ? " and " : ", ")) + what[i];
+  for (std::size_t i = 0; i < what.size(); ++i) out += (i == 0 ? " " : "; ") + what[i];
   out += ".";
   if (drifted || !mass.empty()) {
     for (const auto& line : drift_lines) out += "\n" + line;
