@@ -2,18 +2,20 @@
 // --log-level debug`) against a real Redis and the intacct-sandbox, with
 // every kind of secret configured, each a distinctive marker: tenant tokens
 // and a read token, the Intacct sender and user passwords (one tenant's
-// refused by Intacct), two Stripe signing secrets, the admin token, and the
-// enc: master key, with secrets given as env:, file:, enc: and a literal.
+// refused by Intacct), two Stripe signing secrets, the admin token, the
+// alert webhook's URL, and the enc: master key, with secrets given as env:,
+// file:, enc: and a literal.
 // The flow: smart events, sandbox faults (retries, dead letters), replays by
 // the admin API, the CLI, the console and a job, Stripe deliveries (posted,
 // dead-lettered, a bad signature), an open circuit, reconcile runs (one
-// failing), the console's login. Then no secret — nor its first characters,
-// nor the master key in either form — may appear in the service's and the
-// commands' logs, /metrics, the console's files and every admin JSON it
-// reads, `events show` (CLI and API), or any Redis key or value.
+// failing), the console's login, alerts posted to a local receiver. Then no secret — nor its first
+// characters, nor the master key in either form — may appear in the service's and the commands'
+// logs, /metrics, the console's files and every admin JSON it reads, `events show` (CLI and API),
+// the alert messages, or any Redis key or value.
 //
 // The search is shown to work: it finds the secrets the config file holds,
-// and secrets planted in Redis in every data type.
+// the alert URL's path where it belongs (the receiver's request line), and
+// secrets planted in Redis in every data type.
 #include <doctest/doctest.h>
 #include <signal.h>
 
@@ -32,8 +34,10 @@ using namespace std::chrono_literals;
 namespace http = boost::beast::http;
 
 TEST_CASE("no secret appears in logs, metrics, the console, events show, or Redis") {
+  Receiver receiver;
   RedisServer redis;
   Rig rig(redis);
+  rig.alert_to(receiver.port);
   rig.start_sandbox();
   rig.start_service();
   const auto needles = rig.needles();
@@ -44,7 +48,8 @@ TEST_CASE("no secret appears in logs, metrics, the console, events show, or Redi
     std::set<std::string> found;
     for (const auto& l : in_config) found.insert(l.secret);
     CHECK(found == std::set<std::string>{"a secret's prefix", "beta token", "enc: acme token",
-                                         "enc: sender password", "enc: old Stripe secret"});
+                                         "enc: sender password", "enc: old Stripe secret",
+                                         "enc: alert URL"});
   }
 
   // A change read from Intacct; a read with the tenant's read token.
@@ -64,6 +69,17 @@ TEST_CASE("no secret appears in logs, metrics, the console, events show, or Redi
   REQUIRE_MESSAGE(eventually([&] { return rig.zcard("isync:{acme}:dead") == 5; }, 30s),
                   rig.service->log());
   rig.faults(R"({"deny_read_objects":[]})");
+  auto alerted = [&](const std::string& text) {
+    return eventually(
+        [&] {
+          for (const auto& p : receiver.posts()) {
+            if (p.body.find(text) != std::string::npos) return true;
+          }
+          return false;
+        },
+        30s);
+  };
+  CHECK(alerted(" dead letters, at or over the alert threshold of 3."));
 
   // Replays: the admin API, the CLI, the console (cookie + CSRF), a job by filter.
   auto r = rig.admin(http::verb::post, "/v1/admin/events/replay",
@@ -95,6 +111,8 @@ TEST_CASE("no secret appears in logs, metrics, the console, events show, or Redi
   for (int n = 3; n <= 7; ++n) {
     CHECK_MESSAGE(rig.mirror_has(n, "Dead then fixed " + std::to_string(n)), n);
   }
+
+  CHECK(alerted("acme: recovered: dead letters are back under the threshold of 3"));
 
   // Stripe: a payment posted (the new secret), one dead-lettered (the old
   // secret, an invoice Intacct does not have), one with a wrong signature.
@@ -136,6 +154,9 @@ TEST_CASE("no secret appears in logs, metrics, the console, events show, or Redi
   const std::string acme_run = reconcile(rig, "acme");
   const std::string beta_run = reconcile(rig, "beta");
   CHECK(rig.cli({"reconcile", "--tenant", "acme"}) == 0);
+  CHECK(alerted("beta: the Intacct circuit is open"));
+  CHECK(alerted("beta: reconcile run " + beta_run));
+  CHECK(alerted(" dead-lettered since the last alert ("));
 
   // What the operator reads: the console's files and every JSON it reads.
   std::string console;
@@ -213,6 +234,15 @@ TEST_CASE("no secret appears in logs, metrics, the console, events show, or Redi
                 describe(find_secrets("console", console, needles)));
   CHECK_MESSAGE(find_secrets("cli", rig.cli_output, needles).empty(),
                 describe(find_secrets("cli", rig.cli_output, needles)));
+  // The alerts: the URL's secret path is in each request line, and nowhere in a message.
+  std::string alerts;
+  for (const auto& p : receiver.posts()) {
+    CHECK(p.target == kAlertPath);
+    alerts += p.body + "\n";
+  }
+  CHECK(find_secrets("alert target", receiver.posts().front().target, needles).size() == 2);
+  CHECK_MESSAGE(find_secrets("alerts", alerts, needles).empty(),
+                describe(find_secrets("alerts", alerts, needles)));
 
   // Redis: secrets planted in every type are found, and nothing else.
   redis.cmd({"SET", "canary:string", kAdminToken});

@@ -50,6 +50,7 @@ inline std::vector<Leak> find_secrets(const std::string& where, const std::strin
                                       const std::vector<Needle>& needles) {
   std::vector<Leak> out;
   for (const auto& n : needles) {
+    if (n.value.empty()) continue;
     const auto at = text.find(n.value);
     if (at == std::string::npos) continue;
     const auto from = at > 80 ? at - 80 : 0;

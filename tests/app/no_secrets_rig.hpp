@@ -59,6 +59,12 @@ class Rig {
     enc_sender = encrypt(kSenderPassword);
     enc_stripe_old = encrypt(kStripeOld);
   }
+
+  // Alerts go to `port` on a URL whose path is a secret (given as enc:).
+  void alert_to(std::uint16_t port) {
+    alert_url = "http://127.0.0.1:" + std::to_string(port) + kAlertPath;
+    enc_alert_url = encrypt(alert_url);
+  }
   ~Rig() {
     service.reset();
     sandbox.reset();
@@ -90,7 +96,9 @@ class Rig {
             {"master key (base64)", master_b64},
             {"enc: acme token", enc_acme_token},
             {"enc: sender password", enc_sender},
-            {"enc: old Stripe secret", enc_stripe_old}};
+            {"enc: old Stripe secret", enc_stripe_old},
+            {"alert URL", alert_url},
+            {"enc: alert URL", enc_alert_url}};
   }
 
   void start_sandbox() {
@@ -134,6 +142,8 @@ class Rig {
         << "[intacct]\nendpoint = \"http://127.0.0.1:" << gateway_port
         << "/ia/xml/xmlgw.phtml\"\nsender_id = \"sender-ns\"\nsender_password = \"" << enc_sender
         << "\"\n[admin]\ntoken = \"env:NS_ADMIN_TOKEN\"\n"
+        << "[alerts]\nwebhook_url = \"" << enc_alert_url
+        << "\"\ndead_threshold = 3\ncheck_interval = \"1s\"\n"
         << "[[tenant]]\nid = \"acme\"\ntoken = \"" << enc_acme_token << "\"\n"
         << "read_token = \"file:" << dir << "/read-token\"\n"
         << "company_id = \"DEMO-CO\"\nuser_id = \"ws_user\"\n"
@@ -195,6 +205,7 @@ class Rig {
   long long zcard(const std::string& key) { return redis_.cmd({"ZCARD", key}).integer; }
 
   std::string dir, config, master_b64, enc_acme_token, enc_sender, enc_stripe_old, cli_output;
+  std::string alert_url, enc_alert_url;
   std::uint16_t public_port = 0, admin_port = 0, gateway_port = 0, control_port = 0;
   std::unique_ptr<Child> sandbox, service;
 
