@@ -3,6 +3,7 @@
 // tenant runs independently (pipelined on the one connection); the pass ends
 // when all have answered or failed. Redis trouble skips a check until the
 // next pass.
+#include <algorithm>
 #include <atomic>
 
 #include "alerts/detail/claims.hpp"
@@ -70,8 +71,10 @@ void Alerter::Impl::run_checks(std::function<void()> done) {
                             LogLine().str("error", st.error().message));
             return done();
           }
-          auto join = std::make_shared<Join>(st->tenants.size() * 5, std::move(done));
-          for (std::size_t i = 0; i < st->tenants.size() && i < self->tenants.size(); ++i) {
+          // read_status answers the tenants in the order asked.
+          const std::size_t n = std::min(st->tenants.size(), self->tenants.size());
+          auto join = std::make_shared<Join>(n * 5, std::move(done));
+          for (std::size_t i = 0; i < n; ++i) {
             const auto& ts = st->tenants[i];
             const auto& policy = self->tenants[i];
             const std::string t = ts.tenant;

@@ -16,8 +16,10 @@ std::string failure_name(const intacct::TransportError& e) {
                     : e.failure == intacct::TransportFailure::reset        ? "reset"
                                                                            : "timeout";
   // The rest of the message names the host; this much helps without it.
+  // (An invalid URL's message says what is wrong with it, never the URL.)
   if (e.message.find("certificate verification failed") != std::string::npos)
     out += " (certificate verification failed)";
+  if (e.message.starts_with("invalid URL")) out += " (" + e.message + ")";
   return out;
 }
 
