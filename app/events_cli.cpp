@@ -385,7 +385,7 @@ int events(const config::Config& cfg, const EventsArgs& args, std::ostream& out,
         << ")\n";
     return kEventsError;
   }
-  Log log(std::max(cfg.log.level, Level::warn));
+  Log log(args.log_level ? *args.log_level : std::max(cfg.log.level, Level::warn));
   Rig rig(cfg, *endpoint, tenants, log);
   if (!rig.connect()) {
     err << "intacct-sync: cannot reach Redis at " << cfg.redis.display_url << " within "

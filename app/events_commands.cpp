@@ -15,6 +15,9 @@ CLI::App* verb(CLI::App& parent, EventsCommands& c, const std::string& name,
   auto* cmd = parent.add_subcommand(name, what);
   cmd->add_option("--config", c.config_path, "TOML config file (empty: built-in defaults)");
   cmd->add_flag("--json", c.args.json, "print the admin API's JSON");
+  cmd->add_option("--log-level", c.log_level,
+                  "trace, debug, info, warning or error (default: warning, or [log] level / "
+                  "INTACCT_SYNC_LOG_LEVEL when higher)");
   cmd->footer(kExitCodes);
   c.verbs.push_back(cmd);
   cmd->callback([&c, verb_id] { c.args.verb = verb_id; });

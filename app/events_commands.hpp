@@ -12,6 +12,7 @@ namespace isync::app::detail {
 
 struct EventsCommands {
   std::string config_path;
+  std::string log_level;  // --log-level as given; main checks it
   EventsArgs args;
   std::vector<CLI::App*> verbs;  // each with its EventsArgs::verb in its name
 };

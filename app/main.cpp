@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <string>
 
 #include "app/events_commands.hpp"
@@ -21,12 +22,30 @@ isync::Result<isync::config::Config> load_config(const std::string& path) {
   return isync::config::load(path, isync::config::process_environment());
 }
 
-int serve(const std::string& path) {
+constexpr const char* kLogLevelHelp =
+    "trace, debug, info, warning or error; wins over INTACCT_SYNC_LOG_LEVEL and [log] level";
+
+// --log-level as given (empty = not given). The level, or a message saying
+// what is accepted. It wins over INTACCT_SYNC_LOG_LEVEL, which wins over the
+// config file's [log] level (load() applies that one).
+isync::Result<std::optional<isync::Level>> log_level_flag(const std::string& text) {
+  if (text.empty()) return std::optional<isync::Level>();
+  auto level = isync::config::parse_log_level(text);
+  if (!level) {
+    return isync::Error{"bad_args", "--log-level: expected one of " +
+                                        std::string(isync::config::kLogLevels) + ", got \"" + text +
+                                        "\""};
+  }
+  return std::optional<isync::Level>(*level);
+}
+
+int serve(const std::string& path, std::optional<isync::Level> level) {
   auto cfg = load_config(path);
   if (!cfg) {
     std::cerr << "intacct-sync: " << cfg.error().message << "\n";
     return isync::app::kExitRefused;
   }
+  if (level) cfg->log.level = *level;
   isync::Log log(cfg->log.level);
   for (const auto& w : cfg->warnings) log.warn(w);
   return isync::app::serve(*cfg, log);
@@ -101,8 +120,10 @@ int main(int argc, char** argv) {
   cli.require_subcommand(1);
 
   std::string config_path;
+  std::string serve_level, reconcile_level;
   auto* serve_cmd = cli.add_subcommand("serve", "run the service until SIGTERM/SIGINT");
   serve_cmd->add_option("--config", config_path, "TOML config file (empty: built-in defaults)");
+  serve_cmd->add_option("--log-level", serve_level, kLogLevelHelp);
 
   std::string check_path;
   auto* check_cmd =
@@ -140,6 +161,7 @@ int main(int argc, char** argv) {
   reconcile_cmd->add_flag("--dry-run", reconcile_args.dry_run,
                           "report the drift (with the first 20 keys of each kind), change nothing");
   reconcile_cmd->add_flag("--json", reconcile_args.json, "print each final report as JSON");
+  reconcile_cmd->add_option("--log-level", reconcile_level, kLogLevelHelp);
   reconcile_cmd->add_flag("--allow-mass-delete", reconcile_args.allow_mass_delete,
                           "tombstone even when more records look gone than the guard allows");
   reconcile_cmd->footer(
@@ -161,11 +183,36 @@ int main(int argc, char** argv) {
     if (rc != 0 && (command == "events" || command == "records")) return isync::app::kEventsError;
     return rc;
   }
-  if (*serve_cmd) return serve(config_path);
+  // An invalid --log-level is refused before anything else, with the exit
+  // code each command gives bad arguments.
+  if (*serve_cmd) {
+    auto level = log_level_flag(serve_level);
+    if (!level) {
+      std::cerr << "intacct-sync: " << level.error().message << "\n";
+      return isync::app::kExitRefused;
+    }
+    return serve(config_path, *level);
+  }
   if (*check_cmd) return check_config(check_path);
   if (*enc_cmd) return encrypt_secret(new_key);
   if (*status_cmd) return status(status_path, status_json);
-  if (*reconcile_cmd) return reconcile(reconcile_path, reconcile_args);
-  if (!events_cmds.args.verb.empty()) return events(events_cmds.config_path, events_cmds.args);
+  if (*reconcile_cmd) {
+    auto level = log_level_flag(reconcile_level);
+    if (!level) {
+      std::cerr << "intacct-sync: " << level.error().message << "\n";
+      return isync::app::kReconcileBadConfig;
+    }
+    reconcile_args.log_level = *level;
+    return reconcile(reconcile_path, reconcile_args);
+  }
+  if (!events_cmds.args.verb.empty()) {
+    auto level = log_level_flag(events_cmds.log_level);
+    if (!level) {
+      std::cerr << "intacct-sync: " << level.error().message << "\n";
+      return isync::app::kEventsError;
+    }
+    events_cmds.args.log_level = *level;
+    return events(events_cmds.config_path, events_cmds.args);
+  }
   return 1;
 }

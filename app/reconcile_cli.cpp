@@ -128,9 +128,11 @@ int reconcile(const config::Config& cfg, const ReconcileArgs& args, std::ostream
     return kReconcileBadConfig;
   }
   // Info lines (the fix log) would break the redrawn progress when both go
-  // to the same terminal; redirect stderr to keep them.
+  // to the same terminal; redirect stderr (or ask with --log-level) to keep them.
   const bool quiet = terminal && ::isatty(STDERR_FILENO) == 1;
-  Log log(quiet ? std::max(cfg.log.level, Level::warn) : cfg.log.level);
+  Log log(args.log_level ? *args.log_level
+          : quiet        ? std::max(cfg.log.level, Level::warn)
+                         : cfg.log.level);
   if (int rc = detail::check_redis(*endpoint, cfg, log); rc != kExitOk) {
     return rc == kExitRefused ? kReconcileBadConfig : kReconcileFailed;
   }

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "alerts/alerts.hpp"
 #include "app/wiring.hpp"
 #include "console/console.hpp"
 #include "handlers/handlers.hpp"
@@ -222,6 +223,13 @@ int serve(const config::Config& cfg, Log& log) {
                                detail::oncall_options(cfg),
                                oncall::JobRunner::Settings{kJobTick, kSweepEvery, {}}, clock, log);
   auto jobs_stopped = std::make_shared<std::atomic<bool>>(false);
+  // Alerts: every process checks Redis on a timer; claims in Redis make one
+  // of them send each message.
+  std::optional<alerts::Alerter> alerter;
+  if (cfg.alerts.enabled()) {
+    alerter.emplace(ioc.get_executor(), connect("isync-alerts"), detail::alert_tenants(cfg),
+                    detail::alert_options(cfg), metrics, clock, log);
+  }
 
   auto options = ingest_options(cfg);
   options.events_api = [&oncall_engine](ingest::EventsCall call, ingest::EventsReply done) {
@@ -253,6 +261,7 @@ int serve(const config::Config& cfg, Log& log) {
   }
   if (pool) pool->start();
   job_runner.start();
+  if (alerter) alerter->start();
   mirror_sync.run_backfill(tenant_ids);
   if (scheduler) scheduler->start();
   if (pool && hub) handler.start_rechecks(ioc.get_executor(), intacct_tenants);
@@ -310,7 +319,8 @@ int serve(const config::Config& cfg, Log& log) {
                .str("redis", cfg.redis.display_url)
                .num("tenants", static_cast<std::int64_t>(tenant_ids.size()))
                .num("workers", cfg.queue.workers)
-               .num("threads", threads));
+               .num("threads", threads)
+               .str("alerts", cfg.alerts.enabled() ? "on" : "off"));
 
   auto guard = asio::make_work_guard(ioc);
   Watchdog watchdog(ioc);
@@ -357,6 +367,7 @@ int serve(const config::Config& cfg, Log& log) {
       // their own connection, closed below with the others).
       if (scheduler) scheduler->stop();
       if (reconciler) reconciler->stop();
+      if (alerter) alerter->stop();
       job_runner.stop([jobs_stopped] { jobs_stopped->store(true); });
       if (pool) {
         pool->stop(finish);

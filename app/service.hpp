@@ -24,6 +24,7 @@
 //    running service answers the same document on GET /v1/admin/status.
 #pragma once
 
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -53,6 +54,8 @@ struct ReconcileArgs {
   bool dry_run = false;
   bool json = false;  // the final report(s) as JSON, one document per line
   bool allow_mass_delete = false;
+  // --log-level: wins over the config and over the quiet default on a terminal.
+  std::optional<Level> log_level;
 };
 
 // Connects to Redis (refusing one that could lose writes, as serve does) and
@@ -87,6 +90,9 @@ struct EventsArgs {
   std::string actor;             // empty = the OS user
   std::string reason;
   std::string record_object, record_key;  // records show
+  // --log-level: wins over the config, whose level these commands raise to
+  // warning (their output is on stdout; log lines would only interleave).
+  std::optional<Level> log_level;
 };
 
 // The on-call verbs (PRODUCT.md §6), against Redis through oncall::Engine

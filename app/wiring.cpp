@@ -226,4 +226,23 @@ void wire_reconcile(ingest::Options& options, reconcile::Reconciler* reconciler,
   };
 }
 
+alerts::Options alert_options(const config::Config& cfg) {
+  alerts::Options o;
+  o.webhook_url = cfg.alerts.webhook_url;
+  o.dead_threshold = cfg.alerts.dead_threshold;
+  o.drift_threshold = cfg.alerts.drift_threshold;
+  o.check_interval = cfg.alerts.check_interval;
+  o.retry_cap = cfg.alerts.retry_cap;
+  o.give_up_after = cfg.alerts.give_up_after;
+  o.post_timeout = cfg.alerts.post_timeout;
+  o.connect_timeout = std::min(cfg.alerts.post_timeout, o.connect_timeout);
+  return o;
+}
+
+std::vector<alerts::TenantPolicy> alert_tenants(const config::Config& cfg) {
+  std::vector<alerts::TenantPolicy> out;
+  for (const auto& t : cfg.tenants) out.push_back({t.id, t.monthly_call_budget});
+  return out;
+}
+
 }  // namespace isync::app::detail

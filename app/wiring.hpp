@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "alerts/alerts.hpp"
 #include "config/config.hpp"
 #include "core/core.hpp"
 #include "handlers/handlers.hpp"
@@ -84,5 +85,10 @@ void read_status(redis::Connection& conn, std::vector<std::string> tenants,
                  std::function<void(Result<std::string>)> done);
 // Each configured tenant's monthly_call_budget, for read_status.
 std::map<std::string, std::int64_t> call_budgets(const config::Config& cfg);
+
+// [alerts] as the Alerter's options (REQUIRES: cfg.alerts.enabled()), and
+// every configured tenant with its monthly_call_budget.
+alerts::Options alert_options(const config::Config& cfg);
+std::vector<alerts::TenantPolicy> alert_tenants(const config::Config& cfg);
 
 }  // namespace isync::app::detail

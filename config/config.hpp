@@ -12,7 +12,7 @@
 //    key is a secret, the value. An override naming a known section but an
 //    unknown key (INTACCT_SYNC_QUEUE_WOKERS) is an error too.
 //  * Secrets (admin.token, intacct.sender_password, tenant token, read_token,
-//    user_password, stripe_secrets, redis.url) are references:
+//    user_password, stripe_secrets, redis.url, alerts.webhook_url) are references:
 //      env:NAME   the environment variable NAME
 //      file:PATH  the file's content, one trailing newline stripped
 //      enc:B64    AES-256-GCM: base64(12-byte nonce | ciphertext | 16-byte tag)
@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -170,7 +171,34 @@ struct AdminConfig {
   bool console_secure_cookie = false;
 };
 
+// Alerts posted to a chat webhook (README "Alerts"). Off unless webhook_url
+// is set.
+struct AlertsConfig {
+  // Where alerts are posted (Slack-compatible JSON). A secret: a Slack URL
+  // carries its token. https://, or http:// to a loopback host only.
+  // Empty = no alerts.
+  Secret webhook_url;
+  // A tenant's dead letters at or over this many: one alert, and one more
+  // when they fall back under it (1..100000000).
+  std::int64_t dead_threshold = 100;
+  // A reconcile run whose drift (missing + stale + gone records) is more than
+  // this share of the records it listed alerts. Written as a percentage with
+  // at most two decimals, "1%" (0.01%..100%); kept as a ratio (0.01).
+  double drift_threshold = 0.01;
+  // Every serve process looks at Redis this often (≥ 1s).
+  std::chrono::milliseconds check_interval{15'000};
+  // A post that fails is retried after 1s, doubling up to retry_cap, and
+  // given up once give_up_after has passed since the alert was raised.
+  std::chrono::milliseconds retry_cap{300'000};
+  std::chrono::milliseconds give_up_after{3'600'000};
+  // One post: connect + TLS + write + the reply.
+  std::chrono::milliseconds post_timeout{10'000};
+  bool enabled() const { return !webhook_url.empty(); }
+};
+
 struct LogConfig {
+  // [log] level, INTACCT_SYNC_LOG_LEVEL, or a command's --log-level (which
+  // wins): see parse_log_level.
   Level level = Level::info;
 };
 
@@ -216,6 +244,7 @@ struct Config {
   PaymentsConfig payments;
   ReconcileConfig reconcile;
   AdminConfig admin;
+  AlertsConfig alerts;
   LogConfig log;
   std::vector<TenantConfig> tenants;
   // Accepted but worth telling the operator (e.g. a literal secret). Never
@@ -245,6 +274,16 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text);
 Result<std::size_t> parse_size(std::string_view text);
 // "host:port" or "[v6]:port"; port 0 is allowed (the OS picks one).
 Result<Listen> parse_listen(std::string_view text);
+
+// A log level as [log] level, INTACCT_SYNC_LOG_LEVEL and --log-level spell
+// it: trace | debug | info | warning | error ("warn" is taken for warning).
+// Nothing is logged below debug, so trace shows what debug shows. Anything
+// else is nullopt.
+std::optional<Level> parse_log_level(std::string_view text);
+// The levels parse_log_level accepts, for messages: "trace, debug, info, warning, error".
+inline constexpr std::string_view kLogLevels = "trace, debug, info, warning, error";
+// The canonical spelling of a level ("warning", not "warn").
+std::string_view log_level_name(Level level);
 
 // enc: helper. Encrypts `plaintext` under the base64 master key and returns
 // "enc:…" ready for the config file.

@@ -24,20 +24,6 @@ std::string string_list(const std::vector<std::string>& items) {
   return out + "]";
 }
 
-const char* level_text(Level l) {
-  switch (l) {
-    case Level::debug:
-      return "debug";
-    case Level::info:
-      return "info";
-    case Level::warn:
-      return "warn";
-    case Level::error:
-      return "error";
-  }
-  return "info";
-}
-
 }  // namespace
 
 std::string render(const Config& c) {
@@ -104,8 +90,16 @@ std::string render(const Config& c) {
     << "replay_rate = " << c.admin.replay_rate << "\n"
     << "console_session_ttl = \"" << duration_text(c.admin.console_session_ttl) << "\"\n"
     << "console_secure_cookie = " << (c.admin.console_secure_cookie ? "true" : "false") << "\n\n"
+    << "[alerts]\n"
+    << "webhook_url = " << secret_text(c.alerts.webhook_url) << "\n"
+    << "dead_threshold = " << c.alerts.dead_threshold << "\n"
+    << "drift_threshold = \"" << detail::percent_text(c.alerts.drift_threshold) << "\"\n"
+    << "check_interval = \"" << duration_text(c.alerts.check_interval) << "\"\n"
+    << "retry_cap = \"" << duration_text(c.alerts.retry_cap) << "\"\n"
+    << "give_up_after = \"" << duration_text(c.alerts.give_up_after) << "\"\n"
+    << "post_timeout = \"" << duration_text(c.alerts.post_timeout) << "\"\n\n"
     << "[log]\n"
-    << "level = \"" << level_text(c.log.level) << "\"\n";
+    << "level = \"" << log_level_name(c.log.level) << "\"\n";
   for (const auto& t : c.tenants) {
     std::vector<std::string> stripe(t.stripe_secrets.size(), "***");
     o << "\n[[tenant]]\n"

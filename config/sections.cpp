@@ -304,17 +304,21 @@ std::vector<Field<Config>> admin_fields() {
 
 std::vector<Field<Config>> log_fields() {
   return {{"level", true, [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
-             auto v = as_choice(k, r, {"debug", "info", "warn", "error"});
+             auto v = as_text(k, r);
              if (!v) return v.error();
-             c.log.level = *v == "debug"  ? Level::debug
-                           : *v == "info" ? Level::info
-                           : *v == "warn" ? Level::warn
-                                          : Level::error;
+             auto level = parse_log_level(*v);
+             if (!level) {
+               return fail(k + ": expected one of " + std::string(kLogLevels) + ", got " +
+                           quoted(*v));
+             }
+             c.log.level = *level;
              return {};
            }}};
 }
 
 const std::vector<SectionSpec>& sections() {
+  // One section a line, in rendering order.
+  // clang-format off
   static const std::vector<SectionSpec> kSections = {
       {"server", server_fields()},
       {"redis", redis_fields()},
@@ -324,8 +328,10 @@ const std::vector<SectionSpec>& sections() {
       {"payments", payments_fields()},
       {"reconcile", reconcile_fields()},
       {"admin", admin_fields()},
+      {"alerts", alerts_fields()},
       {"log", log_fields()},
   };
+  // clang-format on
   return kSections;
 }
 

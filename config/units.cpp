@@ -1,4 +1,4 @@
-// Strict parsing of the config's durations, sizes and listen addresses.
+// Strict parsing of the config's durations, sizes, listen addresses and log levels.
 #include <charconv>
 #include <limits>
 
@@ -113,6 +113,28 @@ Result<Listen> parse_listen(std::string_view text) {
 std::string Listen::text() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return h + ":" + std::to_string(port);
+}
+
+std::optional<Level> parse_log_level(std::string_view text) {
+  if (text == "trace" || text == "debug") return Level::debug;
+  if (text == "info") return Level::info;
+  if (text == "warning" || text == "warn") return Level::warn;
+  if (text == "error") return Level::error;
+  return std::nullopt;
+}
+
+std::string_view log_level_name(Level level) {
+  switch (level) {
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warning";
+    case Level::error:
+      return "error";
+  }
+  return "info";
 }
 
 }  // namespace isync::config

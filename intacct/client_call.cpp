@@ -188,6 +188,9 @@ void CallOp::finish(CallOutcome out, std::string_view label, bool counted) {
   if (!counted) {
     for (const auto& f : call_.functions) hub_->count(*t_, function_name(f.call), label);
   }
+  // Every request sent has its own line (log_request); a call that sent
+  // none gets this one, so each call leaves at least one line.
+  if (requests_ == 0) log_unsent(label, out);
   if (call_.done) call_.done(std::move(out));
   hub_->finished(t_, call_.options);
 }

@@ -4,11 +4,11 @@
 //
 // Contract:
 //  * `post(url, body, timeout, done)` sends one POST with
-//    `Content-Type: application/xml`, `Accept: application/xml`, `Host` and
-//    `User-Agent`, and calls `done` exactly once, on an executor of the
-//    transport — never inline from inside post(). No Accept-Encoding is sent:
-//    gateway bodies are small, and plain bodies spare us a decompressor (and
-//    its own caps) on the path that carries credentials.
+//    `Content-Type` and `Accept` of TransportOptions::content_type
+//    (application/xml, the gateway's, unless set), `Host` and `User-Agent`, and calls `done`
+//    exactly once, on an executor of the transport — never inline from inside post(). No
+//    Accept-Encoding is sent: gateway bodies are small, and plain bodies spare us a decompressor
+//    (and its own caps) on the path that carries credentials.
 //  * Any HTTP reply is a value: non-2xx statuses are NOT errors here (the XML
 //    layer reads 401+XML, 429, 5xx and 524). Only a call without a complete
 //    reply is a `TransportError`, whose `sent` says whether the whole request
@@ -47,8 +47,10 @@
 //    are in flight is safe. shutdown() completes every in-flight call with
 //    connect_failed (not yet sent) or reset (sent), closes idle connections,
 //    and makes later post()s fail with connect_failed.
-//  * Logs: host:port, status and duration at debug; never a body (bodies
-//    carry passwords and session ids) and never a query string.
+//  * Logs: host:port, status and duration at debug, under
+//    TransportOptions::log_name; never a body (bodies carry passwords and
+//    session ids), never a path (a webhook's path carries its token) and
+//    never a query string.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -97,6 +99,8 @@ struct TransportOptions {
   std::string ca_file;                             // empty = the system's default trust store
   bool allow_plain_http = false;                   // http:// only if true AND the host is loopback
   std::string user_agent = "intacct-sync";
+  std::string content_type = "application/xml";  // Content-Type and Accept of every POST
+  std::string log_name = "intacct http";         // how its debug lines name it
 };
 
 namespace detail {

@@ -69,6 +69,8 @@ std::string redact_url(const std::string& url);
 // The shortest unit that is exact: "90d", "1h", "500ms"; "1GiB", "16KiB", "7B".
 std::string duration_text(std::chrono::milliseconds d);
 std::string size_text(std::size_t n);
+// A ratio as a percentage with at most two decimals: 0.01 -> "1%", 0.005 -> "0.5%".
+std::string percent_text(double ratio);
 
 // ---- field tables (sections.cpp, tenant_fields.cpp) ----------------------------------
 
@@ -122,6 +124,8 @@ struct SectionSpec {
 
 // Every [section] table, in rendering order.
 const std::vector<SectionSpec>& sections();
+// [alerts]'s table (alerts_fields.cpp).
+std::vector<Field<Config>> alerts_fields();
 // [[tenant]]'s table (tenant_fields.cpp).
 std::vector<Field<TenantConfig>> tenant_fields();
 

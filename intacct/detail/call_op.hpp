@@ -57,6 +57,7 @@ struct Answer {
   std::optional<IntacctError> error;
   int http_status = 0;
   bool retry_unsent = false;  // nothing reached Intacct, or a read was reset
+  std::string control_id;     // the request's <controlid> (each function has its own too)
 };
 
 Answer read_answer(TransportResult result, CallContext context);
@@ -114,6 +115,9 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   void account(const std::vector<Function>& sent, const Answer& a, std::string_view histogram_fn,
                std::int64_t duration_ms);
   void log_request(const std::vector<Function>& sent, const Answer& a, std::int64_t duration_ms);
+  // A call that ended before any gateway request (throttled, circuit open,
+  // Redis, shutdown): its one line.
+  void log_unsent(std::string_view label, const CallOutcome& out);
 
   // the end (client_call.cpp)
   // A request-wide failure; rejected credentials open the circuit first.
@@ -127,6 +131,7 @@ class CallOp : public std::enable_shared_from_this<CallOp> {
   std::minstd_rand rng_;
   bool any_write_ = false;
   std::string first_function_;
+  SteadyClock::time_point started_ = SteadyClock::now();
   std::string slot_token_;
   bool slot_maybe_held_ = false;
   SteadyClock::time_point slot_deadline_;

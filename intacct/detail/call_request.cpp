@@ -78,9 +78,10 @@ void CallOp::post(Request req, const std::string& url, Step step) {
   if (step == &CallOp::on_login) ++logins_;
   hub_->transport().post(
       url, std::move(*xml), hub_->options().call_timeout,
-      [self = shared_from_this(), step, context, started,
+      [self = shared_from_this(), step, context, started, control_id = req.control_id,
        functions = std::move(req.functions)](TransportResult result) mutable {
         Answer a = read_answer(std::move(result), context);
+        a.control_id = control_id;
         const auto ms = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - started);
         boost::asio::post(self->hub_->strand(), [self, step, a = std::move(a),
                                                  functions = std::move(functions), ms]() mutable {
@@ -146,29 +147,57 @@ void CallOp::log_request(const std::vector<Function>& sent, const Answer& a,
     names += function_name(f.call);
     ids += f.control_id;
   }
+  // The outcome: the request's failure, else the first function's that
+  // failed (as the metrics count it), else success.
+  std::optional<IntacctError> failed = a.error;
+  if (!failed && a.response) {
+    for (const auto& r : a.response->results) {
+      if (auto e = result_error(*a.response, r)) {
+        failed = std::move(e);
+        break;
+      }
+    }
+  }
+  std::string outcome = "success";
+  if (failed) outcome = a.error ? outcome_label(*failed) : std::string(to_string(failed->cls));
+  LogLine line;
+  line.str("tenant", t_->access.tenant)
+      .str("entity", t_->entity_key)
+      .str("functions", names)
+      .str("control_id", a.control_id)
+      .str("control_ids", ids)
+      .num("http_status", a.http_status)
+      .str("outcome", outcome)
+      .num("duration_ms", duration_ms);
+  if (call_.options.background) line.str("priority", "background");
+  if (failed) {
+    if (!failed->errors.empty() && !failed->errors.front().errorno.empty()) {
+      line.str("errorno", failed->errors.front().errorno);
+    }
+    line.str("error", shorten(failed->summary(), 400));
+  }
+  hub_->log().info("intacct request", line);
+}
+
+void CallOp::log_unsent(std::string_view label, const CallOutcome& out) {
+  std::string names, ids;
+  for (const auto& f : call_.functions) {
+    if (!names.empty()) names += ',';
+    if (!ids.empty()) ids += ',';
+    names += function_name(f.call);
+    ids += f.control_id;
+  }
   LogLine line;
   line.str("tenant", t_->access.tenant)
       .str("entity", t_->entity_key)
       .str("functions", names)
       .str("control_ids", ids)
-      .num("http_status", a.http_status)
-      .str("outcome", a.error ? outcome_label(*a.error) : std::string("success"))
-      .num("duration_ms", duration_ms);
+      .str("outcome", label)
+      .num("duration_ms",
+           std::chrono::duration_cast<milliseconds>(SteadyClock::now() - started_).count());
   if (call_.options.background) line.str("priority", "background");
-  const std::vector<ErrorDetail>* errors = a.error ? &a.error->errors : nullptr;
-  if (!errors && a.response) {
-    for (const auto& r : a.response->results) {
-      if (!r.errors.empty()) {
-        errors = &r.errors;
-        break;
-      }
-    }
-  }
-  if (errors && !errors->empty() && !errors->front().errorno.empty()) {
-    line.str("errorno", errors->front().errorno);
-  }
-  if (a.error) line.str("error", shorten(a.error->summary(), 400));
-  hub_->log().info("intacct request", line);
+  if (out.error) line.str("error", shorten(out.error->summary(), 400));
+  hub_->log().info("intacct call not sent", line);
 }
 
 }  // namespace isync::intacct::detail

@@ -46,10 +46,10 @@ Call::Call(std::shared_ptr<TransportState> state, TransportUrl url, std::string 
   request_.version(11);
   request_.set(http::field::host, url_.host_header);
   request_.set(http::field::user_agent, state_->options().user_agent);
-  request_.set(http::field::content_type, "application/xml");
+  request_.set(http::field::content_type, state_->options().content_type);
   // No Accept-Encoding: gateway bodies are small, and an identity reply
   // spares a decompressor (with its own size caps) on this path.
-  request_.set(http::field::accept, "application/xml");
+  request_.set(http::field::accept, state_->options().content_type);
   request_.keep_alive(true);
   request_.body() = std::move(body);
   request_.prepare_payload();
@@ -226,7 +226,8 @@ void Call::on_write(error_code ec) {
       // The server closed this idle connection before we wrote: it never saw
       // the request, so one fresh connection may carry it.
       retried_ = true;
-      state_->log().write(Level::debug, "intacct http stale connection, reconnecting",
+      state_->log().write(Level::debug,
+                          state_->options().log_name + " stale connection, reconnecting",
                           LogLine{}.str("where", url_.where).str("error", ec.message()));
       drop_connection();
       return open_fresh();
@@ -270,7 +271,7 @@ void Call::on_read(error_code ec) {
   } else {
     drop_connection();
   }
-  state_->log().write(Level::debug, "intacct http",
+  state_->log().write(Level::debug, state_->options().log_name,
                       LogLine{}
                           .str("where", url_.where)
                           .num("status", reply.status)
@@ -288,7 +289,7 @@ void Call::drop_connection() {
 void Call::fail(TransportFailure failure, std::string message) {
   drop_connection();
   state_->log().write(
-      Level::debug, "intacct http failed",
+      Level::debug, state_->options().log_name + " failed",
       LogLine{}.str("where", url_.where).str("error", message).num("ms", ms_since(started_)));
   finish(TransportError{failure, sent_, std::move(message)});
 }

@@ -68,7 +68,11 @@ void report_outcome(Metrics& metrics, Log& log, const Delivery& d, const Outcome
       .num("attempt", d.attempt)
       .num("duration_us", static_cast<std::int64_t>(seconds * 1e6));
   if (!o.result.empty()) line.str("result", o.result);
-  if (o.kind != Outcome::Kind::done) line.str("code", o.failure.code);
+  if (o.kind != Outcome::Kind::done) {
+    line.str("code", o.failure.code);
+    if (!o.failure.errorno.empty()) line.str("errorno", o.failure.errorno);
+    if (!o.failure.controlid.empty()) line.str("control_id", o.failure.controlid);
+  }
   const bool warn = o.kind == Outcome::Kind::retry || o.kind == Outcome::Kind::dead ||
                     o.kind == Outcome::Kind::unknown;
   log.write(warn ? Level::warn : Level::info, "event handled", line);

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/alerts/receiver.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -387,4 +388,29 @@ TEST_CASE("GET /v1/admin/status answers the status document to the admin token o
 
   service->signal(SIGTERM);
   CHECK(service->wait_exit(30s) == 0);
+}
+
+TEST_CASE("serve alerts the webhook when a tenant's Intacct circuit opens, never logging its URL") {
+  RedisServer redis;
+  isync::testing::Receiver receiver;
+  Fixture fx(redis,
+             "[alerts]\nwebhook_url = \"" + receiver.url() + "\"\ncheck_interval = \"1s\"\n");
+  auto service = fx.start();
+  redis.cmd({"HSET", "isync:{acme}:intacct:circuit", "fingerprint", "0123456789abcdef", "reason",
+             "XL03000006 Sign-in information is incorrect"});
+  INFO(service->log());
+  REQUIRE(eventually([&] { return receiver.count() == 1; }, 30s));
+  CHECK(receiver.bodies()[0].find("acme: the Intacct circuit is open") != std::string::npos);
+  Client admin(fx.admin_port);
+  CHECK(eventually([&] {
+    return admin.request(http::verb::get, "/metrics", {}, {}, kAdminToken)
+               .body.find("isync_alerts_total{kind=\"circuit\",outcome=\"sent\"} 1") !=
+           std::string::npos;
+  }));
+  service->signal(SIGTERM);
+  CHECK(service->wait_exit(30s) == 0);
+  const auto log = service->log();
+  CHECK(log.find("\"alerts\":\"on\"") != std::string::npos);
+  CHECK(log.find("XXXXtokenXXXX") == std::string::npos);
+  CHECK(receiver.count() == 1);
 }

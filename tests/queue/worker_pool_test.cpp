@@ -232,8 +232,10 @@ TEST_CASE(
   REQUIRE(lines.size() >= 1);
   const auto& line = lines[0];
   CHECK(line.find(R"("level":"warning")") != std::string::npos);
-  CHECK(line.find(R"("event_id":"EV8")") != std::string::npos);
+  CHECK(line.find(R"("event_id":"EV8","tenant":"acme","object":"CUSTOMER","key":"8")") !=
+        std::string::npos);
   CHECK(line.find(R"("outcome":"retry")") != std::string::npos);
+  CHECK(line.find(R"("duration_us":)") != std::string::npos);
   CHECK(line.find(R"("attempt":1)") != std::string::npos);
   CHECK(line.find(R"("code":"flaky")") != std::string::npos);
 }
