@@ -126,10 +126,12 @@ class Producer {
   void accept(const Envelope& env, const std::string& dedup_key, std::chrono::seconds window,
               std::function<void(Result<AcceptResult>)> done);
   // As above with several dedup keys (each full or hashed the same way), in
-  // one round trip: the first key found makes the event a duplicate of the
-  // event_id it holds, and every other key that is missing is then set to
-  // that id for the window (so a retry carrying any of them is recognised);
-  // when none is found, all are set and the envelope is queued.
+  // one round trip, the most specific first (a delivery's idempotency key,
+  // then the change's content key): the first key found makes the event a
+  // duplicate of the event_id it holds, and the keys before it are then set
+  // to that id for the window (a retry carrying them is recognised); the
+  // keys after it are not (they describe a body that was not queued). When
+  // none is found, all are set and the envelope is queued.
   // REQUIRES: 1..8 keys.
   void accept(const Envelope& env, const std::vector<std::string>& dedup_keys,
               std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done);

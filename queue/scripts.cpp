@@ -47,8 +47,8 @@ const redis::Script& accept_any_script() {
 for i = 2, #KEYS do
   local found = redis.call('GET', KEYS[i])
   if found then
-    for j = 2, #KEYS do
-      if j ~= i then pcall(redis.call, 'SET', KEYS[j], found, 'NX', 'EX', ARGV[2]) end
+    for j = 2, i - 1 do
+      pcall(redis.call, 'SET', KEYS[j], found, 'NX', 'EX', ARGV[2])
     end
     return {found, 1}
   end
