@@ -116,8 +116,9 @@ CtlCommand::CtlCommand(CLI::App& cli) : impl_(std::make_unique<Impl>()) {
   c.expire = c.ctl->add_subcommand("expire-sessions", "invalidate every open session");
   c.stats = c.ctl->add_subcommand("stats", "print counters as JSON");
   c.push = c.ctl->add_subcommand(
-      "push", "show or switch the webhooks changes post: [smart-events|triggers|both] "
-              "[envelope|bare] (the trigger token in its envelope, or bare)");
+      "push",
+      "show or switch the webhooks changes post: [smart-events|triggers|both] "
+      "[envelope|bare] (the trigger token in its envelope, or bare)");
   c.push->add_option("words", c.words, "a mode and/or a token form");
 }
 
@@ -188,8 +189,8 @@ int CtlCommand::run() const {
       } else if (w == "envelope" || w == "bare") {
         member = "\"trigger_token\":\"" + w + "\"";
       } else {
-        return usage_error("push takes smart-events, triggers or both, and envelope or bare; not \"" +
-                           w + "\"");
+        return usage_error(
+            "push takes smart-events, triggers or both, and envelope or bare; not \"" + w + "\"");
       }
       body += (body.empty() ? "{" : ",") + member;
     }

@@ -38,9 +38,9 @@ using namespace isync::ingest::detail;
 
 const std::string kSecret = "fuzz-oauth-client-secret";
 const std::string kOther = "another-client-secret";
-const std::set<std::string> kReasons = {"",       "malformed_token", "alg",     "signature",
-                                        "claims", "issuer",          "expired", "not_yet_valid",
-                                        "client_id"};
+const std::set<std::string> kReasons = {"",          "malformed_token", "alg",
+                                        "signature", "claims",          "issuer",
+                                        "expired",   "not_yet_valid",   "client_id"};
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -78,7 +78,8 @@ void check_token(std::string_view input) {
   if (second == std::string_view::npos) return;
   std::string_view signing = input.substr(0, second);
   if (signing.find('.', first + 1) != std::string_view::npos) return;
-  std::string token = std::string(signing) + "." + base64url_encode(hmac_sha256(kSecret, {signing}));
+  std::string token =
+      std::string(signing) + "." + base64url_encode(hmac_sha256(kSecret, {signing}));
   TokenCheck r = verify(token, secrets);
   FUZZ_CHECK(r.reason != "signature", token.substr(0, 200));
   TokenCheck o = verify(token, others);
@@ -112,8 +113,7 @@ void check_envelope(std::string_view input) {
     } else {
       // Not an envelope with a token (base64 text is never a bare JWT):
       // the Bearer token beside it.
-      FUZZ_CHECK(f.source == TokenSource::authorization && f.token == "beside",
-                 f.signature_header);
+      FUZZ_CHECK(f.source == TokenSource::authorization && f.token == "beside", f.signature_header);
     }
   }
   // As given: never a crash; an envelope only if it is base64 of an object.
