@@ -65,10 +65,13 @@ ingest::Options ingest_options(const config::Config& cfg) {
   for (const auto& t : cfg.tenants) {
     std::vector<std::string> stripe;
     for (const auto& secret : t.stripe_secrets) stripe.push_back(secret.reveal());
-    o.tenants.push_back(
-        {t.id, t.token.reveal(), t.read_token.reveal(), t.allow_cidrs, std::move(stripe)});
+    std::vector<std::string> trigger;
+    for (const auto& secret : t.trigger_client_secrets) trigger.push_back(secret.reveal());
+    o.tenants.push_back({t.id, t.token.reveal(), t.read_token.reveal(), t.allow_cidrs,
+                         std::move(stripe), std::move(trigger), t.trigger_client_id, t.company_id});
   }
   o.stripe_tolerance = cfg.payments.signature_tolerance;
+  o.trigger_leeway = cfg.intacct.trigger_leeway;
   o.redact_fields = cfg.payments.redact;
   o.admin_token = cfg.admin.token.reveal();
   // Sessions are signed with a key derived from the admin token, so a new

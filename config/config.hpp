@@ -12,7 +12,8 @@
 //    key is a secret, the value. An override naming a known section but an
 //    unknown key (INTACCT_SYNC_QUEUE_WOKERS) is an error too.
 //  * Secrets (admin.token, intacct.sender_password, tenant token, read_token,
-//    user_password, stripe_secrets, redis.url, alerts.webhook_url) are references:
+//    user_password, stripe_secrets, trigger_client_secrets, redis.url,
+//    alerts.webhook_url) are references:
 //      env:NAME   the environment variable NAME
 //      file:PATH  the file's content, one trailing newline stripped
 //      enc:B64    AES-256-GCM: base64(12-byte nonce | ciphertext | 16-byte tag)
@@ -122,6 +123,9 @@ struct IntacctConfig {
   // (latency ≈ 1–3 s; every record read once, in large batches). false: read
   // at once (milliseconds) and read again after the second settles.
   bool read_after_settle = true;
+  // Platform Trigger tokens: exp + leeway < now or iat - leeway > now is 401
+  // signature_expired ("60s"; whole seconds, 0s..1h).
+  std::chrono::seconds trigger_leeway{60};
 };
 
 // Payments taken by a processor (Stripe) and posted into Intacct as ARPYMT.
@@ -215,6 +219,11 @@ struct TenantConfig {
   std::string entity_id;
   std::string timezone = "UTC";
   std::vector<Secret> stripe_secrets;
+  // Intacct Platform Triggers: the OAuth client secrets that sign their
+  // tokens (any may sign: rotation; empty = the triggers route is 401), and
+  // the OAuth client id the triggers use ("" = not checked).
+  std::vector<Secret> trigger_client_secrets;
+  std::string trigger_client_id;
   // Intacct ARPYMT methods: Printed Check | Cash | EFT | Credit Card |
   // Online Charge Card | Online ACH Debit. ACH payments use ach_payment_method.
   std::string payment_method = "Credit Card";

@@ -69,7 +69,13 @@ std::string render(const Config& c) {
     << "circuit_probe_interval = \"" << duration_text(c.intacct.circuit_probe_interval) << "\"\n"
     << "read_batch_window = \"" << duration_text(c.intacct.read_batch_window) << "\"\n"
     << "settle_margin = \"" << duration_text(c.intacct.settle_margin) << "\"\n"
-    << "read_after_settle = " << (c.intacct.read_after_settle ? "true" : "false") << "\n\n"
+    << "read_after_settle = " << (c.intacct.read_after_settle ? "true" : "false") << "\n"
+    << "trigger_leeway = \""
+    << (c.intacct.trigger_leeway.count() == 0
+            ? std::string("0s")
+            : duration_text(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(c.intacct.trigger_leeway)))
+    << "\"\n\n"
     << "[payments]\n"
     << "signature_tolerance = \""
     << duration_text(
@@ -102,6 +108,7 @@ std::string render(const Config& c) {
     << "level = \"" << log_level_name(c.log.level) << "\"\n";
   for (const auto& t : c.tenants) {
     std::vector<std::string> stripe(t.stripe_secrets.size(), "***");
+    std::vector<std::string> trigger(t.trigger_client_secrets.size(), "***");
     o << "\n[[tenant]]\n"
       << "id = " << toml_string(t.id) << "\n"
       << "token = " << secret_text(t.token) << "\n"
@@ -113,6 +120,8 @@ std::string render(const Config& c) {
       << "entity_id = " << toml_string(t.entity_id) << "\n"
       << "timezone = " << toml_string(t.timezone) << "\n"
       << "stripe_secrets = " << string_list(stripe) << "\n"
+      << "trigger_client_secrets = " << string_list(trigger) << "\n"
+      << "trigger_client_id = " << toml_string(t.trigger_client_id) << "\n"
       << "payment_method = " << toml_string(t.payment_method) << "\n"
       << "ach_payment_method = " << toml_string(t.ach_payment_method) << "\n"
       << "bank_account = " << toml_string(t.bank_account) << "\n"

@@ -199,6 +199,21 @@ std::vector<Field<Config>> intacct_fields() {
          ISYNC_TRY(c.intacct.read_after_settle, as_bool(k, r));
          return {};
        }},
+      {"trigger_leeway", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         // Not as_duration, which refuses 0: "0s" is a valid leeway.
+         std::string text;
+         ISYNC_TRY(text, as_text(k, r));
+         auto parsed = parse_duration(text);
+         if (!parsed) return fail(k + ": " + parsed.error().message);
+         const std::chrono::milliseconds d = *parsed;
+         if (d.count() < 0 || d.count() % 1000 != 0)
+           return fail(k + ": must be whole seconds, got " + quoted(r.text));
+         if (d > std::chrono::hours(1))
+           return fail(k + ": must be between 0s and 1h, got " + quoted(r.text));
+         c.intacct.trigger_leeway = std::chrono::duration_cast<std::chrono::seconds>(d);
+         return {};
+       }},
   };
 }
 

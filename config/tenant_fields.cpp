@@ -57,6 +57,23 @@ std::vector<Field<TenantConfig>> tenant_fields() {
          }
          return {};
        }},
+      {"trigger_client_secrets", false,
+       [](T& t, const Raw& r, const std::string& k, Ctx& ctx) -> VoidResult {
+         if (r.kind != Raw::Kind::array)
+           return fail(k + ": expected an array of secret references");
+         t.trigger_client_secrets.clear();
+         for (std::size_t i = 0; i < r.items.size(); ++i) {
+           Raw item{Raw::Kind::string, r.items[i], {}};
+           const std::string item_key = k + "[" + std::to_string(i) + "]";
+           auto s = as_secret(item_key, item, ctx);
+           if (!s) return s.error();
+           // An empty signing key would let anyone sign.
+           if (s->empty()) return fail(item_key + ": the secret is empty (an OAuth client secret)");
+           t.trigger_client_secrets.push_back(std::move(*s));
+         }
+         return {};
+       }},
+      text("trigger_client_id", &T::trigger_client_id),
       payment_method("payment_method", &T::payment_method),
       payment_method("ach_payment_method", &T::ach_payment_method),
       text("bank_account", &T::bank_account),

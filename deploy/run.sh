@@ -109,6 +109,7 @@ write_demo_config() {
   ensure_token "$VAR/admin-token"
   ensure_token "$VAR/sandbox-sender-password"
   ensure_token "$VAR/sandbox-user-password"
+  ensure_token "$VAR/demo-trigger-secret"
   PUBLIC_PORT=$(pick_port 8080 0)
   ADMIN_PORT=$(isync_free_port_from $((PUBLIC_PORT + 1)))
   GATEWAY_PORT=$(pick_port 8090 2)
@@ -143,6 +144,10 @@ user_password = "file:$VAR_ABS/sandbox-user-password"
 # sandbox, deposited to its undeposited-funds account.
 stripe_secrets = ["file:$VAR_ABS/demo-stripe-secret"]
 undeposited_account = "1010"
+# Platform Trigger webhooks (POST /v1/intacct/demo/triggers), signed by the
+# sandbox with this OAuth client secret once switched on (ctl push triggers).
+trigger_client_secrets = ["file:$VAR_ABS/demo-trigger-secret"]
+trigger_client_id = "intacct-sync-demo.INTACCT.app.sage.com"
 CONF
   # Where the sandbox posts its smart events: the token rides in the URL, as
   # Intacct's HTTP post action sends it. The file is the token's, mode 600.
@@ -156,11 +161,14 @@ start_sandbox() {
   isync_log "starting intacct-sandbox (gateway 127.0.0.1:$GATEWAY_PORT, control 127.0.0.1:$CONTROL_PORT, company in $VAR/sandbox.json)"
   INTACCT_SANDBOX_SENDER_PASSWORD=$(cat "$VAR/sandbox-sender-password") \
   INTACCT_SANDBOX_USER_PASSWORD=$(cat "$VAR/sandbox-user-password") \
+  INTACCT_SANDBOX_TRIGGER_SECRET=$(cat "$VAR/demo-trigger-secret") \
     "$BUILD/sandbox/intacct-sandbox" serve \
     --gateway-listen "127.0.0.1:$GATEWAY_PORT" --control-listen "127.0.0.1:$CONTROL_PORT" \
     --sender-id intacct-sync-demo --company-id DEMO-CO --user-id ws_intacct_sync \
     --demo-customers 500 --demo-invoices 2000 --seed 1 \
     --events-url-file "$VAR/sandbox-events-url" --state-file "$VAR/sandbox.json" \
+    --push smart-events --triggers-url "http://127.0.0.1:$PUBLIC_PORT/v1/intacct/demo/triggers" \
+    --trigger-client-id intacct-sync-demo.INTACCT.app.sage.com \
     2>>"$VAR/sandbox.log" &
   SANDBOX_PID=$!
   for _ in $(seq 1 100); do
@@ -203,6 +211,15 @@ Change a record in the sandbox's demo company and watch it reach the mirror
     set CUSTOMER 1 NAME="Renamed Customer"
   curl -s -H "Authorization: Bearer \$(cat $VAR/admin-token)" \\
     "http://127.0.0.1:$ADMIN_PORT/v1/tenants/demo/customers/1"
+
+The sandbox posts smart events. Switch it to Intacct's signed Platform Trigger
+webhooks (POST /v1/intacct/demo/triggers, HS256 with the secret in
+$VAR/demo-trigger-secret), or to both at once (each change is queued once),
+and back; "push bare" sends the token bare instead of in its envelope:
+
+  $BUILD/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT push triggers
+  $BUILD/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT push both
+  $BUILD/sandbox/intacct-sandbox ctl --control http://127.0.0.1:$CONTROL_PORT push smart-events
 
 Pay an invoice with a Stripe payment (signed like Stripe signs, with the
 tenant's secret in $VAR/demo-stripe-secret):

@@ -3,8 +3,8 @@
 //
 // Contract:
 //  * Server runs two listeners on the caller's io_context: the public one
-//    (POST /v1/intacct/{tenant}/events, POST /v1/payments/{tenant}/stripe,
-//    GET /healthz, GET /readyz) and the
+//    (POST /v1/intacct/{tenant}/events, POST /v1/intacct/{tenant}/triggers,
+//    POST /v1/payments/{tenant}/stripe, GET /healthz, GET /readyz) and the
 //    admin one (GET /metrics, mirror reads under /v1/tenants/{t}/...,
 //    GET /v1/admin/status through Options::status, the reconcile routes
 //    below through Options::reconcile_*, and the on-call routes through
@@ -33,6 +33,29 @@
 //    ("stripe:" + id) over dedup_window. The queued envelope (source
 //    "stripe", object ARPYMT, action = the event type, the snapshot pairs, raw
 //    with redact_fields replaced) is described in detail/stripe.hpp.
+//  * Intacct Platform Triggers (POST /v1/intacct/{tenant}/triggers): the
+//    token (X-IA-Sage-Signature as a base64 envelope with a string jwtData,
+//    else as a bare JWT, else Authorization: Bearer) is checked on the header
+//    (detail/trigger_token.hpp): 401 unauthorized for no token, a malformed
+//    one, an alg other than HS256, an HMAC that matches none of the tenant's
+//    trigger_secrets (an unknown tenant and a tenant without them answer the
+//    same bytes), iss other than "Sage Intacct", a client id other than
+//    trigger_client_id; 401 signature_expired when exp + trigger_leeway < now
+//    or iat - trigger_leeway > now. Then 415 (a form or multipart type; any
+//    other type, or none, is read as JSON), 413, and after the body 401
+//    unauthorized when payload_signature is not the SHA-256 of the raw body;
+//    400 for the idempotency key (X-IdempotencyKey / Idempotency-Key: both
+//    and different, over 200 bytes, not printable) and the body (the
+//    smart-event field rules, JSON only; action optional = set); 401 when the
+//    body's company is not the tenant's company_id; 503. Accepted → 200
+//    {"event_id","duplicate"}. The envelope: source "intacct", channel
+//    "trigger". Dedup: the smart events' content key, and with an
+//    idempotency key also "trigger-idempotency:<key>" hashed in the tenant's
+//    namespace; either one found answers the original event_id. Every
+//    refusal is logged (warn, "trigger refused": the check that failed and
+//    where the token was found, never the token or the header) and counted
+//    in isync_trigger_rejections_total{tenant,reason}; X-ClientContext is
+//    decoded for the log only.
 //  * Reconcile (PRODUCT.md §4), admin token only (401 otherwise, like every
 //    admin route); ingest knows nothing of the engine, only the hooks:
 //      POST /v1/admin/reconcile, application/json, at most kReconcileBodyLimit
@@ -80,9 +103,10 @@
 //  * Caps: header_limit and body_limit on every request, read_timeout before
 //    every read (a client that stalls mid-request is disconnected),
 //    max_connections (connections beyond it are closed at once).
-//  * Secrets (tokens, Stripe secrets) are never logged, and neither are
-//    query strings, Authorization or Stripe-Signature headers. Metrics carry the route template,
-//    never the path.
+//  * Secrets (tokens, Stripe and trigger secrets) are never logged, and
+//    neither are query strings, Authorization, Stripe-Signature or
+//    X-IA-Sage-Signature headers (the envelope holds a session key). Metrics carry the route
+//    template, never the path.
 //  * Errors at this boundary are values: start() returns an Error for a bad
 //    listen address or CIDR; no exception leaves a handler.
 //  * Metrics: isync_http_requests_total{listener,route,status} (counter) and
@@ -120,6 +144,16 @@ struct Tenant {
   // secret: Stripe webhook signing secrets (resolved, never logged). Any of
   // them may sign (rotation); empty = the Stripe route is 401 for this tenant.
   std::vector<std::string> stripe_secrets;
+  // secret: OAuth client secrets that sign Intacct Platform Trigger tokens
+  // (HS256; resolved, never logged). Any of them may sign (rotation); empty =
+  // the triggers route is 401 for this tenant, as for an unknown tenant.
+  std::vector<std::string> trigger_secrets{};
+  // The OAuth client id chosen in the triggers; "" = not checked. Otherwise
+  // the token's tenant_id, or the envelope's clientId, must equal it.
+  std::string trigger_client_id{};
+  // The Intacct company ID: a trigger body's `company` must equal it (ASCII
+  // case-insensitive); "" = a body that names a company is refused.
+  std::string company_id{};
 };
 
 // A reconcile start asked over the admin API.
@@ -175,6 +209,7 @@ struct Options {
   std::chrono::seconds retry_after{1};             // Retry-After on 503 answers
   std::chrono::seconds dedup_window{72 * 3600};    // how long a redelivery is recognised
   std::chrono::seconds stripe_tolerance{300};      // Stripe-Signature t= vs now, either way
+  std::chrono::seconds trigger_leeway{60};         // a trigger token's exp/iat vs now
   // Object member names (any depth) stored as "[redacted]" in a Stripe
   // event's raw payload, e.g. billing_details.
   std::vector<std::string> redact_fields;

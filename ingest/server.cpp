@@ -41,7 +41,8 @@ Result<void> ServerState::prepare() {
       return make_error("invalid_config",
                         "tenant id \"" + t.id.substr(0, 64) + "\" is not [a-z0-9_-]{1,64}");
     }
-    TenantAuth auth{t.token, t.read_token, {}, t.stripe_secrets};
+    TenantAuth auth{t.token,           t.read_token,        {},          t.stripe_secrets,
+                    t.trigger_secrets, t.trigger_client_id, t.company_id};
     for (const auto& c : t.allow_cidrs) {
       auto cidr = Cidr::parse(c);
       if (!cidr) {

@@ -67,9 +67,9 @@ void append_string(std::string& out, std::string_view s) {
 std::string encode(const Envelope& e) {
   // Room for the fixed keys plus every value unescaped: one allocation in the
   // common case.
-  std::size_t size = 192 + e.event_id.size() + e.source.size() + e.tenant.size() + e.object.size() +
-                     e.action.size() + e.key.size() + e.whenmodified.size() +
-                     e.content_type.size() + e.raw.size();
+  std::size_t size = 192 + e.event_id.size() + e.source.size() + e.channel.size() +
+                     e.tenant.size() + e.object.size() + e.action.size() + e.key.size() +
+                     e.whenmodified.size() + e.content_type.size() + e.raw.size();
   for (const auto& [name, value] : e.snapshot) size += name.size() + value.size() + 6;
   std::string out;
   out.reserve(size);
@@ -81,6 +81,7 @@ std::string encode(const Envelope& e) {
   out += std::to_string(e.v);
   str(",\"event_id\":", e.event_id);
   str(",\"source\":", e.source);
+  if (!e.channel.empty()) str(",\"channel\":", e.channel);
   str(",\"tenant\":", e.tenant);
   str(",\"object\":", e.object);
   str(",\"action\":", e.action);
@@ -161,6 +162,12 @@ Result<Envelope> decode(std::string_view json) {
     *f.out = std::move(*s);
   }
   if (e.event_id.empty()) return bad("field 'event_id' is empty");
+  // Optional: absent in smart events and in envelopes written before it.
+  if (doc.HasMember("channel")) {
+    auto channel = get_string(doc, "channel");
+    if (!channel) return channel.error();
+    e.channel = std::move(*channel);
+  }
   auto version = get_int(doc, "version");
   if (!version) return version.error();
   e.version = *version;
@@ -198,7 +205,7 @@ std::string smart_event_dedup_key(const Envelope& e) {
   input.reserve(128 + e.tenant.size() + e.object.size() + e.action.size() + e.key.size());
   part(input, e.tenant);
   part(input, e.object);
-  part(input, e.action);
+  part(input, e.action == "add" ? std::string_view("set") : std::string_view(e.action));
   part(input, e.key);
   part(input, std::to_string(e.version));
   if (!e.snapshot.empty()) {

@@ -24,19 +24,51 @@ Error unavailable(std::string why) {
   return make_error("unavailable", why + "; the event was not stored");
 }
 
+// A full key already names the tenant's namespace (isync:{tenant}:…); any
+// other text is hashed into it.
+std::string dedup_key_of(const std::string& tenant, const std::string& dedup_key) {
+  std::string_view k = dedup_key;
+  bool full = k.size() >= tenant.size() + 9 && k.substr(0, 7) == "isync:{" &&
+              k.substr(7, tenant.size()) == tenant && k.substr(7 + tenant.size(), 2) == "}:";
+  return full ? dedup_key : key(tenant, "dedup:" + sha256_hex(dedup_key));
+}
+
+void on_accept_reply(boost::system::error_code ec, const redis::Reply& r,
+                     const std::function<void(Result<AcceptResult>)>& done) {
+  if (ec) return done(unavailable("Redis is unreachable (" + ec.message() + ")"));
+  if (r.is_error()) return done(unavailable(describe_refusal(r.str)));
+  if (r.type != redis::Reply::Type::array || r.elements.size() != 2 ||
+      r.elements[0].type != redis::Reply::Type::string ||
+      r.elements[1].type != redis::Reply::Type::integer) {
+    return done(unavailable("Redis gave an unexpected reply to the accept script"));
+  }
+  done(AcceptResult{r.elements[0].str, r.elements[1].integer == 1});
+}
+
 }  // namespace
 
 Producer::Producer(std::shared_ptr<redis::Connection> conn, Metrics& metrics)
     : conn_(std::move(conn)), metrics_(metrics) {}
 
+void Producer::accept(const Envelope& env, const std::vector<std::string>& dedup_keys,
+                      std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done) {
+  std::vector<std::string> keys{key(env.tenant, "events")};
+  for (const auto& k : dedup_keys) keys.push_back(dedup_key_of(env.tenant, k));
+  auto& latency = metrics_.histogram("isync_enqueue_seconds",
+                                     "Time from accept() to Redis's reply, in seconds");
+  auto started = SteadyClock::now();
+  conn_->eval(
+      detail::accept_any_script(), std::move(keys),
+      {env.event_id, std::to_string(std::max<std::int64_t>(1, window.count())), encode(env)},
+      [done = std::move(done), &latency, started](boost::system::error_code ec, redis::Reply r) {
+        latency.observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
+        on_accept_reply(ec, r, done);
+      });
+}
+
 void Producer::accept(const Envelope& env, const std::string& dedup_key,
                       std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done) {
-  // A full key already names the tenant's namespace: isync:{tenant}:…
-  std::string_view k = dedup_key;
-  bool full = k.size() >= env.tenant.size() + 9 && k.substr(0, 7) == "isync:{" &&
-              k.substr(7, env.tenant.size()) == env.tenant &&
-              k.substr(7 + env.tenant.size(), 2) == "}:";
-  std::string dedup = full ? dedup_key : key(env.tenant, "dedup:" + sha256_hex(dedup_key));
+  std::string dedup = dedup_key_of(env.tenant, dedup_key);
   auto& latency = metrics_.histogram("isync_enqueue_seconds",
                                      "Time from accept() to Redis's reply, in seconds");
   auto started = SteadyClock::now();
@@ -45,14 +77,7 @@ void Producer::accept(const Envelope& env, const std::string& dedup_key,
       {env.event_id, std::to_string(std::max<std::int64_t>(1, window.count())), encode(env)},
       [done = std::move(done), &latency, started](boost::system::error_code ec, redis::Reply r) {
         latency.observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
-        if (ec) return done(unavailable("Redis is unreachable (" + ec.message() + ")"));
-        if (r.is_error()) return done(unavailable(describe_refusal(r.str)));
-        if (r.type != redis::Reply::Type::array || r.elements.size() != 2 ||
-            r.elements[0].type != redis::Reply::Type::string ||
-            r.elements[1].type != redis::Reply::Type::integer) {
-          return done(unavailable("Redis gave an unexpected reply to the accept script"));
-        }
-        done(AcceptResult{r.elements[0].str, r.elements[1].integer == 1});
+        on_accept_reply(ec, r, done);
       });
 }
 

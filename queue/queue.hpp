@@ -77,7 +77,12 @@ inline constexpr std::string_view kGroup = "isync-workers";
 struct Envelope {
   int v = 1;
   std::string event_id;  // ULID
-  std::string source;    // "intacct" (smart event) | "stripe"
+  std::string source;    // "intacct" (smart event or trigger) | "stripe"
+  // How an "intacct" event arrived: "" = a smart event (and every other
+  // source), "trigger" = a signed Platform Trigger webhook. Written only when
+  // not empty, so smart events' envelopes are unchanged and a worker that
+  // does not know the member ignores it (it still applies the event).
+  std::string channel;
   std::string tenant;
   std::string object;        // CUSTOMER | ARINVOICE | ARPYMT
   std::string action;        // add | set | delete
@@ -94,10 +99,13 @@ struct Envelope {
 std::string encode(const Envelope& e);           // JSON
 Result<Envelope> decode(std::string_view json);  // accepts v == 1
 
-// Dedup key of a smart event: the full Redis key isync:{tenant}:dedup:<sha256>,
-// the digest over (tenant, object, action, recordno, version) plus a digest
-// of the snapshot fields when there are any. The version (epoch seconds)
-// stands for whenmodified, so one instant written two ways is one change.
+// Dedup key of a smart event (and of a trigger without an idempotency key):
+// the full Redis key isync:{tenant}:dedup:<sha256>, the digest over (tenant,
+// object, action, recordno, version) plus a digest of the snapshot fields when
+// there are any. The version (epoch seconds) stands for whenmodified, so one
+// instant written two ways is one change. "add" counts as "set" (the mirror
+// applies both alike, and a trigger's template cannot tell them apart), so
+// one change that arrives as a smart event Add and as a trigger is one event.
 std::string smart_event_dedup_key(const Envelope& e);
 
 // ---- Producer --------------------------------------------------------------
@@ -117,6 +125,16 @@ class Producer {
   // timeout, OOM, MISCONF, READONLY…). Records isync_enqueue_seconds.
   void accept(const Envelope& env, const std::string& dedup_key, std::chrono::seconds window,
               std::function<void(Result<AcceptResult>)> done);
+  // As above with several dedup keys (each full or hashed the same way), in
+  // one round trip, the most specific first (a delivery's idempotency key,
+  // then the change's content key): the first key found makes the event a
+  // duplicate of the event_id it holds, and the keys before it are then set
+  // to that id for the window (a retry carrying them is recognised); the
+  // keys after it are not (they describe a body that was not queued). When
+  // none is found, all are set and the envelope is queued.
+  // REQUIRES: 1..8 keys.
+  void accept(const Envelope& env, const std::vector<std::string>& dedup_keys,
+              std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done);
   // Ready = connected and Redis accepts a small write (not OOM/MISCONF).
   void probe_writable(std::function<void(bool ok, std::string why)> done);
 

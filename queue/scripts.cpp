@@ -42,6 +42,28 @@ return {redis.call('GET', KEYS[1]), 1}
   return script;
 }
 
+const redis::Script& accept_any_script() {
+  static const redis::Script script(R"lua(
+for i = 2, #KEYS do
+  local found = redis.call('GET', KEYS[i])
+  if found then
+    for j = 2, i - 1 do
+      pcall(redis.call, 'SET', KEYS[j], found, 'NX', 'EX', ARGV[2])
+    end
+    return {found, 1}
+  end
+end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2]) end
+local ok, err = pcall(redis.call, 'XADD', KEYS[1], '*', 'e', ARGV[3], 'a', '0', 'f', '0')
+if not ok then
+  for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+  return redis.error_reply(err.err or tostring(err))
+end
+return {ARGV[1], 0}
+)lua");
+  return script;
+}
+
 const redis::Script& move_script() {
   static const redis::Script script(std::string(kEventIndexLua) + R"lua(
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then

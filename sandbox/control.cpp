@@ -25,6 +25,9 @@
 //                                                  "unique_payment_numbers":bool,
 //                                                  "write_clock_offset_s":int}
 //   PUT    /v1/settings                       200 settings  body: any subset of those keys
+//   GET    /v1/push                           200 {"mode":"smart-events"|"triggers"|"both",
+//                                                  "trigger_token":"envelope"|"bare"}
+//   PUT    /v1/push                           200 the same  body: any subset of those keys
 //   POST   /v1/sessions/expire                200 {"expired":true}
 //   GET    /v1/stats                          200 engine stats, record counts, events
 // clang-format on
@@ -89,7 +92,8 @@ Answer stats_answer(const ControlContext& ctx) {
     records[object] = ctx.company.count(object);
   }
   return json_answer(200, stats_body(ctx.company.stats(), records,
-                                     ctx.poster_stats ? ctx.poster_stats() : PosterStats{}));
+                                     ctx.poster_stats ? ctx.poster_stats() : PosterStats{},
+                                     ctx.trigger_stats ? ctx.trigger_stats() : PosterStats{}));
 }
 
 Answer method_not_allowed(http::verb method, std::string allow) {
@@ -276,6 +280,21 @@ Answer handle_control(const ControlContext& ctx, const HttpRequest& req) {
         if (!st) return bad_body(st.error());
         ctx.company.set_settings(*st);
         return json_answer(200, settings_body(ctx.company.settings()));
+      }
+      default:
+        return method_not_allowed(req.method(), "GET, PUT");
+    }
+  }
+  if (path == "/v1/push" && ctx.push) {
+    switch (req.method()) {
+      case http::verb::get:
+        return json_answer(200, push_body(ctx.push->mode.load(), ctx.push->bare.load()));
+      case http::verb::put: {
+        auto p = parse_push(req.body(), PushSetting{ctx.push->mode.load(), ctx.push->bare.load()});
+        if (!p) return bad_body(p.error());
+        ctx.push->mode.store(p->mode);
+        ctx.push->bare.store(p->bare);
+        return json_answer(200, push_body(p->mode, p->bare));
       }
       default:
         return method_not_allowed(req.method(), "GET, PUT");

@@ -217,7 +217,7 @@ std::string dropped_body(const DroppedEvents& d) {
 }
 
 std::string stats_body(const Stats& s, const std::map<std::string, std::size_t>& records,
-                       const PosterStats& p) {
+                       const PosterStats& p, const PosterStats& t) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -249,8 +249,64 @@ std::string stats_body(const Stats& s, const std::map<std::string, std::size_t>&
   w.Key("queued");
   w.Int64(p.queued);
   w.EndObject();
+  w.Key("triggers");
+  w.StartObject();
+  w.Key("posted");
+  w.Int64(t.posted);
+  w.Key("failed");
+  w.Int64(t.failed);
+  w.Key("dropped");
+  w.Int64(t.dropped);
+  w.Key("queued");
+  w.Int64(t.queued);
+  w.Key("retried");
+  w.Int64(t.retried);
+  w.EndObject();
   w.EndObject();
   return text(buf);
+}
+
+std::string push_body(PushMode mode, bool bare) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("mode");
+  write_string(w, push_mode_name(mode));
+  w.Key("trigger_token");
+  write_string(w, bare ? "bare" : "envelope");
+  w.EndObject();
+  return text(buf);
+}
+
+Result<PushSetting> parse_push(std::string_view body, PushSetting base) {
+  auto doc = parse_object(body);
+  if (!doc) return doc.error();
+  for (auto& m : doc->GetObject()) {
+    const auto key = key_of(m.name);
+    if (key == "mode") {
+      auto mode =
+          m.value.IsString()
+              ? parse_push_mode(std::string_view(m.value.GetString(), m.value.GetStringLength()))
+              : std::nullopt;
+      if (!mode) {
+        return make_error("invalid_field",
+                          "\"mode\" must be \"smart-events\", \"triggers\" or \"both\"");
+      }
+      base.mode = *mode;
+    } else if (key == "trigger_token") {
+      std::string_view v = m.value.IsString()
+                               ? std::string_view(m.value.GetString(), m.value.GetStringLength())
+                               : std::string_view();
+      if (v != "envelope" && v != "bare") {
+        return make_error("invalid_field", "\"trigger_token\" must be \"envelope\" or \"bare\"");
+      }
+      base.bare = v == "bare";
+    } else {
+      return make_error("invalid_field",
+                        "unknown push setting " + quoted(key) + "; known: mode, trigger_token");
+    }
+  }
+  return base;
 }
 
 // ---- request bodies ------------------------------------------------------------

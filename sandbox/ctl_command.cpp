@@ -40,7 +40,7 @@ struct CtlCommand::Impl {
   CLI::App* ctl = nullptr;
   CLI::App *add = nullptr, *set = nullptr, *del = nullptr, *get = nullptr, *list = nullptr;
   CLI::App *faults = nullptr, *settings = nullptr, *dropped = nullptr, *expire = nullptr,
-           *stats = nullptr;
+           *stats = nullptr, *push = nullptr;
 
   // Sends one control request; prints the body (or, for `add`, the RECORDNO).
   int send(http::verb method, const std::string& target, const std::string& body,
@@ -115,6 +115,11 @@ CtlCommand::CtlCommand(CLI::App& cli) : impl_(std::make_unique<Impl>()) {
   c.dropped->add_option("clear", c.words, "clear");
   c.expire = c.ctl->add_subcommand("expire-sessions", "invalidate every open session");
   c.stats = c.ctl->add_subcommand("stats", "print counters as JSON");
+  c.push = c.ctl->add_subcommand(
+      "push",
+      "show or switch the webhooks changes post: [smart-events|triggers|both] "
+      "[envelope|bare] (the trigger token in its envelope, or bare)");
+  c.push->add_option("words", c.words, "a mode and/or a token form");
 }
 
 CtlCommand::~CtlCommand() = default;
@@ -174,6 +179,23 @@ int CtlCommand::run() const {
   }
   if (*c.expire) return c.send(http::verb::post, "/v1/sessions/expire", {}, false);
   if (*c.stats) return c.send(http::verb::get, "/v1/stats", {}, false);
+  if (*c.push) {
+    if (c.words.empty()) return c.send(http::verb::get, "/v1/push", {}, false);
+    std::string body;
+    for (const auto& w : c.words) {
+      std::string member;
+      if (w == "smart-events" || w == "triggers" || w == "both") {
+        member = "\"mode\":\"" + w + "\"";
+      } else if (w == "envelope" || w == "bare") {
+        member = "\"trigger_token\":\"" + w + "\"";
+      } else {
+        return usage_error(
+            "push takes smart-events, triggers or both, and envelope or bare; not \"" + w + "\"");
+      }
+      body += (body.empty() ? "{" : ",") + member;
+    }
+    return c.send(http::verb::put, "/v1/push", body + "}", false);
+  }
   return kExitUsage;
 }
 

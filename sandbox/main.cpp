@@ -128,6 +128,12 @@ struct ServeArgs {
   std::uint64_t seed = 1;
   std::string events_url, events_url_file, events_token_file, control_token_file;
   bool events_snapshot = false;
+  std::string push = "smart-events";
+  std::string triggers_url, triggers_url_file, trigger_secret_file, trigger_client_id;
+  std::string trigger_company;  // default: --company-id
+  std::string trigger_token = "envelope";
+  std::string trigger_idempotency_header = "X-IdempotencyKey";
+  double trigger_retry_scale = 1.0;
   std::string state_file, port_file;
   bool payment_batch_required = false;
   bool unique_payment_numbers = false;
@@ -177,6 +183,28 @@ int serve(const ServeArgs& args) {
     so.events.bearer_token = isync::Secret(*t);
   }
   so.events.snapshot = args.events_snapshot;
+  auto push = isync::sandbox::parse_push_mode(args.push);
+  if (!push) return usage_error("--push: expected smart-events, triggers or both");
+  so.push = *push;
+  so.triggers.url = args.triggers_url;
+  if (!args.triggers_url_file.empty()) {
+    auto u = read_value_file(args.triggers_url_file, "triggers URL");
+    if (!u) return usage_error(u.error().message);
+    so.triggers.url = *u;
+  }
+  auto trigger_secret = secret_from(args.trigger_secret_file, "INTACCT_SANDBOX_TRIGGER_SECRET",
+                                    "trigger client secret", "--trigger-secret-file");
+  if (trigger_secret) {
+    so.triggers.client_secret = isync::Secret(*trigger_secret);
+  } else if (!so.triggers.url.empty()) {
+    return usage_error(trigger_secret.error().message);
+  }
+  if (!args.trigger_client_id.empty()) so.triggers.client_id = args.trigger_client_id;
+  so.triggers.company = args.trigger_company.empty() ? args.company_id : args.trigger_company;
+  so.triggers.bare = args.trigger_token == "bare";
+  so.triggers.idempotency_header = args.trigger_idempotency_header;
+  so.triggers.retry_scale = args.trigger_retry_scale;
+  so.triggers.snapshot = args.events_snapshot;
 
   isync::sandbox::Options co;
   co.credentials = {args.sender_id, *sender_password, args.company_id, args.user_id,
@@ -261,6 +289,7 @@ int serve(const ServeArgs& args) {
     }
   }
   auto events = server.poster_stats();
+  auto triggers = server.trigger_stats();
   save_state();
   signals.cancel();
   guard.reset();
@@ -270,7 +299,11 @@ int serve(const ServeArgs& args) {
                           .num("events_posted", events.posted)
                           .num("events_failed", events.failed)
                           .num("events_dropped", events.dropped)
-                          .num("events_unsent", events.queued));
+                          .num("events_unsent", events.queued)
+                          .num("triggers_posted", triggers.posted)
+                          .num("triggers_failed", triggers.failed)
+                          .num("triggers_retried", triggers.retried)
+                          .num("triggers_unsent", triggers.queued));
   return kExitOk;
 }
 
@@ -314,6 +347,38 @@ int main(int argc, char** argv) {
                         "file holding a token sent as Authorization: Bearer");
   serve_cmd->add_flag("--events-snapshot", s.events_snapshot,
                       "post every field of the record too, not only the README template");
+  serve_cmd
+      ->add_option("--push", s.push,
+                   "which webhooks a change posts: smart-events, triggers or both (also at run "
+                   "time: ctl push)")
+      ->check(CLI::IsMember({"smart-events", "triggers", "both"}))
+      ->capture_default_str();
+  auto* turl_opt = serve_cmd->add_option(
+      "--triggers-url", s.triggers_url,
+      "Platform Trigger webhook URL (http only), e.g. http://HOST:PORT/v1/intacct/T/triggers");
+  serve_cmd->add_option("--triggers-url-file", s.triggers_url_file, "file holding the triggers URL")
+      ->excludes(turl_opt);
+  serve_cmd->add_option("--trigger-secret-file", s.trigger_secret_file,
+                        "file holding the OAuth client secret that signs triggers (or "
+                        "INTACCT_SANDBOX_TRIGGER_SECRET)");
+  serve_cmd->add_option("--trigger-client-id", s.trigger_client_id,
+                        "OAuth client id: the token's tenant_id and the envelope's clientId");
+  serve_cmd->add_option("--trigger-company", s.trigger_company,
+                        "the template's \"company\" (default: --company-id)");
+  serve_cmd
+      ->add_option("--trigger-token", s.trigger_token,
+                   "X-IA-Sage-Signature: the base64 envelope, or the bare JWT")
+      ->check(CLI::IsMember({"envelope", "bare"}))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--trigger-idempotency-header", s.trigger_idempotency_header,
+                   "header carrying the idempotency key")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--trigger-retry-scale", s.trigger_retry_scale,
+                   "Intacct's retry delays (10 s, 30 s, 90 s) times this; tests use 0.01")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
   serve_cmd->add_option("--control-token-file", s.control_token_file,
                         "file holding a Bearer token the control API requires");
   serve_cmd->add_option("--state-file", s.state_file,

@@ -1,5 +1,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
@@ -152,8 +153,16 @@ struct Poster::Lane {
   bool busy = false;  // a pump is running: it takes what is queued
 };
 
-Poster::Poster(asio::any_io_executor ex, EventOptions options, Log& log)
-    : ex_(std::move(ex)), options_(std::move(options)), log_(log) {}
+PostFormat smart_event_format(const EventOptions& options) {
+  PostFormat f;
+  f.render = [snapshot = options.snapshot](const Change& change) {
+    return PostContent{event_body(change, snapshot), "application/x-www-form-urlencoded", {}};
+  };
+  return f;
+}
+
+Poster::Poster(asio::any_io_executor ex, EventOptions options, PostFormat format, Log& log)
+    : ex_(std::move(ex)), options_(std::move(options)), format_(std::move(format)), log_(log) {}
 
 Poster::~Poster() = default;
 
@@ -180,7 +189,7 @@ void Poster::enqueue(const Change& change) {
     queued_.fetch_sub(1);
     auto n = dropped_.fetch_add(1) + 1;
     if (n == 1 || n % kDropLogEvery == 0) {
-      log_.warn("smart event dropped: the post queue is full",
+      log_.warn(format_.noun + " dropped: the post queue is full",
                 LogLine()
                     .str("object", change.object)
                     .num("recordno", change.recordno)
@@ -189,10 +198,13 @@ void Poster::enqueue(const Change& change) {
     }
     return;
   }
-  Post post{change.object, change.action, change.recordno, event_body(change, options_.snapshot)};
+  Post post{change.object, change.action, change.recordno, format_.render(change), 1};
   std::size_t key = std::hash<std::string>{}(change.object) ^
                     (std::hash<std::int64_t>{}(change.recordno) * 0x9E3779B97F4A7C15ULL);
-  auto& lane = lanes_[key % lanes_.size()];
+  push(lanes_[key % lanes_.size()], std::move(post));
+}
+
+void Poster::push(const std::shared_ptr<Lane>& lane, Post post) {
   bool start = false;
   {
     std::lock_guard lock(lane->mu);
@@ -211,7 +223,8 @@ void Poster::count_fault_drop(const Change& change) {
 }
 
 PosterStats Poster::stats() const {
-  return PosterStats{posted_.load(), failed_.load(), dropped_.load(), queued_.load()};
+  return PosterStats{posted_.load(), failed_.load(), dropped_.load(), queued_.load(),
+                     retried_.load()};
 }
 
 void Poster::close() {
@@ -242,12 +255,14 @@ void Poster::pump(const std::shared_ptr<Lane>& lane) {
   req.version(11);
   req.set(http::field::host, url_.port == "80" ? url_.host : url_.host + ":" + url_.port);
   req.set(http::field::user_agent, "Intacct Standard HTTP Agent");
-  req.set(http::field::content_type, "application/x-www-form-urlencoded");
+  req.set(http::field::content_type, lane->current.content.content_type);
+  for (const auto& [name, value] : lane->current.content.headers) req.set(name, value);
   if (!options_.bearer_token.empty()) {
     req.set(http::field::authorization, "Bearer " + options_.bearer_token.reveal());
   }
   req.keep_alive(true);
-  req.body() = std::move(lane->current.body);
+  // Copied, not moved: a trigger may be sent again, byte for byte.
+  req.body() = lane->current.content.body;
   req.prepare_payload();
   send(lane, !lane->stream.has_value());
 }
@@ -285,7 +300,10 @@ void Poster::send(const std::shared_ptr<Lane>& lane, bool fresh_connection) {
                                lane->stream->close();
                                lane->stream.reset();
                              }
-                             self->on_sent(lane, status >= 200 && status < 300, status, {});
+                             self->on_sent(lane,
+                                           self->format_.only_200 ? status == 200
+                                                                  : status >= 200 && status < 300,
+                                           status, {});
                            });
         });
   };
@@ -313,6 +331,38 @@ void Poster::send(const std::shared_ptr<Lane>& lane, bool fresh_connection) {
 // queued and its log line written.
 void Poster::on_sent(const std::shared_ptr<Lane>& lane, bool ok, int status,
                      std::string_view error) {
+  // Intacct retries these (and the sandbox also a post that got no answer).
+  const bool retryable = status == 0 || status == 408 || status == 429 || status == 500 ||
+                         status == 502 || status == 503 || status == 504;
+  if (!ok && retryable && !lane->closed && accepting_.load() &&
+      lane->current.attempt <= format_.retry_delays.size()) {
+    if (lane->stream && status == 0) {
+      lane->stream->close();
+      lane->stream.reset();
+    }
+    auto delay = format_.retry_delays[lane->current.attempt - 1];
+    LogLine line;
+    line.str("url", url_.shown)
+        .str("object", lane->current.object)
+        .str("action", lane->current.action)
+        .num("recordno", lane->current.recordno)
+        .num("attempt", static_cast<std::int64_t>(lane->current.attempt))
+        .num("retry_in_ms", delay.count());
+    if (status != 0) {
+      line.num("status", status);
+    } else {
+      line.str("error", error);
+    }
+    log_.info(format_.noun + " post failed; retrying", line);
+    retried_.fetch_add(1);
+    Post again = std::move(lane->current);
+    ++again.attempt;
+    // Still counted in queued_ while it waits.
+    auto timer = std::make_shared<asio::steady_timer>(lane->strand, delay);
+    timer->async_wait([self = shared_from_this(), lane, timer, again = std::move(again)](
+                          beast::error_code) mutable { self->push(lane, std::move(again)); });
+    return pump(lane);
+  }
   queued_.fetch_sub(1);
   if (ok) {
     posted_.fetch_add(1);
@@ -331,7 +381,10 @@ void Poster::on_sent(const std::shared_ptr<Lane>& lane, bool ok, int status,
     } else {
       line.str("error", error);
     }
-    log_.warn("smart event post failed", line);
+    if (lane->current.attempt > 1) {
+      line.num("attempt", static_cast<std::int64_t>(lane->current.attempt));
+    }
+    log_.warn(format_.noun + " post failed", line);
     failed_.fetch_add(1);
   }
   pump(lane);

@@ -47,6 +47,16 @@ std::string gateway_functions(std::string_view body) {
   return out.empty() ? "-" : out;
 }
 
+// The trigger poster's connection settings: the smart events' own, to the
+// triggers URL, without the smart events' Bearer token.
+EventOptions trigger_event_options(const ServerOptions& o) {
+  EventOptions e = o.events;
+  e.url = o.triggers.url;
+  e.bearer_token = Secret();
+  e.snapshot = o.triggers.snapshot;
+  return e;
+}
+
 Answer text_answer(unsigned status, std::string body) {
   Answer a;
   a.status = status;
@@ -64,8 +74,13 @@ Hub::Hub(asio::any_io_executor ex, Company& company, ServerOptions options, Log&
       company_(company),
       options_(std::move(options)),
       log_(log),
-      poster_(std::make_shared<Poster>(ex, options_.events, log)),
-      control_{company, [p = poster_] { return p->stats(); }, options_.control_token},
+      push_(std::make_shared<PushSwitch>()),
+      poster_(
+          std::make_shared<Poster>(ex, options_.events, smart_event_format(options_.events), log)),
+      trigger_poster_(std::make_shared<Poster>(ex, trigger_event_options(options_),
+                                               trigger_format(options_.triggers, push_), log)),
+      control_{company, [p = poster_] { return p->stats(); }, options_.control_token,
+               [p = trigger_poster_] { return p->stats(); }, push_},
       strand_(make_strand_executor(ex)),
       run_due_timer_(strand_),
       stop_timer_(strand_) {}
@@ -173,8 +188,9 @@ void Hub::poll_stop(std::chrono::steady_clock::time_point deadline, bool session
     }
     // Nothing can change the company through the listeners any more.
     poster_->stop_accepting();
+    trigger_poster_->stop_accepting();
   }
-  if (!poster_->idle() && !late) {
+  if ((!poster_->idle() || !trigger_poster_->idle()) && !late) {
     stop_timer_.expires_after(kStopPoll);
     stop_timer_.async_wait([self = shared_from_this(), deadline](boost::system::error_code ec) {
       if (!ec) self->poll_stop(deadline, true);
@@ -184,11 +200,16 @@ void Hub::poll_stop(std::chrono::steady_clock::time_point deadline, bool session
   if (!poster_->idle()) {
     log_.warn("stop: smart events left unsent", LogLine().num("queued", poster_->stats().queued));
   }
+  if (!trigger_poster_->idle()) {
+    log_.warn("stop: triggers left unsent (or waiting to be retried)",
+              LogLine().num("queued", trigger_poster_->stats().queued));
+  }
   finish_stop();
 }
 
 void Hub::finish_stop() {
   poster_->close();
+  trigger_poster_->close();
   std::function<void()> done;
   {
     std::lock_guard lock(mu_);
@@ -428,6 +449,11 @@ Result<void> Server::start() {
   auto& hub = impl_->hub;
   const auto& o = hub->options();
   if (auto r = hub->poster().prepare(); !r) return r;
+  if (auto r = hub->trigger_poster().prepare(); !r) {
+    return make_error(r.error().code, "triggers URL: " + r.error().message);
+  }
+  hub->push().mode.store(o.push);
+  hub->push().bare.store(o.triggers.bare);
   auto gw = std::make_shared<detail::Listener>(hub, detail::ListenerKind::gateway);
   auto ctl = std::make_shared<detail::Listener>(hub, detail::ListenerKind::control);
   auto g = gw->open(o.gateway_address, o.gateway_port);
@@ -442,8 +468,15 @@ Result<void> Server::start() {
   // The listener outlives the Server inside the company: hold the poster
   // weakly so a late change after the Server is gone does nothing.
   std::weak_ptr<detail::Poster> weak = hub->poster_ptr();
+  std::weak_ptr<detail::Poster> weak_trigger = hub->trigger_poster_ptr();
+  std::shared_ptr<detail::PushSwitch> push = hub->push_ptr();
   Company* company = &hub->company();
-  company->on_change([weak, company](const Change& change) {
+  company->on_change([weak, weak_trigger, push, company](const Change& change) {
+    const PushMode mode = push->mode.load();
+    if (mode != PushMode::smart_events) {
+      if (auto trigger = weak_trigger.lock()) trigger->enqueue(change);
+    }
+    if (mode == PushMode::triggers) return;
     auto poster = weak.lock();
     if (!poster) return;
     if (company->take_event_drop(change)) return poster->count_fault_drop(change);
@@ -460,7 +493,10 @@ Result<void> Server::start() {
           .str("control", o.control_address)
           .num("control_port", *c)
           .str("events", o.events.url.empty() ? std::string("-")
-                                              : detail::parse_event_url(o.events.url)->shown));
+                                              : detail::parse_event_url(o.events.url)->shown)
+          .str("triggers", o.triggers.url.empty() ? std::string("-")
+                                                  : detail::parse_event_url(o.triggers.url)->shown)
+          .str("push", push_mode_name(o.push)));
   return {};
 }
 
@@ -468,6 +504,26 @@ std::uint16_t Server::gateway_port() const { return impl_->gateway_port; }
 std::uint16_t Server::control_port() const { return impl_->control_port; }
 
 PosterStats Server::poster_stats() const { return impl_->hub->poster().stats(); }
+PosterStats Server::trigger_stats() const { return impl_->hub->trigger_poster().stats(); }
+
+std::string_view push_mode_name(PushMode mode) {
+  switch (mode) {
+    case PushMode::triggers:
+      return "triggers";
+    case PushMode::both:
+      return "both";
+    case PushMode::smart_events:
+      break;
+  }
+  return "smart-events";
+}
+
+std::optional<PushMode> parse_push_mode(std::string_view text) {
+  if (text == "smart-events") return PushMode::smart_events;
+  if (text == "triggers") return PushMode::triggers;
+  if (text == "both") return PushMode::both;
+  return std::nullopt;
+}
 
 void Server::stop(std::function<void()> done) {
   if (impl_->gateway) impl_->gateway->close();

@@ -22,6 +22,10 @@
 //    record leave in the order of the changes. The queue is bounded
 //    (`events.queue_limit`); a change met by a full queue is counted as
 //    dropped. The URL's query string (it carries the token) is never logged.
+//  * With `push` (or PUT /v1/push) at triggers or both, every change also
+//    becomes a Platform Trigger webhook to `triggers.url` (TriggerOptions),
+//    retried on Intacct's schedule; the drop_events fault applies to smart
+//    events only.
 //  * A timer calls Company::run_due every `run_due_interval`.
 //  * Caps and deadlines: header_limit and body_limit on every request,
 //    read_timeout before every read (idle keep-alive too), write_timeout on
@@ -44,7 +48,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/core.hpp"
 #include "sandbox/sandbox.hpp"
@@ -68,6 +74,41 @@ struct EventOptions {
   std::chrono::milliseconds response_timeout{5000};  // write + read of one post
 };
 
+// Which webhooks a change posts (the company's switch; also at run time
+// through the control API, PUT /v1/push).
+enum class PushMode { smart_events, triggers, both };
+// "smart-events" | "triggers" | "both".
+std::string_view push_mode_name(PushMode mode);
+std::optional<PushMode> parse_push_mode(std::string_view text);
+
+// Platform Trigger webhooks ("HTTP post" with "Use webhook delivery"), as
+// Intacct sends them: the rendered document template as JSON, a JWT (HS256
+// under the OAuth client secret; claims iss "Sage Intacct", iat and exp in
+// milliseconds, tenant_id = client_id, app_id, payload_signature = hex
+// SHA-256 of the body, payload_signature_alg "SHA-256"), carried in
+// X-IA-Sage-Signature inside a base64 envelope {"clientId","dbId","userId",
+// "companyId","sessionKey","jwtData"} or bare, X-ClientContext (base64
+// JSON: COMPANY, ENTITY, USER, OBJECTNAME, ID, VID, EVENT, TIMESTAMP) and
+// an idempotency key that stays the same on every retry. Intacct's retries:
+// only after 408, 429, 500, 502, 503, 504 (and, here, no answer at all),
+// 10 s, 30 s and 90 s later (4 attempts); only 200 is success.
+struct TriggerOptions {
+  // http://HOST[:PORT]/PATH, e.g. http://127.0.0.1:8080/v1/intacct/demo/triggers;
+  // empty = triggers are counted as dropped.
+  std::string url;
+  Secret client_secret;                                    // signs the tokens
+  std::string client_id = "sandbox.INTACCT.app.sage.com";  // tenant_id and clientId
+  // The template's "company" member ("" = left out of the body).
+  std::string company;
+  bool bare = false;  // the JWT bare in X-IA-Sage-Signature instead of the envelope
+  std::string idempotency_header = "X-IdempotencyKey";
+  // Retry delays are Intacct's (10 s, 30 s, 90 s) times this (tests: 0.01).
+  double retry_scale = 1.0;
+  // false: the README template (object, recordno, whenmodified, company,
+  // action for a delete); true: also every field of the record.
+  bool snapshot = false;
+};
+
 struct ServerOptions {
   std::string gateway_address = "127.0.0.1";
   std::uint16_t gateway_port = 8090;  // 0 = any free port (see Server::gateway_port)
@@ -86,6 +127,8 @@ struct ServerOptions {
   std::chrono::milliseconds run_due_interval{100};
 
   EventOptions events;
+  PushMode push = PushMode::smart_events;
+  TriggerOptions triggers;
 };
 
 // Counters of the smart-event poster.
@@ -93,7 +136,8 @@ struct PosterStats {
   std::int64_t posted = 0;   // answered 2xx
   std::int64_t failed = 0;   // answered otherwise, or no answer (connect, timeout, reset)
   std::int64_t dropped = 0;  // by the drop_events fault, a full queue, or no URL
-  std::int64_t queued = 0;   // waiting or in flight now
+  std::int64_t queued = 0;   // waiting or in flight now (a trigger waiting to be retried too)
+  std::int64_t retried = 0;  // attempts sent again after a retryable answer (triggers)
 };
 
 class Server {
@@ -111,6 +155,7 @@ class Server {
   std::uint16_t control_port() const;
 
   PosterStats poster_stats() const;
+  PosterStats trigger_stats() const;
 
   // Graceful shutdown: stops accepting, closes idle connections, lets
   // requests already read be answered (with `Connection: close`), waits for

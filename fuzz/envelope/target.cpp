@@ -21,6 +21,7 @@ void check_equal(const Envelope& a, const Envelope& b) {
   FUZZ_CHECK(a.v == b.v, "v");
   FUZZ_CHECK(a.event_id == b.event_id, "event_id");
   FUZZ_CHECK(a.source == b.source, "source");
+  FUZZ_CHECK(a.channel == b.channel, "channel");
   FUZZ_CHECK(a.tenant == b.tenant, "tenant");
   FUZZ_CHECK(a.object == b.object, "object");
   FUZZ_CHECK(a.action == b.action, "action");

@@ -61,7 +61,7 @@ void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplySte
   // ack_inputs fills KEYS[1..2] and ARGV[1..3]; the positions below are fixed
   // by the script.
   assert(keys.size() == 6 && args.size() == 3);
-  args.resize(kArgFenceToken);
+  args.resize(kArgChannel);
   auto arg = [&args](int pos) -> std::string& { return args[static_cast<std::size_t>(pos - 1)]; };
   arg(kArgAction) = e.action;
   arg(kArgVersion) = std::to_string(step.version);
@@ -84,6 +84,7 @@ void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplySte
   arg(kArgSettleMs) = std::to_string(std::max<std::int64_t>(0, options.settle_margin.count()));
   arg(kArgDeferNow) = step.defer ? std::to_string(now_ms) : std::string();
   arg(kArgFenceToken) = fence.token;
+  arg(kArgChannel) = e.channel;
 
   conn.eval(apply_script(), std::move(keys), std::move(args),
             [then = std::move(then)](boost::system::error_code ec, redis::Reply reply) {

@@ -16,6 +16,7 @@ local rec, audit = KEYS[3], KEYS[4]
 local action, vtext, wm = ARGV[4], ARGV[5], ARGV[6]
 local v = tonumber(vtext)
 local event_id, source = ARGV[7], ARGV[8]
+local channel = ARGV[22] or ''
 local now_iso, cutoff_iso = ARGV[9], ARGV[10]
 local audit_max, tomb_ttl = tonumber(ARGV[11]), tonumber(ARGV[12])
 local id_field, id_prefix, recordno = ARGV[13], ARGV[14], ARGV[15]
@@ -93,8 +94,9 @@ local function append_audit(result, changed)
   local names = {}
   for i, n in ipairs(changed) do names[i] = cjson.encode(n) end
   local entry = '{"event_id":' .. cjson.encode(event_id) .. ',"at":' .. cjson.encode(now_iso) ..
-      ',"source":' .. cjson.encode(source) .. ',"action":' .. cjson.encode(action) ..
-      ',"result":' .. cjson.encode(result) .. ',"version":' .. vtext ..
+      ',"source":' .. cjson.encode(source) ..
+      (channel ~= '' and (',"channel":' .. cjson.encode(channel)) or '') ..
+      ',"action":' .. cjson.encode(action) .. ',"result":' .. cjson.encode(result) .. ',"version":' .. vtext ..
       ',"changed":[' .. table.concat(names, ',') .. ']}'
   redis.call('LPUSH', audit, entry)
   redis.call('LTRIM', audit, 0, audit_max - 1)

@@ -57,6 +57,7 @@ enum ApplyArg : int {
   kArgSettleMs = 19,  // a read is settled this long after its WHENMODIFIED second ended
   kArgDeferNow = 20,  // thin/conflict: now (ms) to defer the read until settled; "" = read at once
   kArgFenceToken = 21,  // a reconcile run's fencing token; "" = not fenced (events)
+  kArgChannel = 22,     // the envelope's channel ("trigger"); "" = none (no "channel" in the audit)
 };
 
 // Read one record. KEYS: 1 record, 2 audit. ARGV: 1 audit entries limit.

@@ -48,6 +48,8 @@ RouteMatch match_public(http::verb method, std::string_view path, bool noop_rout
   RouteMatch m;
   if (seg[1] == "payments" && seg[3] == "stripe") {
     m = make(RouteId::stripe, "/v1/payments/{tenant}/stripe", method, http::verb::post, "POST");
+  } else if (seg[1] == "intacct" && seg[3] == "triggers") {
+    m = make(RouteId::triggers, "/v1/intacct/{tenant}/triggers", method, http::verb::post, "POST");
   } else if (seg[3] != "events") {
     return {};
   } else if (seg[1] == "intacct") {

@@ -18,6 +18,7 @@ enum class RouteId {
   events,           // POST /v1/intacct/{tenant}/events
   noop,             // POST /v1/noop/{tenant}/events (benchmark only)
   stripe,           // POST /v1/payments/{tenant}/stripe
+  triggers,         // POST /v1/intacct/{tenant}/triggers
   healthz,          // GET /healthz
   readyz,           // GET /readyz
   metrics,          // GET /metrics (admin)

@@ -29,7 +29,10 @@ struct TenantAuth {
   std::string token;       // secret
   std::string read_token;  // secret
   std::vector<Cidr> allow;
-  std::vector<std::string> stripe_secrets;  // secret
+  std::vector<std::string> stripe_secrets;   // secret
+  std::vector<std::string> trigger_secrets;  // secret
+  std::string trigger_client_id;
+  std::string company_id;
 };
 
 class ServerState : public std::enable_shared_from_this<ServerState> {

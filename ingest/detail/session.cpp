@@ -78,6 +78,7 @@ void Session::do_read_header() {
   headers_.clear();
   route_ = RouteMatch{};
   stripe_signature_.reset();
+  trigger_.reset();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(state_->options().header_limit));
   // No body limit while reading the header: Beast would otherwise fail the
@@ -160,6 +161,8 @@ void Session::route_request() {
       return route_webhook();
     case RouteId::stripe:
       return route_stripe();
+    case RouteId::triggers:
+      return route_triggers();
     case RouteId::metrics:
     case RouteId::status:
     case RouteId::mirror_record:
@@ -205,6 +208,10 @@ void Session::do_read_body() {
 void Session::on_read_body(beast::error_code ec) {
   if (ec) {
     close_after_ = true;
+    if (ec == http::error::body_limit && route_.id == RouteId::triggers) {
+      return refuse_trigger(413, "payload_too_large", "payload_too_large",
+                            "the body is larger than " + std::to_string(body_limit()) + " bytes");
+    }
     if (ec == http::error::body_limit) {
       return respond_error(413, "payload_too_large",
                            "the body is larger than " + std::to_string(body_limit()) + " bytes");
@@ -216,6 +223,7 @@ void Session::on_read_body(beast::error_code ec) {
     return respond_error(400, "malformed_body", "the request body framing is not valid HTTP/1.1");
   }
   if (route_.id == RouteId::stripe) return handle_stripe_body();
+  if (route_.id == RouteId::triggers) return handle_trigger_body();
   if (route_.id == RouteId::reconcile_start) return handle_reconcile_start();
   if (route_.id == RouteId::events_api) return handle_events_api();
   if (route_.id == RouteId::console_login) return handle_console_login();

@@ -23,6 +23,7 @@
 #include "ingest/detail/router.hpp"
 #include "ingest/detail/server_state.hpp"
 #include "ingest/detail/stripe.hpp"
+#include "ingest/detail/trigger_token.hpp"
 
 namespace isync::ingest::detail {
 
@@ -61,7 +62,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_events_body();
   void route_stripe();
   void handle_stripe_body();
-  void on_accepted(Result<queue::AcceptResult> result);
+  // `status`: of an accepted event (202; 200 for triggers, which Intacct
+  // counts as the only success).
+  void on_accepted(Result<queue::AcceptResult> result, unsigned status = 202);
+  // Trigger routes (session_triggers.cpp).
+  void route_triggers();
+  void handle_trigger_body();
+  // Answers a refused trigger, logs the check that failed (`reason`, the
+  // metric label) with `detail`, and counts it.
+  void refuse_trigger(unsigned status, std::string_view code, std::string_view reason,
+                      std::string_view detail);
   // Admin routes (session_admin.cpp).
   void route_admin();
   void handle_metrics();
@@ -107,6 +117,15 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::beast::http::response<boost::beast::http::string_body> res_;
   RouteMatch route_;
   std::optional<StripeSignature> stripe_signature_;  // the Stripe route's parsed header
+  // The triggers route, from the header's checks to the body's.
+  struct TriggerRequest {
+    TokenSource token_from = TokenSource::none;
+    std::string signature_header = "absent";  // FoundToken::signature_header
+    TriggerClaims claims;
+    std::size_t secret_index = 0;
+    bool unusual_media = false;
+  };
+  std::optional<TriggerRequest> trigger_;
   std::chrono::steady_clock::time_point started_;
   bool busy_ = false;         // a request has been read and is not answered yet
   bool close_after_ = false;  // answer, then close (unread body, framing error)

@@ -182,7 +182,7 @@ void Session::handle_events_body() {
                             });
 }
 
-void Session::on_accepted(Result<queue::AcceptResult> result) {
+void Session::on_accepted(Result<queue::AcceptResult> result, unsigned status) {
   if (!result) {
     state_->log().warn("event not queued",
                        LogLine().str("tenant", route_.tenant).str("error", result.error().code));
@@ -194,7 +194,7 @@ void Session::on_accepted(Result<queue::AcceptResult> result) {
   std::string body = "{\"event_id\":";
   append_json_string(body, result->event_id);
   body += result->duplicate ? ",\"duplicate\":true}" : ",\"duplicate\":false}";
-  respond(202, std::move(body));
+  respond(status, std::move(body));
 }
 
 }  // namespace isync::ingest::detail

@@ -225,21 +225,14 @@ Result<Fields> decode_xml(std::string_view body) {
   return fields;
 }
 
-Result<SmartEvent> parse_smart_event(std::string_view content_type, std::string_view body) {
-  auto encoding = body_encoding(content_type);
-  if (!encoding) {
-    return make_error("unsupported_media_type",
-                      "Content-Type " + quoted(content_type) +
-                          " is not accepted; send application/x-www-form-urlencoded, "
-                          "application/json or application/xml");
-  }
-  Result<Fields> decoded = *encoding == BodyEncoding::form   ? decode_form(body)
-                           : *encoding == BodyEncoding::json ? decode_json(body)
-                                                             : decode_xml(body);
-  if (!decoded) return decoded.error();
+namespace {
 
+// The field rules shared by smart events and triggers. `trigger`: `action`
+// is optional (absent = set) and `company` is taken out into `company`.
+Result<SmartEvent> validate_fields(Fields& decoded, bool trigger,
+                                   std::optional<std::string>* company) {
   std::set<std::string> seen;
-  for (const auto& [name, value] : *decoded) {
+  for (const auto& [name, value] : decoded) {
     if (auto r = check_name(name); !r) return r.error();
     if (!seen.insert(lower(name)).second) {
       return malformed("field " + quoted(name) + " appears more than once");
@@ -248,7 +241,7 @@ Result<SmartEvent> parse_smart_event(std::string_view content_type, std::string_
 
   SmartEvent ev;
   std::optional<std::string> object, action, recordno, whenmodified;
-  for (auto& [name, value] : *decoded) {
+  for (auto& [name, value] : decoded) {
     std::string key = lower(name);
     if (key == "object") {
       object = std::move(value);
@@ -258,6 +251,8 @@ Result<SmartEvent> parse_smart_event(std::string_view content_type, std::string_
       recordno = std::move(value);
     } else if (key == "whenmodified") {
       whenmodified = std::move(value);
+    } else if (trigger && key == "company") {
+      *company = std::string(trim(value));
     } else {
       ev.snapshot.emplace_back(upper(name), std::move(value));
     }
@@ -269,6 +264,7 @@ Result<SmartEvent> parse_smart_event(std::string_view content_type, std::string_
     return invalid("field \"object\" must be CUSTOMER, ARINVOICE or ARPYMT, not " +
                    quoted(*object));
   }
+  if (!action && trigger) action = "set";
   if (!action) return invalid("field \"action\" is required");
   ev.action = lower(trim(*action));
   if (ev.action != "add" && ev.action != "set" && ev.action != "delete") {
@@ -288,6 +284,46 @@ Result<SmartEvent> parse_smart_event(std::string_view content_type, std::string_
   ev.version = *version;
   std::sort(ev.snapshot.begin(), ev.snapshot.end());
   return ev;
+}
+
+}  // namespace
+
+Result<SmartEvent> parse_smart_event(std::string_view content_type, std::string_view body) {
+  auto encoding = body_encoding(content_type);
+  if (!encoding) {
+    return make_error("unsupported_media_type",
+                      "Content-Type " + quoted(content_type) +
+                          " is not accepted; send application/x-www-form-urlencoded, "
+                          "application/json or application/xml");
+  }
+  Result<Fields> decoded = *encoding == BodyEncoding::form   ? decode_form(body)
+                           : *encoding == BodyEncoding::json ? decode_json(body)
+                                                             : decode_xml(body);
+  if (!decoded) return decoded.error();
+  return validate_fields(*decoded, false, nullptr);
+}
+
+TriggerMedia trigger_media(std::string_view content_type) {
+  auto semi = content_type.find(';');
+  std::string media = lower(trim(content_type.substr(0, semi)));
+  if (media.empty() || media == "application/json" || media.ends_with("+json") ||
+      media.starts_with("text/")) {
+    return TriggerMedia::json;
+  }
+  if (media == "application/x-www-form-urlencoded" || media.starts_with("multipart/")) {
+    return TriggerMedia::refused;
+  }
+  return TriggerMedia::unusual;
+}
+
+Result<TriggerBody> parse_trigger_body(std::string_view body) {
+  auto decoded = decode_json(body);
+  if (!decoded) return decoded.error();
+  TriggerBody out;
+  auto ev = validate_fields(*decoded, true, &out.company);
+  if (!ev) return ev.error();
+  out.event = std::move(*ev);
+  return out;
 }
 
 }  // namespace isync::ingest::detail

@@ -52,6 +52,24 @@ struct SmartEvent {
 
 Result<SmartEvent> parse_smart_event(std::string_view content_type, std::string_view body);
 
+// A Platform Trigger's body: its document template rendered by Intacct, read
+// as JSON whatever the Content-Type (see trigger_media). The rules above,
+// except that `action` is optional (absent = set; "delete" only when the body
+// says so) and `company` is no snapshot field: it is returned apart, blanks
+// trimmed, for the route to compare with the tenant's company_id.
+struct TriggerBody {
+  SmartEvent event;
+  std::optional<std::string> company;
+};
+Result<TriggerBody> parse_trigger_body(std::string_view body);
+
+// How a trigger's Content-Type is taken: json (none, application/json,
+// *+json, text/*), refused (a form or multipart type: 415), unusual (any
+// other: read as JSON all the same, and logged, since whether a template can
+// change the type is not documented).
+enum class TriggerMedia { json, unusual, refused };
+TriggerMedia trigger_media(std::string_view content_type);
+
 // Field lists before validation (exposed for tests). Names as given.
 using Fields = std::vector<std::pair<std::string, std::string>>;
 Result<Fields> decode_form(std::string_view body);

@@ -1,9 +1,6 @@
 #include "ingest/detail/stripe.hpp"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -13,6 +10,7 @@
 #include <memory>
 
 #include "core/json.hpp"
+#include "ingest/detail/hmac.hpp"
 
 namespace isync::ingest::detail {
 
@@ -47,48 +45,11 @@ bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// ---- HMAC ------------------------------------------------------------------
-
-struct MacCtxFree {
-  void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
-};
-
 // Lowercase hex; an empty string only if OpenSSL fails (then nothing matches).
 std::string hmac_sha256_hex(std::string_view key, std::string_view a, std::string_view b,
                             std::string_view c) {
-  // Fetched once: OpenSSL 3 looks an implementation up on every fetch.
-  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (!mac) return {};
-  std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(mac));
-  if (!ctx) return {};
-  char digest_name[] = "SHA256";
-  std::array<OSSL_PARAM, 2> params = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-      OSSL_PARAM_construct_end()};
-  // An empty key is passed as one byte of length 0: EVP_MAC_init treats a
-  // null key as "keep the previous key".
-  static const unsigned char kEmpty = 0;
-  const auto* key_bytes =
-      key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
-  if (EVP_MAC_init(ctx.get(), key_bytes, key.size(), params.data()) != 1) return {};
-  for (std::string_view part : {a, b, c}) {
-    if (part.empty()) continue;
-    if (EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(part.data()),
-                       part.size()) != 1) {
-      return {};
-    }
-  }
-  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-  std::size_t n = 0;
-  if (EVP_MAC_final(ctx.get(), out.data(), &n, out.size()) != 1) return {};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    hex.push_back(kHex[out[i] >> 4]);
-    hex.push_back(kHex[out[i] & 0x0f]);
-  }
-  return hex;
+  std::string raw = hmac_sha256(key, {a, b, c});
+  return raw.empty() ? std::string() : to_hex(raw);
 }
 
 // ---- JSON ------------------------------------------------------------------

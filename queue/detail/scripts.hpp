@@ -12,6 +12,13 @@ namespace isync::queue::detail {
 // Returns {event_id, duplicate 0|1}.
 const redis::Script& accept_script();
 
+// KEYS: 1 stream, 2.. dedup keys (at least one).  ARGV: as accept_script.
+// The first dedup key found makes a duplicate: the keys before it are then
+// set to its event id (best effort: a refused SET, e.g. OOM, is ignored), the
+// ones after it are left alone. None found: all are set and the envelope is
+// added. Returns as accept_script.
+const redis::Script& accept_any_script();
+
 // Acks and deletes an entry and files the event under a ZSET.
 // KEYS: 1 stream, 2 event doc, 3 target ZSET (retry | parked | dead).
 // ARGV: 1 group, 2 entry id, 3 state (retrying | parked | dead), 4 envelope,

@@ -30,9 +30,12 @@ std::string settings_body(const Settings& settings);
 // {"count":N,"truncated":bool,"events":[{"object","recordno","action",
 // "whenmodified","at_ms"}…]}; truncated when count exceeds the listed events.
 std::string dropped_body(const DroppedEvents& dropped);
-// The engine's stats, record counts per object and the poster's event counts.
+// The engine's stats, record counts per object and the posters' counts
+// ("events": smart events, "triggers": trigger webhooks with "retried").
 std::string stats_body(const Stats& stats, const std::map<std::string, std::size_t>& records,
-                       const PosterStats& events);
+                       const PosterStats& events, const PosterStats& triggers);
+// {"mode":"smart-events"|"triggers"|"both","trigger_token":"envelope"|"bare"}
+std::string push_body(PushMode mode, bool bare);
 
 // ---- request bodies ------------------------------------------------------------
 
@@ -48,5 +51,11 @@ Result<WriteOptions> parse_delete(std::string_view body);
 Result<Faults> parse_faults(std::string_view body, Faults base);
 // A subset of the settings applied over `base`.
 Result<Settings> parse_settings(std::string_view body, Settings base);
+struct PushSetting {
+  PushMode mode = PushMode::smart_events;
+  bool bare = false;
+};
+// A subset of {"mode","trigger_token"} applied over `base`.
+Result<PushSetting> parse_push(std::string_view body, PushSetting base);
 
 }  // namespace isync::sandbox::detail

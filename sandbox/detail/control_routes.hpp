@@ -4,7 +4,9 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 
+#include "sandbox/detail/poster_queue.hpp"
 #include "sandbox/detail/server_http.hpp"
 #include "sandbox/sandbox.hpp"
 #include "sandbox/server.hpp"
@@ -14,7 +16,9 @@ namespace isync::sandbox::detail {
 struct ControlContext {
   Company& company;
   std::function<PosterStats()> poster_stats;
-  const Secret& token;  // empty = no authentication
+  const Secret& token;                           // empty = no authentication
+  std::function<PosterStats()> trigger_stats{};  // empty = none
+  std::shared_ptr<PushSwitch> push{};            // null = /v1/push answers 404
 };
 
 // Thread-safe (the Company is); never throws.

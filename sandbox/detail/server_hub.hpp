@@ -31,6 +31,10 @@ class Hub : public std::enable_shared_from_this<Hub> {
   Log& log() { return log_; }
   Poster& poster() { return *poster_; }
   std::shared_ptr<Poster> poster_ptr() { return poster_; }
+  Poster& trigger_poster() { return *trigger_poster_; }
+  std::shared_ptr<Poster> trigger_poster_ptr() { return trigger_poster_; }
+  PushSwitch& push() { return *push_; }
+  std::shared_ptr<PushSwitch> push_ptr() { return push_; }
   Company& company() { return company_; }
   bool stopping() const { return stopping_.load(); }
 
@@ -57,7 +61,9 @@ class Hub : public std::enable_shared_from_this<Hub> {
   Company& company_;
   ServerOptions options_;
   Log& log_;
-  std::shared_ptr<Poster> poster_;
+  std::shared_ptr<PushSwitch> push_;
+  std::shared_ptr<Poster> poster_;          // smart events
+  std::shared_ptr<Poster> trigger_poster_;  // Platform Trigger webhooks
   ControlContext control_;
   boost::asio::any_io_executor strand_;  // the run_due and stop timers
   boost::asio::steady_timer run_due_timer_;

@@ -522,3 +522,38 @@ TEST_CASE("redis.reconnect_interval defaults to 100ms, is read from the file and
   CHECK(load_error("", {{"INTACCT_SYNC_REDIS_RECONNECT_INTERVAL", "0ms"}}) ==
         "redis.reconnect_interval: must be greater than 0, got \"0ms\"");
 }
+
+TEST_CASE(
+    "trigger keys: client secrets as references, the client id, the leeway in whole seconds") {
+  auto c = load_ok(R"(
+[intacct]
+trigger_leeway = "0s"
+[[tenant]]
+id = "a"
+token = "env:T"
+trigger_client_secrets = ["env:S1", "env:S2"]
+trigger_client_id = "abc.INTACCT.app.sage.com"
+)",
+                   {{"T", "t"}, {"S1", "oauth-secret-one"}, {"S2", "oauth-secret-two"}});
+  CHECK(c.intacct.trigger_leeway == std::chrono::seconds(0));
+  const auto& t = c.tenants.at(0);
+  REQUIRE(t.trigger_client_secrets.size() == 2);
+  CHECK(t.trigger_client_secrets[1].reveal() == "oauth-secret-two");
+  CHECK(t.trigger_client_id == "abc.INTACCT.app.sage.com");
+  auto text = render(c);
+  CHECK(text.find("trigger_leeway = \"0s\"\n") != std::string::npos);
+  CHECK(text.find("trigger_client_secrets = [\"***\", \"***\"]\ntrigger_client_id = "
+                  "\"abc.INTACCT.app.sage.com\"\n") != std::string::npos);
+  CHECK(text.find("oauth-secret") == std::string::npos);
+  CHECK(load_ok("").intacct.trigger_leeway == std::chrono::seconds(60));
+  CHECK(load_ok("", {{"INTACCT_SYNC_INTACCT_TRIGGER_LEEWAY", "2m"}}).intacct.trigger_leeway ==
+        std::chrono::seconds(120));
+  CHECK(load_error("[intacct]\ntrigger_leeway = \"1500ms\"\n") ==
+        "intacct.trigger_leeway: must be whole seconds, got \"1500ms\"");
+  CHECK(load_error("[intacct]\ntrigger_leeway = \"2h\"\n") ==
+        "intacct.trigger_leeway: must be between 0s and 1h, got \"2h\"");
+  CHECK(load_error("[[tenant]]\nid = \"a\"\ntoken = \"env:T\"\ntrigger_client_secrets = "
+                   "[\"env:E\"]\n",
+                   {{"T", "t"}, {"E", ""}}) ==
+        "tenant[0].trigger_client_secrets[0]: the secret is empty (an OAuth client secret)");
+}

@@ -4,6 +4,8 @@
 // object, and silent writes; each with its exact answer to bad input.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <memory>
 #include <mutex>
 
 #include "sandbox/detail/control_routes.hpp"
@@ -154,4 +156,60 @@ TEST_CASE("\"silent\":true on a record write or delete tells no listener") {
       r.body ==
       R"({"error":{"code":"invalid_field","message":"unknown key \"quiet\"; send nothing or {\"silent\":true}"}})");
   CHECK(fx.c.count("CUSTOMER") == 1);
+}
+
+TEST_CASE("GET and PUT /v1/push switch the webhooks a change posts and the token's form") {
+  Fixture fx;
+  auto push = std::make_shared<sd::PushSwitch>();
+  auto call = [&](http::verb method, const std::string& body = {}) {
+    sd::HttpRequest req{method, "/v1/push", 11};
+    req.body() = body;
+    req.prepare_payload();
+    return sd::handle_control({fx.c, nullptr, fx.token, nullptr, push}, req);
+  };
+  auto r = call(http::verb::get);
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"mode":"smart-events","trigger_token":"envelope"})");
+  r = call(http::verb::put, R"({"mode":"both"})");
+  CHECK(r.body == R"({"mode":"both","trigger_token":"envelope"})");
+  CHECK(push->mode.load() == sb::PushMode::both);
+  r = call(http::verb::put, R"({"trigger_token":"bare","mode":"triggers"})");
+  CHECK(r.body == R"({"mode":"triggers","trigger_token":"bare"})");
+  CHECK(push->bare.load());
+  r = call(http::verb::put, R"({"mode":"all"})");
+  CHECK(r.status == 400);
+  CHECK(
+      r.body ==
+      R"x({"error":{"code":"invalid_field","message":"\"mode\" must be \"smart-events\", \"triggers\" or \"both\""}})x");
+  r = call(http::verb::put, R"({"pace":1})");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("unknown push setting") != std::string::npos);
+  CHECK(call(http::verb::delete_).status == 405);
+  CHECK(push->mode.load() == sb::PushMode::triggers);
+  // Without a switch (an engine alone) there is no such route.
+  CHECK(fx.call(http::verb::get, "/v1/push").status == 404);
+}
+
+TEST_CASE("a trigger post carries the template, a signed token over its exact body, the context") {
+  sb::Change change{"CUSTOMER", "delete", 7, "01/16/2026 21:28:00", 0, {}};
+  sb::TriggerOptions o;
+  o.client_secret = isync::Secret("sandbox-secret");
+  o.client_id = "sbx.INTACCT.app.sage.com";
+  o.company = "ACME";
+  auto post = sd::trigger_post(change, o, true, 1768598880000);
+  CHECK(
+      post.body ==
+      R"({"object":"CUSTOMER","recordno":"7","whenmodified":"01/16/2026 21:28:00","company":"ACME","action":"delete"})");
+  CHECK(post.content_type == "application/json");
+  REQUIRE(post.headers.size() == 3);
+  CHECK(post.headers[0].first == "X-IA-Sage-Signature");
+  const std::string& jwt = post.headers[0].second;
+  CHECK(std::count(jwt.begin(), jwt.end(), '.') == 2);
+  CHECK(post.headers[1].first == "X-ClientContext");
+  CHECK(post.headers[2].first == "X-IdempotencyKey");
+  CHECK(post.headers[2].second.size() == 32);
+  // The envelope form is base64 (no dots) and a new key each time.
+  auto enveloped = sd::trigger_post(change, o, false, 1768598880000);
+  CHECK(enveloped.headers[0].second.find('.') == std::string::npos);
+  CHECK(enveloped.headers[2].second != post.headers[2].second);
 }

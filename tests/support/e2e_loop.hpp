@@ -32,6 +32,9 @@ inline constexpr const char* kAdminToken = "admin-token-for-e2e";
 inline constexpr const char* kTenantToken = "acme-token-for-e2e";
 inline constexpr const char* kSenderPassword = "sender-secret-e2e";
 inline constexpr const char* kUserPassword = "user-secret-e2e";
+// The OAuth client secret the sandbox signs trigger webhooks with (its
+// INTACCT_SANDBOX_TRIGGER_SECRET; a service reads it as TEST_TRIGGER_SECRET).
+inline constexpr const char* kTriggerSecret = "oauth-client-secret-e2e";
 
 inline rapidjson::Document json(const std::string& text) {
   rapidjson::Document d;
@@ -65,36 +68,46 @@ class Loop {
     std::filesystem::remove_all(dir, ec);
   }
 
-  void start_sandbox(int customers = 20, int invoices = 40) {
+  // `extra`: more `serve` arguments (e.g. --push triggers; the triggers URL
+  // of tenant acme is always given).
+  void start_sandbox(int customers = 20, int invoices = 40,
+                     const std::vector<std::string>& extra = {}) {
     const std::string port_file = dir + "/sandbox.ports";
     const std::string url_file = dir + "/events-url";
+    const std::string triggers_file = dir + "/triggers-url";
     std::ofstream(url_file) << "http://127.0.0.1:" << public_port
                             << "/v1/intacct/acme/events?token=" << kTenantToken << "\n";
+    std::ofstream(triggers_file) << "http://127.0.0.1:" << public_port
+                                 << "/v1/intacct/acme/triggers\n";
+    std::vector<std::string> args{"serve",
+                                  "--gateway-listen",
+                                  "127.0.0.1:0",
+                                  "--control-listen",
+                                  "127.0.0.1:0",
+                                  "--sender-id",
+                                  "sender-e2e",
+                                  "--company-id",
+                                  "DEMO-CO",
+                                  "--user-id",
+                                  "ws_user",
+                                  "--demo-customers",
+                                  std::to_string(customers),
+                                  "--demo-invoices",
+                                  std::to_string(invoices),
+                                  "--seed",
+                                  "7",
+                                  "--events-url-file",
+                                  url_file,
+                                  "--port-file",
+                                  port_file,
+                                  "--triggers-url-file",
+                                  triggers_file};
+    args.insert(args.end(), extra.begin(), extra.end());
     sandbox = std::make_unique<Child>(
-        ISYNC_SANDBOX_BINARY,
-        std::vector<std::string>{"serve",
-                                 "--gateway-listen",
-                                 "127.0.0.1:0",
-                                 "--control-listen",
-                                 "127.0.0.1:0",
-                                 "--sender-id",
-                                 "sender-e2e",
-                                 "--company-id",
-                                 "DEMO-CO",
-                                 "--user-id",
-                                 "ws_user",
-                                 "--demo-customers",
-                                 std::to_string(customers),
-                                 "--demo-invoices",
-                                 std::to_string(invoices),
-                                 "--seed",
-                                 "7",
-                                 "--events-url-file",
-                                 url_file,
-                                 "--port-file",
-                                 port_file},
+        ISYNC_SANDBOX_BINARY, args,
         std::vector<std::string>{std::string("INTACCT_SANDBOX_SENDER_PASSWORD=") + kSenderPassword,
-                                 std::string("INTACCT_SANDBOX_USER_PASSWORD=") + kUserPassword},
+                                 std::string("INTACCT_SANDBOX_USER_PASSWORD=") + kUserPassword,
+                                 std::string("INTACCT_SANDBOX_TRIGGER_SECRET=") + kTriggerSecret},
         dir + "/sandbox.log");
     bool up = read_sandbox_ports(port_file, gateway_port, control_port);
     if (!up) FAIL("sandbox did not come up; log:\n" << sandbox->log());
@@ -124,17 +137,23 @@ class Loop {
                           << far_reconcile_at() << extra_tenant;
     services.push_back(std::make_unique<Child>(
         ISYNC_BINARY, std::vector<std::string>{"serve", "--config", config},
-        std::vector<std::string>{std::string("TEST_ADMIN_TOKEN=") + kAdminToken,
-                                 std::string("TEST_ACME_TOKEN=") + kTenantToken,
-                                 std::string("TEST_SENDER_PASSWORD=") + kSenderPassword,
-                                 "TEST_USER_PASSWORD=" + user_password},
-        dir + "/service" + std::to_string(n) + ".log"));
+        service_environment(user_password), dir + "/service" + std::to_string(n) + ".log"));
     // Ready = Redis reachable: a smart event posted before that would be
     // answered 503, and the sandbox, like Intacct, never posts it again.
     bool up = eventually(
         [&] { return HttpClient(pub).request(http::verb::get, "/readyz").status == 200; }, 10s);
     if (!up) FAIL("service did not come up; log:\n" << services.back()->log());
     return *services.back();
+  }
+
+  std::vector<std::string> service_environment(const std::string& user_password) const {
+    std::vector<std::string> env{std::string("TEST_ADMIN_TOKEN=") + kAdminToken,
+                                 std::string("TEST_ACME_TOKEN=") + kTenantToken,
+                                 std::string("TEST_SENDER_PASSWORD=") + kSenderPassword,
+                                 "TEST_USER_PASSWORD=" + user_password,
+                                 std::string("TEST_TRIGGER_SECRET=") + kTriggerSecret};
+    env.insert(env.end(), service_env.begin(), service_env.end());
+    return env;
   }
 
   Response control(http::verb method, const std::string& target, const std::string& body = {}) {
@@ -173,6 +192,9 @@ class Loop {
   }
 
   std::string dir;
+  // More NAME=value pairs for the services started after it is set (e.g.
+  // INTACCT_SYNC_QUEUE_WORKERS=0).
+  std::vector<std::string> service_env;
   std::uint16_t public_port = 0, admin_port = 0, gateway_port = 0, control_port = 0;
   std::unique_ptr<Child> sandbox;
   std::vector<std::unique_ptr<Child>> services;
