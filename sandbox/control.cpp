@@ -1,5 +1,6 @@
 // The control API's routes. Every error is {"error":{"code","message"}}.
-// The JSON bodies are written and parsed in control_json.cpp.
+// The JSON bodies are written in control_json.cpp and parsed in
+// control_json_parse.cpp.
 //
 // clang-format off
 //   GET    /healthz                           200 {"status":"ok"} (no token needed)
