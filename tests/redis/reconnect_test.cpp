@@ -140,9 +140,10 @@ TEST_CASE(
 TEST_CASE(
     "a Redis loading its data refuses the handshake, and the connection is up within a "
     "second of Redis's first PONG") {
-  // 20,000 keys at 100 µs each: Redis answers LOADING for two seconds or more
-  // after a restart.
-  RedisServer server({"--enable-debug-command", "yes", "--key-load-delay", "100",
+  // 20,000 keys at 300 µs each: Redis answers LOADING for six seconds or more
+  // after a restart, long enough for the poller below to see it on a loaded
+  // machine.
+  RedisServer server({"--enable-debug-command", "yes", "--key-load-delay", "300",
                       "--aof-use-rdb-preamble", "yes"});
   server.cmd({"DEBUG", "POPULATE", "20000"});
   server.cmd({"BGREWRITEAOF"});
