@@ -34,15 +34,17 @@ return {tostring(lease), due}
   return script;
 }
 
-// KEYS: 1 recheck ZSET. ARGV: 1 member, 2 lease score, 3 new due ms or "".
-// Removes the member (or, with a due, schedules it again) unless it was
-// scheduled anew meanwhile.
+// KEYS: 1 recheck ZSET, 2 recheck channels hash (detail/mirror_lua.hpp).
+// ARGV: 1 member, 2 lease score, 3 new due ms or "". Removes the member and
+// its channels (or, with a due, schedules it again) unless it was scheduled
+// anew meanwhile.
 const redis::Script& recheck_done_script() {
   static const redis::Script script(R"lua(
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score and tonumber(score) == tonumber(ARGV[2]) then
   if ARGV[3] == '' then
     redis.call('ZREM', KEYS[1], ARGV[1])
+    redis.call('HDEL', KEYS[2], ARGV[1])
   else
     redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
   end
@@ -153,7 +155,8 @@ void MirrorHandler::recheck_one(const std::string& tenant, const std::string& me
                  "retry, dead).",
                  {{"tenant", d->tenant}, {"result", std::string(result)}})
         .inc();
-    conn_->eval(recheck_done_script(), {queue::key(d->tenant, "recheck")},
+    conn_->eval(recheck_done_script(),
+                {queue::key(d->tenant, "recheck"), queue::key(d->tenant, "recheck:channel")},
                 {member, std::to_string(lease),
                  retry_in_ms > 0 ? std::to_string(clock_.now_ms() + retry_in_ms) : std::string()},
                 [](boost::system::error_code, redis::Reply) {});
@@ -161,12 +164,13 @@ void MirrorHandler::recheck_one(const std::string& tenant, const std::string& me
   detail::ReadRequest request{tenant, d->envelope.object, d->envelope.key, 0,
                               detail::ReadRequest::Mode::recheck};
   batcher_->read(std::move(client), std::move(request),
-                 [this, d, finish = std::move(finish)](detail::ReadAnswer answer) mutable {
-                   recheck_answer(d, std::move(answer), std::move(finish));
+                 [this, d, lease, finish = std::move(finish)](detail::ReadAnswer answer) mutable {
+                   recheck_answer(d, lease, std::move(answer), std::move(finish));
                  });
 }
 
-void MirrorHandler::recheck_answer(std::shared_ptr<queue::Delivery> d, detail::ReadAnswer answer,
+void MirrorHandler::recheck_answer(std::shared_ptr<queue::Delivery> d, std::int64_t lease,
+                                   detail::ReadAnswer answer,
                                    std::function<void(std::string_view, std::int64_t)> finish) {
   switch (answer.kind) {
     case detail::ReadAnswer::Kind::held:
@@ -184,6 +188,7 @@ void MirrorHandler::recheck_answer(std::shared_ptr<queue::Delivery> d, detail::R
       return;
     case detail::ReadAnswer::Kind::gone: {
       Apply gone{"gone", "{}", 0, "", "intacct_recheck", answer.sent_at_ms};
+      gone.recheck_lease = lease;
       apply(*d, gone, [finish = std::move(finish)](const std::string& dec) mutable {
         if (std::string_view(dec).starts_with("error:")) return finish("retry", kRecheckRetryMs);
         finish("gone", 0);
@@ -193,6 +198,7 @@ void MirrorHandler::recheck_answer(std::shared_ptr<queue::Delivery> d, detail::R
     case detail::ReadAnswer::Kind::found:
     case detail::ReadAnswer::Kind::shared: {
       Apply read = read_apply(d->envelope, answer.row, answer.sent_at_ms, "intacct_recheck");
+      read.recheck_lease = lease;
       apply(*d, read, [finish = std::move(finish)](const std::string& dec) mutable {
         const std::string_view dv = dec;
         if (dv.starts_with("error:")) return finish("retry", kRecheckRetryMs);
