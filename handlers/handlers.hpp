@@ -25,8 +25,10 @@
 //    the marker as not found. The marker expires after tombstone_retention.
 //  * Every applied/tombstoned/removed change prepends an audit entry
 //    {"event_id","at","source","action","version","changed":[…]} to
-//    audit:<OBJECT>:<recordno> (newest first; at most audit_max_entries,
-//    none older than audit_max_age), and keeps the lookup set
+//    audit:<OBJECT>:<recordno> ("channel" after "source" when the event, or
+//    for a scheduled read the events that put the record on the recheck
+//    schedule, came by a channel such as "trigger"; newest first; at most
+//    audit_max_entries, none older than audit_max_age), and keeps the lookup set
 //    id:<OBJECT>:<value> (CUSTOMERID / RECORDID / DOCNUMBER) in step.
 //  * MirrorReader answers in one round trip (a read-only script). Errors:
 //    Error{"not_found"} naming the record and tenant, Error{"unavailable"}
@@ -141,7 +143,8 @@ class MirrorHandler : public queue::Handler {
   Log& log_;
   void recheck_due(const std::string& tenant);
   void recheck_one(const std::string& tenant, const std::string& member, std::int64_t lease);
-  void recheck_answer(std::shared_ptr<queue::Delivery> d, detail::ReadAnswer answer,
+  void recheck_answer(std::shared_ptr<queue::Delivery> d, std::int64_t lease,
+                      detail::ReadAnswer answer,
                       std::function<void(std::string_view, std::int64_t)> finish);
   void recheck_dead(std::shared_ptr<queue::Delivery> d, const intacct::IntacctError& error,
                     std::function<void(std::string_view, std::int64_t)> finish);

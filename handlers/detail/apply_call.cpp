@@ -58,10 +58,11 @@ void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplySte
   keys.push_back(queue::key(d.tenant, "audit:" + e.object + ":" + e.key));
   keys.push_back(queue::key(d.tenant, "recheck"));
   keys.push_back(fence.lock_key.empty() ? queue::key(d.tenant, "reconcile:lock") : fence.lock_key);
+  keys.push_back(queue::key(d.tenant, "recheck:channel"));
   // ack_inputs fills KEYS[1..2] and ARGV[1..3]; the positions below are fixed
   // by the script.
-  assert(keys.size() == 6 && args.size() == 3);
-  args.resize(kArgChannel);
+  assert(keys.size() == 7 && args.size() == 3);
+  args.resize(kArgRecheckLease);
   auto arg = [&args](int pos) -> std::string& { return args[static_cast<std::size_t>(pos - 1)]; };
   arg(kArgAction) = e.action;
   arg(kArgVersion) = std::to_string(step.version);
@@ -85,6 +86,8 @@ void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplySte
   arg(kArgDeferNow) = step.defer ? std::to_string(now_ms) : std::string();
   arg(kArgFenceToken) = fence.token;
   arg(kArgChannel) = e.channel;
+  arg(kArgRecheckLease) =
+      step.recheck_lease > 0 ? std::to_string(step.recheck_lease) : std::string();
 
   conn.eval(apply_script(), std::move(keys), std::move(args),
             [then = std::move(then)](boost::system::error_code ec, redis::Reply reply) {

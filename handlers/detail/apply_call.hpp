@@ -26,6 +26,9 @@ struct ApplyStep {
   std::string whenmodified, source;
   std::int64_t read_at_ms = 0;  // when the data was read from Intacct; 0 = not a read
   bool defer = false;           // thin/conflict: defer the read until settled
+  // A read made for the recheck schedule: the lease score it was taken
+  // under; its audit names the channels of the events that scheduled it.
+  std::int64_t recheck_lease = 0;
 };
 
 // A reconcile run's fence (detail/mirror_index.hpp): token "" = not fenced.

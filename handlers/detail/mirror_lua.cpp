@@ -39,6 +39,23 @@ local recheck_key = KEYS[5]
 -- settle + 1 s from now, in case WHENMODIFIED runs ahead of this clock)
 -- and acks the event ('deferred'). Empty: the caller reads at once.
 local defer_now = tonumber(ARGV[20])
+-- The channels (envelope "channel", e.g. "trigger") of the events that put
+-- the record on the schedule, as a comma-separated list per member. A read
+-- made for the schedule (recheck_lease: the score it was taken under) is
+-- audited with them. Its audit entry takes them off only while the member
+-- still holds that lease; an event that scheduled the record anew meanwhile
+-- leaves them for the next read. The recheck's end removes them with the
+-- member (recheck_done_script).
+local recheck_channels, member = KEYS[7], KEYS[3]:match(':rec:(.*)$')
+local recheck_lease = tonumber(ARGV[23])
+local channel_taken = false
+if recheck_lease then
+  local named = redis.call('HGET', recheck_channels, member)
+  if named then
+    channel = named
+    channel_taken = tonumber(redis.call('ZSCORE', recheck_key, member)) == recheck_lease
+  end
+end
 
 local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv', 'wm', 'rt', 'need')
 local exists = cur[1] ~= false
@@ -87,7 +104,7 @@ end
 -- settled, unless this read already was.
 local function schedule_recheck(version)
   if not read_at or settled_at(version, read_at) then return end
-  redis.call('ZADD', recheck_key, (version + 1) * 1000 + settle_ms, KEYS[3]:match(':rec:(.*)$'))
+  redis.call('ZADD', recheck_key, (version + 1) * 1000 + settle_ms, member)
 end
 
 local function append_audit(result, changed)
@@ -100,6 +117,10 @@ local function append_audit(result, changed)
       ',"changed":[' .. table.concat(names, ',') .. ']}'
   redis.call('LPUSH', audit, entry)
   redis.call('LTRIM', audit, 0, audit_max - 1)
+  if channel_taken then
+    redis.call('HDEL', recheck_channels, member)
+    channel_taken = false
+  end
   -- Newest first, and "at" is fixed-width ISO-8601 UTC, so the old ones are
   -- a suffix and compare as text.
   while true do
@@ -139,7 +160,16 @@ local function defer_or(decision)
       -- Overwrites a lease too, so a recheck in flight (which may have read
       -- before this change) does not remove the new schedule when it ends;
       -- a read that lands unsettled schedules itself again (done()).
-      redis.call('ZADD', recheck_key, due, KEYS[3]:match(':rec:(.*)$'))
+      redis.call('ZADD', recheck_key, due, member)
+      -- The event's channel joins the member's list (at most 64 bytes;
+      -- events without a channel add nothing).
+      if channel ~= '' then
+        local named = redis.call('HGET', recheck_channels, member) or ''
+        if not (',' .. named .. ','):find(',' .. channel .. ',', 1, true) then
+          named = named == '' and channel or (named .. ',' .. channel)
+          if #named <= 64 then redis.call('HSET', recheck_channels, member, named) end
+        end
+      end
       -- need: the version the due read must reach; until a read brings it,
       -- the recheck is not skipped as held.
       local need = tonumber(cur[8])

@@ -25,12 +25,18 @@ namespace isync::handlers::detail {
 // Apply + ack. KEYS: 1 stream, 2 event doc (queue::ack_inputs), 3 record,
 // 4 audit, 5 the tenant's recheck ZSET (members "<OBJECT>:<recordno>", score
 // = due ms), 6 the reconcile lock key (detail/mirror_index.hpp; any key of
-// the tenant when not fenced: it is only read when ARGV[21] is set). ARGV:
-// 1-3 ack inputs, then the kArg* positions below.
+// the tenant when not fenced: it is only read when ARGV[21] is set), 7 the
+// tenant's recheck channels hash (member -> comma-separated channels of the
+// events that put it on the recheck ZSET; no field when none had a channel).
+// ARGV: 1-3 ack inputs, then the kArg* positions below.
 // Returns {decision, changed field count}; decision is one of applied,
 // tombstoned, removed, ignored, deferred (all acked), reread, thin (not
 // acked), fenced (the fence no longer holds: nothing written, not acked).
-// deferred: the read is due on the recheck schedule (kArgDeferNow).
+// deferred: the read is due on the recheck schedule (kArgDeferNow); the
+// event's channel, if any, joins the member's channels.
+// A read made for the recheck schedule (kArgRecheckLease) writes its audit
+// entry with the member's channels instead of kArgChannel, and removes them
+// when the member still holds that lease.
 // Kinds read/readdraft carry a record read from Intacct (authoritative: it
 // replaces the fields and settles a same-second conflict); gone says a read
 // found no such record (a tombstone).
@@ -58,6 +64,7 @@ enum ApplyArg : int {
   kArgDeferNow = 20,  // thin/conflict: now (ms) to defer the read until settled; "" = read at once
   kArgFenceToken = 21,  // a reconcile run's fencing token; "" = not fenced (events)
   kArgChannel = 22,     // the envelope's channel ("trigger"); "" = none (no "channel" in the audit)
+  kArgRecheckLease = 23,  // a recheck's read: the lease score it was taken under; else ""
 };
 
 // Read one record. KEYS: 1 record, 2 audit. ARGV: 1 audit entries limit.

@@ -19,6 +19,8 @@ TEST_CASE("a change in the sandbox reaches the mirror through a smart event and 
   auto doc = json(loop.mirror("customers", 3).body);
   REQUIRE(doc.IsObject());
   CHECK(doc["fields"]["CUSTOMERID"].IsString());
+  // Smart events have no channel, nor has the read of a thin one.
+  CHECK(loop.mirror("customers", 3).body.find("\"channel\"") == std::string::npos);
   CHECK(stat_of(loop.stats(), "read") >= 1);
   CHECK(stat_of(loop.stats(), "getAPISession") == 1);
 }

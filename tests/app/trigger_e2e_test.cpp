@@ -29,6 +29,13 @@ TEST_CASE("in triggers mode every change reaches the mirror through a signed tri
   loop.set_fields("CUSTOMER", 3, R"({"NAME":"Renamed by trigger"})");
   INFO(loop.logs());
   REQUIRE(loop.mirror_has("customers", 3, "\"NAME\":\"Renamed by trigger\""));
+  // A thin trigger: its read (deferred to the read schedule, or made at once
+  // when the worker came after the second had settled) names the channel.
+  const std::string thin = loop.mirror("customers", 3).body;
+  CHECK((thin.find(R"("source":"intacct_recheck","channel":"trigger","action":"set")") !=
+             std::string::npos ||
+         thin.find(R"("source":"intacct_read","channel":"trigger","action":"set")") !=
+             std::string::npos));
 
   // Bare tokens, switched at run time, and a delete.
   auto push = loop.control(http::verb::put, "/v1/push", R"({"trigger_token":"bare"})");
