@@ -282,10 +282,15 @@ int serve(const config::Config& cfg, Log& log) {
   asio::steady_timer reprobe(make_strand_executor(ioc.get_executor()));
   bool reprobe_stopped = false;  // used on reprobe's strand only
   std::function<void()> rearm;
-  std::function<void()> unpark = [&log, &intacct_tenants, handler_conn, unparked] {
-    if (unparked->exchange(true)) return;
+  // The connection keeps its state listener, which calls this: a weak
+  // reference, so the two do not keep each other alive past shutdown.
+  std::function<void()> unpark = [&log, &intacct_tenants,
+                                  weak_conn = std::weak_ptr<redis::Connection>(handler_conn),
+                                  unparked] {
+    auto conn = weak_conn.lock();
+    if (!conn || unparked->exchange(true)) return;
     for (const auto& t : intacct_tenants) {
-      queue::unpark_all(*handler_conn, t, [&log, t, unparked](Result<std::int64_t> moved) {
+      queue::unpark_all(*conn, t, [&log, t, unparked](Result<std::int64_t> moved) {
         if (!moved) {
           unparked->store(false);
           log.warn("could not unpark the tenant's events yet; trying again at the next reconnect",

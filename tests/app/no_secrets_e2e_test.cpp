@@ -218,8 +218,11 @@ TEST_CASE("no secret appears in logs, metrics, the console, events show, or Redi
 
   // The service's log, complete once it has stopped.
   rig.service->signal(SIGTERM);
-  CHECK(rig.service->wait_exit(30s) == std::optional<int>(0));
+  const auto exit_code = rig.service->wait_exit(30s);
   const std::string log = rig.service->log();
+  CHECK_MESSAGE(exit_code == std::optional<int>(0),
+                "exit " << (exit_code ? std::to_string(*exit_code) : "none") << "; log tail:\n"
+                        << log.substr(log.size() > 4000 ? log.size() - 4000 : 0));
   CHECK(log.find(R"("level":"debug")") != std::string::npos);
   CHECK(log.find(R"("msg":"intacct request")") != std::string::npos);
   CHECK(log.find(R"("outcome":"dead")") != std::string::npos);
