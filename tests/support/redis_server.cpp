@@ -81,7 +81,7 @@ RedisServer::~RedisServer() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-void RedisServer::start() {
+void RedisServer::start(std::chrono::milliseconds deadline) {
   if (pid_ > 0) return;
   std::vector<std::string> args = {"redis-server",
                                    "--port",
@@ -118,12 +118,14 @@ void RedisServer::start() {
     ::_exit(127);
   }
   pid_ = pid;
-  bool up = eventually([&] {
-    auto c = redis::SyncConnection::connect(endpoint(), std::chrono::milliseconds(200));
-    if (!c) return false;
-    auto r = c->command({"PING"});
-    return r && r->type == redis::Reply::Type::status;
-  });
+  bool up = eventually(
+      [&] {
+        auto c = redis::SyncConnection::connect(endpoint(), std::chrono::milliseconds(200));
+        if (!c) return false;
+        auto r = c->command({"PING"});
+        return r && r->type == redis::Reply::Type::status;
+      },
+      deadline);
   if (!up) throw std::runtime_error("redis-server did not start on port " + std::to_string(port_));
 }
 

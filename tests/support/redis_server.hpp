@@ -23,9 +23,10 @@ class RedisServer {
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
 
-  void start();  // waits (up to 10 s) until PING answers
-  void stop();   // SIGTERM, waits for exit
-  void kill();   // SIGKILL
+  // Starts redis-server and waits (up to `deadline`) until PING answers.
+  void start(std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  void stop();  // SIGTERM, waits for exit
+  void kill();  // SIGKILL
 
   std::uint16_t port() const { return port_; }
   redis::Endpoint endpoint() const;
