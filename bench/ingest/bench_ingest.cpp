@@ -51,12 +51,13 @@ struct Options {
   std::string workdir = "var/bench";
   std::string command;  // printed as the command that reproduces the run
   int connections = 32;
+  int load_threads = 2;
   int step_ms = 3000;
   int budget_s = 90;
   std::uint64_t start_rate = 500;
   int workers = 4;
   int runs = 1;
-  std::uint64_t floor_requests = 100000;
+  std::uint64_t floor_requests = 50000;
   bool smoke = false;
 };
 
@@ -130,7 +131,7 @@ class Runner {
     shape_ = bench::capture_accept_shape(redis_, bench::script_text(o_.binary, "accept"));
     std::printf("\n%s, events (%d connections, %d ms steps, open loop):\n", t.name.c_str(),
                 o_.connections, o_.step_ms);
-    Load events(t.port, kRoute, o_.connections, record_);
+    Load events(t.port, kRoute, o_.connections, record_, o_.load_threads);
     auto ev = search("events", events, redis_hooks(shape_.stream));
     if (ev.found()) {
       f["events.peak"] = static_cast<double>(ev.peak.target_rate);
@@ -142,7 +143,7 @@ class Runner {
     }
     f["events.vmhwm_mib"] = mib(bench::peak_rss_kib(t.child->pid()));
     std::printf("\n%s, no-op route:\n", t.name.c_str());
-    Load noop(t.port, kNoopRoute, o_.connections, record_);
+    Load noop(t.port, kNoopRoute, o_.connections, record_, o_.load_threads);
     auto np = search("no-op", noop, {});
     if (np.found()) f["noop.peak"] = static_cast<double>(np.peak.target_rate);
   }
@@ -153,7 +154,7 @@ class Runner {
     auto t = start_service(o_.binary, o_.workdir, redis_.port(), o_.workers);
     std::printf("\n%s, events (a step counts while the backlog stays under 1 s of traffic):\n",
                 t.name.c_str());
-    Load events(t.port, kRoute, o_.connections, record_);
+    Load events(t.port, kRoute, o_.connections, record_, o_.load_threads);
     const auto stream = shape_.stream;
     StepHooks hooks{[this, stream] {
                       // The workers' consumer group stays: drain instead of FLUSHALL.
@@ -177,7 +178,7 @@ class Runner {
   void beast(Figures& f) {
     auto t = start_beast_noop(o_.beast_noop, o_.workdir);
     std::printf("\n%s:\n", t.name.c_str());
-    Load load(t.port, kRoute, o_.connections, record_);
+    Load load(t.port, kRoute, o_.connections, record_, o_.load_threads);
     auto p = search("beast-noop", load, {});
     if (p.found()) f["beast.peak"] = static_cast<double>(p.peak.target_rate);
   }
@@ -190,7 +191,7 @@ class Runner {
     redis_.reset();
     auto t = start_node_peer(o_.node_peer, o_.workdir, redis_.port());
     std::printf("\n%s (information only):\n", t.name.c_str());
-    Load load(t.port, kRoute, o_.connections, record_);
+    Load load(t.port, kRoute, o_.connections, record_, o_.load_threads);
     auto p = search("node", load, redis_hooks(shape_.stream));
     if (p.found()) {
       f["node.peak"] = static_cast<double>(p.peak.target_rate);
@@ -226,7 +227,7 @@ class Runner {
   const Options& o_;
   bench::BenchRedis& redis_;
   bench::AcceptShape shape_;
-  std::uint64_t record_ = 0;
+  std::atomic<std::uint64_t> record_{0};
   double cpu0_ = 0;
   std::uint64_t mem0_ = 0;
   std::vector<std::string> floor_commands_;
@@ -246,6 +247,9 @@ int main(int argc, char** argv) {
   cli.add_option("--command", o.command, "the command printed as the one that reproduces this");
   cli.add_option("--connections", o.connections, "keep-alive connections")
       ->check(CLI::Range(1, 1024));
+  cli.add_option("--load-threads", o.load_threads,
+                 "threads of the load generator, the connections split among them")
+      ->check(CLI::Range(1, 64));
   cli.add_option("--step-ms", o.step_ms, "length of each rate step")->check(CLI::Range(200, 60000));
   cli.add_option("--budget-seconds", o.budget_s, "stop each target's search after this long")
       ->check(CLI::Range(5, 3600));

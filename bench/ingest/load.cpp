@@ -3,6 +3,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
+#include <thread>
 
 #include "bench/common/stats.hpp"
 
@@ -34,19 +35,22 @@ std::string event_request(const std::string& target, std::uint64_t n) {
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-Load::Load(std::uint16_t port, std::string target, int connections, std::uint64_t& next_record)
+LoadShard::LoadShard(std::uint16_t port, std::string target, int connections,
+                     std::atomic<std::uint64_t>& next_record)
     : port_(port), target_(std::move(target)), next_record_(next_record) {
   for (int i = 0; i < connections; ++i) conns_.push_back(std::make_unique<Conn>(ioc_));
 }
 
-StepResult Load::run(std::uint64_t rate, std::chrono::milliseconds duration) {
+StepResult LoadShard::run(std::uint64_t rate, std::chrono::milliseconds duration,
+                          Clock::time_point start) {
   StepResult r;
   r.target_rate = rate;
   result_ = &r;
   latencies_.clear();
   const std::uint64_t total = rate * static_cast<std::uint64_t>(duration.count()) / 1000;
   latencies_.reserve(static_cast<std::size_t>(total + 16));
-  start_ = Clock::now();
+  std::this_thread::sleep_until(start);
+  start_ = start;
   issued_ = 0;
   outstanding_ = 0;
   asio::steady_timer tick(ioc_);
@@ -100,7 +104,7 @@ StepResult Load::run(std::uint64_t rate, std::chrono::milliseconds duration) {
   return r;
 }
 
-void Load::send_next(Conn& c) {
+void LoadShard::send_next(Conn& c) {
   if (c.due.empty()) {
     c.busy = false;
     return;
@@ -128,7 +132,7 @@ void Load::send_next(Conn& c) {
                     });
 }
 
-void Load::done(Conn& c, const http::response<http::string_body>& res) {
+void LoadShard::done(Conn& c, const http::response<http::string_body>& res) {
   if (abandoning_) {
     c.busy = false;
     return;
@@ -157,7 +161,7 @@ void Load::done(Conn& c, const http::response<http::string_body>& res) {
 
 // Closes every connection and waits for their handlers, so no handler is
 // left pointing into a step that has ended.
-void Load::abandon() {
+void LoadShard::abandon() {
   abandoning_ = true;
   for (auto& c : conns_) {
     boost::system::error_code ignored;
@@ -175,7 +179,7 @@ void Load::abandon() {
   abandoning_ = false;
 }
 
-void Load::fail(Conn& c) {
+void LoadShard::fail(Conn& c) {
   if (abandoning_) {
     c.busy = false;
     return;
@@ -187,6 +191,47 @@ void Load::fail(Conn& c) {
   --outstanding_;
   if (result_) ++result_->errors;
   send_next(c);
+}
+
+Load::Load(std::uint16_t port, const std::string& target, int connections,
+           std::atomic<std::uint64_t>& next_record, int threads) {
+  threads = std::max(1, std::min(threads, connections));
+  for (int i = 0; i < threads; ++i) {
+    int share = connections / threads + (i < connections % threads ? 1 : 0);
+    shards_.push_back(std::make_unique<LoadShard>(port, target, share, next_record));
+  }
+}
+
+StepResult Load::run(std::uint64_t rate, std::chrono::milliseconds duration) {
+  const auto n = static_cast<std::uint64_t>(shards_.size());
+  std::vector<StepResult> parts(shards_.size());
+  const auto start = Clock::now() + 2ms;
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    const std::uint64_t share = rate / n + (i < rate % n ? 1 : 0);
+    threads.emplace_back([&, i, share] {
+      if (share > 0) parts[i] = shards_[i]->run(share, duration, start);
+    });
+  }
+  for (auto& t : threads) t.join();
+  StepResult r;
+  r.target_rate = rate;
+  std::vector<double> latencies;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const auto& p = parts[i];
+    r.sent += p.sent;
+    r.ok += p.ok;
+    r.non2xx += p.non2xx;
+    r.errors += p.errors;
+    r.achieved += p.achieved;
+    r.late = r.late || p.late;
+    if (r.first_non2xx.empty()) r.first_non2xx = p.first_non2xx;
+    const auto& l = shards_[i]->latencies();
+    latencies.insert(latencies.end(), l.begin(), l.end());
+  }
+  r.p50_ms = percentile(latencies, 0.50);
+  r.p99_ms = percentile(latencies, 0.99);
+  return r;
 }
 
 namespace {

@@ -9,6 +9,7 @@
 // no hook vetoed it.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -47,10 +48,14 @@ struct StepResult {
 // whenmodified move with n (every event unique).
 std::string event_request(const std::string& target, std::uint64_t n);
 
-class Load {
+// One io thread's share of the load: its connections, at its share of the rate.
+class LoadShard {
  public:
-  Load(std::uint16_t port, std::string target, int connections, std::uint64_t& next_record);
-  StepResult run(std::uint64_t rate, std::chrono::milliseconds duration);
+  LoadShard(std::uint16_t port, std::string target, int connections,
+            std::atomic<std::uint64_t>& next_record);
+  // Requests due from `start` (a common start for every shard).
+  StepResult run(std::uint64_t rate, std::chrono::milliseconds duration, Clock::time_point start);
+  const std::vector<double>& latencies() const { return latencies_; }
 
  private:
   struct Conn {
@@ -72,7 +77,7 @@ class Load {
   boost::asio::io_context ioc_;
   std::uint16_t port_;
   std::string target_;
-  std::uint64_t& next_record_;
+  std::atomic<std::uint64_t>& next_record_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<double> latencies_;
   StepResult* result_ = nullptr;
@@ -80,6 +85,18 @@ class Load {
   std::uint64_t issued_ = 0;
   std::uint64_t outstanding_ = 0;
   bool abandoning_ = false;
+};
+
+// The load over `connections` split across `threads` shards, each on its
+// own thread and io_context (the rate split alike); a step's figures merged.
+class Load {
+ public:
+  Load(std::uint16_t port, const std::string& target, int connections,
+       std::atomic<std::uint64_t>& next_record, int threads);
+  StepResult run(std::uint64_t rate, std::chrono::milliseconds duration);
+
+ private:
+  std::vector<std::unique_ptr<LoadShard>> shards_;
 };
 
 struct StepHooks {
