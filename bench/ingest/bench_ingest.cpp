@@ -158,21 +158,35 @@ class Runner {
     const auto stream = shape_.stream;
     StepHooks hooks{[this, stream] {
                       // The workers' consumer group stays: drain instead of FLUSHALL.
-                      bench::wait_until([&] { return redis_.xlen(stream) == 0; }, 120s);
+                      bench::wait_until([&] { return unapplied(stream) == 0; }, 120s);
                       redis_.compact();
                     },
                     [this, stream](StepResult& r) {
-                      auto left = static_cast<double>(redis_.xlen(stream));
+                      auto left = static_cast<double>(unapplied(stream));
                       r.backlog_s = left / static_cast<double>(r.target_rate);
                       if (!o_.smoke && r.backlog_s >= 1.0) r.veto = "backlog over 1 s of traffic";
                     }};
     auto ev = search("events", events, hooks);
+    bench::wait_until([&] { return unapplied(stream) == 0; }, 60s);
+    const auto prefix = stream.substr(0, stream.rfind(':') + 1);
+    std::printf("  after the search: %lld in the stream, %lld retrying, %lld parked, %lld dead\n",
+                redis_.xlen(stream), zcard(prefix + "retry"), zcard(prefix + "parked"),
+                zcard(prefix + "dead"));
     if (ev.found()) {
       f["workers.peak"] = static_cast<double>(ev.peak.target_rate);
       f["workers.backlog_s"] = ev.peak.backlog_s;
       f["workers.p99_half"] = ev.half.p99_ms;
     }
     f["workers.vmhwm_mib"] = mib(bench::peak_rss_kib(t.child->pid()));
+  }
+
+  long long zcard(const std::string& key) { return redis_.client().cmd({"ZCARD", key}).integer; }
+
+  // Accepted and not applied yet: in the stream (undelivered or pending),
+  // retrying or parked.
+  long long unapplied(const std::string& stream) {
+    const auto prefix = stream.substr(0, stream.rfind(':') + 1);
+    return redis_.xlen(stream) + zcard(prefix + "retry") + zcard(prefix + "parked");
   }
 
   void beast(Figures& f) {
