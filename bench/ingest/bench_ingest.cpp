@@ -280,6 +280,8 @@ int main(int argc, char** argv) {
                "at most ~30 s: one short step per target and half of it, small floors, no "
                "targets; fails only when something does not work");
   CLI11_PARSE(cli, argc, argv);
+  // Line by line even into a file or a pipe (CI logs), in order with stderr.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (o.command.empty()) {
     o.command = bench::shell_line(std::vector<std::string>(argv, argv + argc));
   }
