@@ -48,14 +48,15 @@ void on_accept_reply(boost::system::error_code ec, const redis::Reply& r,
 }  // namespace
 
 Producer::Producer(std::shared_ptr<redis::Connection> conn, Metrics& metrics)
-    : conn_(std::move(conn)), metrics_(metrics) {}
+    : conn_(std::move(conn)),
+      latency_(metrics.histogram("isync_enqueue_seconds",
+                                 "Time from accept() to Redis's reply, in seconds")) {}
 
 void Producer::accept(const Envelope& env, const std::vector<std::string>& dedup_keys,
                       std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done) {
   std::vector<std::string> keys{key(env.tenant, "events")};
   for (const auto& k : dedup_keys) keys.push_back(dedup_key_of(env.tenant, k));
-  auto& latency = metrics_.histogram("isync_enqueue_seconds",
-                                     "Time from accept() to Redis's reply, in seconds");
+  auto& latency = latency_;
   auto started = SteadyClock::now();
   conn_->eval(
       detail::accept_any_script(), std::move(keys),
@@ -69,8 +70,7 @@ void Producer::accept(const Envelope& env, const std::vector<std::string>& dedup
 void Producer::accept(const Envelope& env, const std::string& dedup_key,
                       std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done) {
   std::string dedup = dedup_key_of(env.tenant, dedup_key);
-  auto& latency = metrics_.histogram("isync_enqueue_seconds",
-                                     "Time from accept() to Redis's reply, in seconds");
+  auto& latency = latency_;
   auto started = SteadyClock::now();
   conn_->eval(
       detail::accept_script(), {std::move(dedup), key(env.tenant, "events")},
