@@ -272,32 +272,11 @@ void Session::respond(unsigned status, std::string body, std::string_view conten
   metrics_.seconds->observe(seconds);
   stream_.expires_after(state_->options().write_timeout);
   if (headers_.empty() && status >= 200 && status <= 999 && status != 204 && status != 304) {
-    // The bytes Beast's serializer would write for this answer (fields in
-    // the order set below, Connection as keep_alive() sets it), written by
-    // hand: the serializer costs more than the rest of a webhook's answer.
-    head_.clear();
-    head_ += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    head_ += std::to_string(status);
-    head_ += ' ';
-    auto reason = http::obsolete_reason(static_cast<http::status>(status));
-    head_.append(reason.data(), reason.size());
-    head_ += "\r\nContent-Type: ";
-    head_ += content_type;
-    head_ += "\r\nCache-Control: ";
-    head_ += cache_control_;
-    if (!allow_.empty()) {
-      head_ += "\r\nAllow: ";
-      head_ += allow_;
-    }
-    if (!retry_after_.empty()) {
-      head_ += "\r\nRetry-After: ";
-      head_ += retry_after_;
-    }
-    if (version == 11 && !keep_alive_) head_ += "\r\nConnection: close";
-    if (version == 10 && keep_alive_) head_ += "\r\nConnection: keep-alive";
-    head_ += "\r\nContent-Length: ";
-    head_ += std::to_string(body.size());
-    head_ += "\r\n\r\n";
+    // The bytes Beast's serializer would write for the answer built below,
+    // written by hand: the serializer cost more than the rest of a
+    // webhook's answer.
+    head_ = response_head(version, status, content_type, cache_control_, allow_, retry_after_,
+                          keep_alive_, body.size());
     body_ = std::move(body);
     std::array<asio::const_buffer, 2> bufs{asio::buffer(head_), asio::buffer(body_)};
     asio::async_write(
