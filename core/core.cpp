@@ -45,7 +45,18 @@ UlidState& ulid_state() {
 std::string hex_digest(const EVP_MD* md, std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr);
+  // One context per thread, reused: EVP_Digest allocates and frees one per
+  // call (ingest hashes twice per request).
+  struct Ctx {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Ctx() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Ctx local;
+  if (local.ctx == nullptr || EVP_DigestInit_ex(local.ctx, md, nullptr) != 1 ||
+      EVP_DigestUpdate(local.ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(local.ctx, out.data(), &len) != 1) {
+    EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr);
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
   hex.reserve(len * 2);

@@ -177,19 +177,18 @@ void ServerState::finish_drain(bool timed_out) {
   if (drained) asio::post(ex_, std::move(drained));
 }
 
-void ServerState::record(ListenerKind listener, std::string_view route, unsigned status,
-                         double seconds) {
+ServerState::RequestMetrics ServerState::request_metrics(ListenerKind listener,
+                                                         std::string_view route, unsigned status) {
   std::string l(listener_name(listener));
   std::string r(route);
-  metrics_
-      .counter("isync_http_requests_total", "HTTP requests answered, by listener, route and status",
-               {{"listener", l}, {"route", r}, {"status", std::to_string(status)}})
-      .inc();
-  metrics_
-      .histogram("isync_http_request_seconds",
-                 "Seconds from request header read to response written, by route",
-                 {{"listener", l}, {"route", r}})
-      .observe(seconds);
+  RequestMetrics m;
+  m.requests = &metrics_.counter(
+      "isync_http_requests_total", "HTTP requests answered, by listener, route and status",
+      {{"listener", l}, {"route", r}, {"status", std::to_string(status)}});
+  m.seconds = &metrics_.histogram("isync_http_request_seconds",
+                                  "Seconds from request header read to response written, by route",
+                                  {{"listener", l}, {"route", r}});
+  return m;
 }
 
 // Accepts connections for one listener on its own strand.

@@ -1,6 +1,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <array>
 
 #include "core/json.hpp"
 #include "queue/queue.hpp"
@@ -25,10 +26,17 @@ namespace {
 void append_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   out.push_back('"');
+  // Which bytes need an escape, looked up rather than compared.
+  static constexpr auto kEscape = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = true;
+    t['"'] = t['\\'] = true;
+    return t;
+  }();
   std::size_t run = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
     auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (!kEscape[c]) continue;
     out.append(s.data() + run, i - run);
     run = i + 1;
     out.push_back('\\');

@@ -7,6 +7,17 @@ namespace isync::queue {
 
 namespace {
 
+// The accept scripts' ARGV: built by moves (a braced list would copy the
+// envelope once more).
+std::vector<std::string> accept_args(const Envelope& env, std::chrono::seconds window) {
+  std::vector<std::string> args;
+  args.reserve(3);
+  args.push_back(env.event_id);
+  args.push_back(std::to_string(std::max<std::int64_t>(1, window.count())));
+  args.push_back(encode(env));
+  return args;
+}
+
 using SteadyClock = std::chrono::steady_clock;
 
 // Redis error replies that mean "cannot take writes now"; anything else is
@@ -48,18 +59,18 @@ void on_accept_reply(boost::system::error_code ec, const redis::Reply& r,
 }  // namespace
 
 Producer::Producer(std::shared_ptr<redis::Connection> conn, Metrics& metrics)
-    : conn_(std::move(conn)), metrics_(metrics) {}
+    : conn_(std::move(conn)),
+      latency_(metrics.histogram("isync_enqueue_seconds",
+                                 "Time from accept() to Redis's reply, in seconds")) {}
 
 void Producer::accept(const Envelope& env, const std::vector<std::string>& dedup_keys,
                       std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done) {
   std::vector<std::string> keys{key(env.tenant, "events")};
   for (const auto& k : dedup_keys) keys.push_back(dedup_key_of(env.tenant, k));
-  auto& latency = metrics_.histogram("isync_enqueue_seconds",
-                                     "Time from accept() to Redis's reply, in seconds");
+  auto& latency = latency_;
   auto started = SteadyClock::now();
   conn_->eval(
-      detail::accept_any_script(), std::move(keys),
-      {env.event_id, std::to_string(std::max<std::int64_t>(1, window.count())), encode(env)},
+      detail::accept_any_script(), std::move(keys), accept_args(env, window),
       [done = std::move(done), &latency, started](boost::system::error_code ec, redis::Reply r) {
         latency.observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
         on_accept_reply(ec, r, done);
@@ -69,12 +80,14 @@ void Producer::accept(const Envelope& env, const std::vector<std::string>& dedup
 void Producer::accept(const Envelope& env, const std::string& dedup_key,
                       std::chrono::seconds window, std::function<void(Result<AcceptResult>)> done) {
   std::string dedup = dedup_key_of(env.tenant, dedup_key);
-  auto& latency = metrics_.histogram("isync_enqueue_seconds",
-                                     "Time from accept() to Redis's reply, in seconds");
+  auto& latency = latency_;
   auto started = SteadyClock::now();
+  std::vector<std::string> keys;
+  keys.reserve(2);
+  keys.push_back(std::move(dedup));
+  keys.push_back(key(env.tenant, "events"));
   conn_->eval(
-      detail::accept_script(), {std::move(dedup), key(env.tenant, "events")},
-      {env.event_id, std::to_string(std::max<std::int64_t>(1, window.count())), encode(env)},
+      detail::accept_script(), std::move(keys), accept_args(env, window),
       [done = std::move(done), &latency, started](boost::system::error_code ec, redis::Reply r) {
         latency.observe(std::chrono::duration<double>(SteadyClock::now() - started).count());
         on_accept_reply(ec, r, done);

@@ -79,6 +79,23 @@ void AsioConnection::on_state_change(std::function<void(bool up)> listener) {
   });
 }
 
+void AsioConnection::run_ready() {
+  // Swapped out first: a handler may issue commands (or close()) whose own
+  // completions must not interleave with this batch.
+  std::vector<std::pair<Handler, Reply>> batch;
+  batch.swap(ready_);
+  for (auto& [handler, reply] : batch) {
+    try {
+      handler({}, std::move(reply));
+    } catch (const std::exception& e) {
+      if (log_ != nullptr)
+        log_->error("redis reply handler threw", LogLine().str("what", e.what()));
+    }
+  }
+  batch.clear();
+  if (ready_.empty()) ready_.swap(batch);  // keep the capacity
+}
+
 void AsioConnection::complete(Handler handler, boost::system::error_code ec, Reply r) {
   asio::post(strand_,
              [self = self(), handler = std::move(handler), ec, r = std::move(r)]() mutable {
@@ -157,6 +174,11 @@ void AsioConnection::on_reply(redisAsyncContext* ac, void* reply, void* privdata
   if (reply == nullptr) {
     // The link is going (hiredis fails what is pending, then cleans up).
     self->complete(std::move(p->handler), self->failure_of(*p, *ac));
+    return;
+  }
+  if (self->reading_) {
+    self->ready_.emplace_back(std::move(p->handler),
+                              detail::copy_reply(static_cast<redisReply*>(reply)));
     return;
   }
   self->complete(std::move(p->handler), {}, detail::copy_reply(static_cast<redisReply*>(reply)));

@@ -190,7 +190,10 @@ void AsioConnection::arm(bool read) {
         if (ec || self->ac_ == nullptr) return;
         if (!(read ? self->want_read_ : self->want_write_)) return;
         if (read) {
+          self->reading_ = true;
           redisAsyncHandleRead(self->ac_);
+          self->reading_ = false;
+          if (!self->ready_.empty()) self->run_ready();
         } else {
           // What hiredis takes out of its output buffer is what it wrote.
           redisAsyncContext* ac = self->ac_;

@@ -1,6 +1,7 @@
 #include "ingest/detail/http_util.hpp"
 
 #include <array>
+#include <boost/beast/http/status.hpp>
 #include <charconv>
 
 #include "ingest/detail/smart_event.hpp"
@@ -154,6 +155,39 @@ std::string error_body(std::string_view code, std::string_view message) {
   append_json_string(out, message);
   out += "}}";
   return out;
+}
+
+std::string response_head(unsigned version, unsigned status, std::string_view content_type,
+                          std::string_view cache_control, std::string_view allow,
+                          std::string_view retry_after, bool keep_alive, std::size_t body_size) {
+  std::string head;
+  head.reserve(160 + content_type.size() + cache_control.size() + allow.size() +
+               retry_after.size());
+  head += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  head += std::to_string(status);
+  head += ' ';
+  auto reason =
+      boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  head.append(reason.data(), reason.size());
+  head += "\r\nContent-Type: ";
+  head += content_type;
+  head += "\r\nCache-Control: ";
+  head += cache_control;
+  if (!allow.empty()) {
+    head += "\r\nAllow: ";
+    head += allow;
+  }
+  if (!retry_after.empty()) {
+    head += "\r\nRetry-After: ";
+    head += retry_after;
+  }
+  // What keep_alive() leaves: HTTP/1.1 says close, HTTP/1.0 says keep-alive.
+  if (version == 11 && !keep_alive) head += "\r\nConnection: close";
+  if (version == 10 && keep_alive) head += "\r\nConnection: keep-alive";
+  head += "\r\nContent-Length: ";
+  head += std::to_string(body_size);
+  head += "\r\n\r\n";
+  return head;
 }
 
 }  // namespace isync::ingest::detail

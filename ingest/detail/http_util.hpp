@@ -49,6 +49,16 @@ std::optional<boost::asio::ip::address> client_address(const boost::asio::ip::ad
                                                        std::string_view forwarded_for,
                                                        const std::vector<Cidr>& trusted);
 
+// The status line and header of an answer, as Beast's serializer writes a
+// response built thus: version 10 or 11, result(status), then set in this
+// order Content-Type, Cache-Control, Allow and Retry-After (each only when
+// not empty), keep_alive(keep_alive), prepare_payload() for a body of
+// body_size bytes. REQUIRES: 200 <= status <= 999, not 204 or 304 (no body
+// allowed there); values without surrounding blanks.
+std::string response_head(unsigned version, unsigned status, std::string_view content_type,
+                          std::string_view cache_control, std::string_view allow,
+                          std::string_view retry_after, bool keep_alive, std::size_t body_size);
+
 // {"error":{"code":…,"message":…}}
 std::string error_body(std::string_view code, std::string_view message);
 

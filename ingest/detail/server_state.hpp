@@ -72,7 +72,14 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   // Starts draining; `drained` runs once on the executor.
   void drain(std::function<void()> drained);
 
-  void record(ListenerKind listener, std::string_view route, unsigned status, double seconds);
+  // The handles of isync_http_requests_total{listener,route,status} and
+  // isync_http_request_seconds{listener,route}: looked up in the registry
+  // (a lock, the label set built), so a session keeps the last ones it used.
+  struct RequestMetrics {
+    Counter* requests = nullptr;
+    Histogram* seconds = nullptr;
+  };
+  RequestMetrics request_metrics(ListenerKind listener, std::string_view route, unsigned status);
 
  private:
   void finish_drain(bool timed_out);

@@ -189,6 +189,7 @@ void Session::do_read_body() {
   parser_->body_limit(body_limit());
   close_after_ = false;
   auto read = [self = shared_from_this()] {
+    if (self->parse_buffered_body()) return;
     self->stream_.expires_after(self->state_->options().read_timeout);
     http::async_read(self->stream_, self->buffer_, *self->parser_,
                      [self](beast::error_code ec, std::size_t) { self->on_read_body(ec); });
@@ -203,6 +204,27 @@ void Session::do_read_body() {
     return;
   }
   read();
+}
+
+bool Session::parse_buffered_body() {
+  // What http::async_read would do first, without its completion's trip
+  // through the strand: feed the parser what is already buffered.
+  while (true) {
+    if (parser_->is_done()) {
+      on_read_body({});
+      return true;
+    }
+    if (buffer_.size() == 0) return false;
+    beast::error_code ec;
+    auto used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more) return false;
+    if (ec) {
+      on_read_body(ec);
+      return true;
+    }
+    if (used == 0) return false;
+  }
 }
 
 void Session::on_read_body(beast::error_code ec) {
@@ -237,22 +259,42 @@ void Session::respond_error(unsigned status, std::string_view code, std::string_
 void Session::respond(unsigned status, std::string body, std::string_view content_type) {
   if (closed_) return;
   const auto& req = parser_->get();
-  bool keep_alive = !close_after_ && !state_->draining() && req.keep_alive();
+  keep_alive_ = !close_after_ && !state_->draining() && req.keep_alive();
+  const unsigned version = req.version() == 10 ? 10 : 11;
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  if (metrics_.requests == nullptr || status != metrics_status_ || route_.route != metrics_route_) {
+    metrics_ = state_->request_metrics(listener_, route_.route, status);
+    metrics_status_ = status;
+    metrics_route_ = route_.route;
+  }
+  metrics_.requests->inc();
+  metrics_.seconds->observe(seconds);
+  stream_.expires_after(state_->options().write_timeout);
+  if (headers_.empty() && status >= 200 && status <= 999 && status != 204 && status != 304) {
+    // The bytes Beast's serializer would write for the answer built below,
+    // written by hand: the serializer cost more than the rest of a
+    // webhook's answer.
+    head_ = response_head(version, status, content_type, cache_control_, allow_, retry_after_,
+                          keep_alive_, body.size());
+    body_ = std::move(body);
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(
+        stream_, bufs,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+    return;
+  }
   res_ = {};
   res_.result(status);
-  res_.version(req.version() == 10 ? 10 : 11);
+  res_.version(version);
   res_.set(http::field::content_type, content_type);
   res_.set(http::field::cache_control, cache_control_);
   for (const auto& [name, value] : headers_) res_.set(name, value);
   if (!allow_.empty()) res_.set(http::field::allow, allow_);
   if (!retry_after_.empty()) res_.set(http::field::retry_after, retry_after_);
   res_.body() = std::move(body);
-  res_.keep_alive(keep_alive);
+  res_.keep_alive(keep_alive_);
   res_.prepare_payload();
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  state_->record(listener_, route_.route, status, seconds);
-  stream_.expires_after(state_->options().write_timeout);
   http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     self->on_write(ec);
   });
@@ -261,7 +303,7 @@ void Session::respond(unsigned status, std::string body, std::string_view conten
 void Session::on_write(beast::error_code ec) {
   busy_ = false;
   if (ec) return close();
-  if (!res_.keep_alive()) return linger_close();
+  if (!keep_alive_) return linger_close();
   do_read_header();
 }
 

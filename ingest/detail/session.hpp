@@ -56,6 +56,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read_header(boost::beast::error_code ec);
   void route_request();
   void do_read_body();
+  // Parses a body already in buffer_ at once; true = it was whole (or bad)
+  // and on_read_body has been called, false = an asynchronous read is due.
+  bool parse_buffered_body();
   void on_read_body(boost::beast::error_code ec);
   // Webhook routes (session_webhooks.cpp).
   void route_webhook();
@@ -115,6 +118,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   boost::beast::http::response<boost::beast::http::string_body> res_;
+  std::string head_, body_;  // an answer serialized by respond() itself
+  bool keep_alive_ = true;   // of the answer being written
   RouteMatch route_;
   std::optional<StripeSignature> stripe_signature_;  // the Stripe route's parsed header
   // The triggers route, from the header's checks to the body's.
@@ -134,6 +139,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string allow_;        // set for 405 answers
   std::string cache_control_ = "no-store";
   std::vector<std::pair<std::string, std::string>> headers_;  // more headers of the answer
+  // The metric handles of the last answer (route, status): a keep-alive
+  // connection mostly repeats one request, so most answers skip the lookup.
+  std::string_view metrics_route_;
+  unsigned metrics_status_ = 0;
+  ServerState::RequestMetrics metrics_;
   std::array<char, 4096> discard_{};
   std::size_t lingered_ = 0;
 };

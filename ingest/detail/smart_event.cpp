@@ -1,6 +1,7 @@
 #include "ingest/detail/smart_event.hpp"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <pugixml.hpp>
 #include <set>
@@ -24,6 +25,21 @@ std::string upper(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = ascii_upper(c);
   return out;
+}
+
+// ASCII case-insensitive equality, without building lower-cased copies.
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool iless(std::string_view a, std::string_view b) {
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return ascii_lower(x) < ascii_lower(y);
+  });
 }
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -95,14 +111,18 @@ Result<std::string> parse_recordno(std::string_view raw) {
 
 std::optional<BodyEncoding> body_encoding(std::string_view content_type) {
   auto semi = content_type.find(';');
-  std::string media = lower(trim(content_type.substr(0, semi)));
-  if (media == "application/x-www-form-urlencoded") return BodyEncoding::form;
-  if (media == "application/json") return BodyEncoding::json;
-  if (media == "application/xml" || media == "text/xml") return BodyEncoding::xml;
+  std::string_view media = trim(content_type.substr(0, semi));
+  if (iequals(media, "application/x-www-form-urlencoded")) return BodyEncoding::form;
+  if (iequals(media, "application/json")) return BodyEncoding::json;
+  if (iequals(media, "application/xml") || iequals(media, "text/xml")) return BodyEncoding::xml;
   return std::nullopt;
 }
 
 std::optional<std::string> form_unescape(std::string_view s) {
+  // Most names and values hold neither: one copy, no per-byte appends.
+  if (std::none_of(s.begin(), s.end(), [](char c) { return c == '+' || c == '%'; })) {
+    return std::string(s);
+  }
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -125,10 +145,14 @@ std::optional<std::string> form_unescape(std::string_view s) {
 
 Result<Fields> decode_form(std::string_view body) {
   Fields fields;
+  fields.reserve(std::min<std::size_t>(
+      kMaxFields, 1 + static_cast<std::size_t>(std::count(body.begin(), body.end(), '='))));
   std::size_t pos = 0;
   while (pos <= body.size()) {
-    std::size_t end = body.find_first_of("&\r\n", pos);
-    if (end == std::string_view::npos) end = body.size();
+    // The separators, found with one pass (find_first_of searches the set
+    // for every byte).
+    std::size_t end = pos;
+    while (end < body.size() && body[end] != '&' && body[end] != '\r' && body[end] != '\n') ++end;
     std::string_view pair = body.substr(pos, end - pos);
     pos = end + 1;
     // Blank lines and empty pairs ("a=1&&b=2", a trailing newline) carry nothing.
@@ -229,8 +253,9 @@ namespace {
 
 // The field rules shared by smart events and triggers. `trigger`: `action`
 // is optional (absent = set) and `company` is taken out into `company`.
-Result<SmartEvent> validate_fields(Fields& decoded, bool trigger,
-                                   std::optional<std::string>* company) {
+// The names' checks, in the fields' order: the first bad name or repeated
+// name (any case) is the error.
+Result<void> check_names(const Fields& decoded) {
   std::set<std::string> seen;
   for (const auto& [name, value] : decoded) {
     if (auto r = check_name(name); !r) return r.error();
@@ -238,23 +263,48 @@ Result<SmartEvent> validate_fields(Fields& decoded, bool trigger,
       return malformed("field " + quoted(name) + " appears more than once");
     }
   }
+  return {};
+}
+
+// True when every name is valid and none repeats: the common case, checked
+// without a set or lower-cased copies. Otherwise check_names finds the error.
+bool names_fine(const Fields& decoded) {
+  std::array<std::string_view, kMaxFields> names;
+  std::size_t n = 0;
+  for (const auto& [name, value] : decoded) {
+    if (n == names.size() || !check_name(name)) return false;
+    names[n++] = name;
+  }
+  std::sort(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(n), iless);
+  for (std::size_t i = 1; i < n; ++i) {
+    if (iequals(names[i - 1], names[i])) return false;
+  }
+  return true;
+}
+
+Result<SmartEvent> validate_fields(Fields& decoded, bool trigger,
+                                   std::optional<std::string>* company) {
+  if (!names_fine(decoded)) {
+    if (auto r = check_names(decoded); !r) return r.error();
+  }
 
   SmartEvent ev;
+  ev.snapshot.reserve(decoded.size());
   std::optional<std::string> object, action, recordno, whenmodified;
   for (auto& [name, value] : decoded) {
-    std::string key = lower(name);
-    if (key == "object") {
+    if (iequals(name, "object")) {
       object = std::move(value);
-    } else if (key == "action") {
+    } else if (iequals(name, "action")) {
       action = std::move(value);
-    } else if (key == "recordno") {
+    } else if (iequals(name, "recordno")) {
       recordno = std::move(value);
-    } else if (key == "whenmodified") {
+    } else if (iequals(name, "whenmodified")) {
       whenmodified = std::move(value);
-    } else if (trigger && key == "company") {
+    } else if (trigger && iequals(name, "company")) {
       *company = std::string(trim(value));
     } else {
-      ev.snapshot.emplace_back(upper(name), std::move(value));
+      for (auto& c : name) c = ascii_upper(c);
+      ev.snapshot.emplace_back(std::move(name), std::move(value));
     }
   }
 

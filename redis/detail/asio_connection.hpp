@@ -7,8 +7,10 @@
 // Every member below is touched only on strand_ (hiredis hooks and callbacks
 // run inside hiredis calls that we make on the strand). hiredis owns the fd;
 // the stream_descriptor only watches it and is release()d, never closed.
-// User handlers are posted to the strand, never run inside a hiredis
-// callback, so a handler may issue commands or close() freely.
+// User handlers never run inside a hiredis callback, so a handler may issue
+// commands or close() freely: the replies that one read brought are run in
+// order on the strand right after redisAsyncHandleRead returns (no trip
+// through the scheduler each), every other completion is posted to the strand.
 //
 // Whether a failed command may have run (redis.hpp, Errc) is known by
 // counting bytes per link: each command records where its bytes end in the
@@ -92,6 +94,9 @@ class AsioConnection final : public Connection {
 
   void complete(Handler handler, boost::system::error_code ec, Reply r);
 
+  // Runs the replies collected during a redisAsyncHandleRead (see above).
+  void run_ready();
+
   // The RESP encoding of `argv` (what redisFormatCommandArgv builds, without
   // its per-argument sdscatfmt calls).
   static std::string format_command(const std::vector<std::string>& argv);
@@ -171,6 +176,9 @@ class AsioConnection final : public Connection {
   bool closed_ = false;
   bool destroying_ = false;
   std::vector<std::function<void(bool)>> listeners_;
+
+  bool reading_ = false;  // inside redisAsyncHandleRead: replies wait in ready_
+  std::vector<std::pair<Handler, Reply>> ready_;
 };
 
 }  // namespace isync::redis::detail
