@@ -53,7 +53,7 @@ void notify(const std::vector<std::function<void(const Change&)>>& listeners,
 Company::Company(Options options, Clock& clock)
     : state_(std::make_unique<detail::CompanyState>(std::move(options), clock)) {
   for (const char* object : {"CUSTOMER", "ARINVOICE", "ARPYMT"}) {
-    state_->data.tables[object];
+    state_->data.table(object);
     state_->data.next_recordno[object] = 1;
   }
 }
@@ -121,8 +121,8 @@ Result<void> Company::remove(const std::string& object, std::int64_t recordno, W
 std::optional<Record> Company::get(const std::string& object, std::int64_t recordno) const {
   std::lock_guard lock(state_->mu);
   const auto name = detail::to_upper(object);
-  const auto* f = state_->data.find(name, recordno);
-  if (f == nullptr) return std::nullopt;
+  const auto f = state_->data.get(name, recordno);
+  if (!f) return std::nullopt;
   return detail::to_record(name, *f);
 }
 
@@ -131,19 +131,19 @@ std::vector<Record> Company::list(const std::string& object, std::int64_t after_
   std::lock_guard lock(state_->mu);
   std::vector<Record> out;
   const auto name = detail::to_upper(object);
-  const auto t = state_->data.tables.find(name);
-  if (t == state_->data.tables.end()) return out;
-  for (auto it = t->second.upper_bound(after_recordno); it != t->second.end() && out.size() < limit;
+  const auto* t = state_->data.find_table(name);
+  if (t == nullptr || t->def == nullptr) return out;
+  for (auto it = t->rows.upper_bound(after_recordno); it != t->rows.end() && out.size() < limit;
        ++it) {
-    out.push_back(detail::to_record(name, it->second));
+    out.push_back(detail::to_record(name, detail::unpack(*t->def, it->second)));
   }
   return out;
 }
 
 std::size_t Company::count(const std::string& object) const {
   std::lock_guard lock(state_->mu);
-  const auto t = state_->data.tables.find(detail::to_upper(object));
-  return t == state_->data.tables.end() ? 0 : t->second.size();
+  const auto* t = state_->data.find_table(detail::to_upper(object));
+  return t == nullptr ? 0 : t->rows.size();
 }
 
 void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
