@@ -37,6 +37,22 @@ run_suite() {
 }
 
 run_suite "release" build
+
+# The sandbox's and the reconcile benchmark's smoke runs (10,000 records, no
+# thresholds), with the release tree's binaries; not CTests.
+if [[ -x build/bench/reconcile/bench-reconcile && -x build/bench/sandbox/bench-sandbox ]]; then
+  mkdir -p var/bench-reconcile-smoke
+  if build/bench/sandbox/bench-sandbox --smoke &&
+    build/bench/reconcile/bench-reconcile --smoke --workdir var/bench-reconcile-smoke; then
+    results+=("bench-sandbox and bench-reconcile --smoke: passed")
+  else
+    results+=("bench-sandbox and bench-reconcile --smoke: FAILED")
+    status=1
+  fi
+else
+  results+=("bench-sandbox and bench-reconcile --smoke: NOT BUILT")
+  status=1
+fi
 run_suite "asan+ubsan" build-asan -DISYNC_SANITIZE=ON -- -LE browser
 
 echo

@@ -140,6 +140,7 @@ void Run::next_object() {
   obj().state = "listing";
   last_ = 0;
   first_page_ = true;
+  prefetch_.reset();
   object_failed_ = false;
   to_read_.clear();
   mirror_version_.clear();

@@ -62,8 +62,13 @@ class Run : public std::enable_shared_from_this<Run> {
   void renew_lock();
   void on_failure(const intacct::CallOutcome& outcome, const std::string& what,
                   std::function<void()> object_over);
-  // Listing and comparison.
+  // Listing and comparison. With more than one call allowed (parallel()),
+  // the next page is asked for as soon as a page arrives (its key is known),
+  // while the page is compared and its reads made.
   void list_page();
+  void send_page(std::function<void(intacct::CallOutcome)> done);
+  void prefetch_page();
+  void next_page();
   void on_page(const intacct::CallOutcome& outcome);
   void compare(std::shared_ptr<std::vector<Listed>> rows, std::size_t from, std::int64_t after,
                std::optional<std::int64_t> upto, std::function<void()> then);
@@ -85,6 +90,9 @@ class Run : public std::enable_shared_from_this<Run> {
   void apply_drafts(std::function<void()> then);
 
   ObjectReport& obj() { return report_.objects[object_]; }
+  // Intacct calls the run keeps in flight: every slot of the tenant but one
+  // (kept for live traffic), at least one.
+  std::size_t parallel() const;
   std::string gone_key() const;
   handlers::Fence fence() const;
 
@@ -104,6 +112,12 @@ class Run : public std::enable_shared_from_this<Run> {
   std::int64_t since_ = 0;
   std::int64_t last_ = 0;  // RECORDNO of the last listed row
   bool first_page_ = true;
+  // The next page asked for early: its outcome once it came, and who waits for it.
+  struct Prefetch {
+    std::optional<intacct::CallOutcome> outcome;
+    std::function<void()> waiter;
+  };
+  std::shared_ptr<Prefetch> prefetch_;
   // Keys to read, with why: "missing" | "stale".
   std::deque<std::pair<std::string, std::string>> to_read_;
   std::map<std::string, std::int64_t> mirror_version_;  // of stale keys, for the fix log

@@ -63,14 +63,24 @@ void Run::drain_reads(bool all, std::function<void()> then) {
     return then();
   }
   if (to_read_.empty() || (!all && to_read_.size() < kReadBatch)) return then();
-  std::vector<std::pair<std::string, std::string>> batch;
-  while (!to_read_.empty() && batch.size() < kReadBatch) {
-    batch.push_back(std::move(to_read_.front()));
-    to_read_.pop_front();
+  // Up to parallel() batches at once; the next round when all are applied. A
+  // batch that fails ends the object and never counts down, so the round
+  // never goes on after it.
+  std::vector<std::vector<std::pair<std::string, std::string>>> round;
+  while (round.size() < parallel() && !to_read_.empty() && (all || to_read_.size() >= kReadBatch)) {
+    auto& batch = round.emplace_back();
+    while (!to_read_.empty() && batch.size() < kReadBatch) {
+      batch.push_back(std::move(to_read_.front()));
+      to_read_.pop_front();
+    }
   }
-  read_batch(std::move(batch), [self = shared_from_this(), all, then = std::move(then)]() mutable {
-    self->drain_reads(all, std::move(then));
-  });
+  auto pending = std::make_shared<std::size_t>(round.size());
+  auto shared_then = std::make_shared<std::function<void()>>(std::move(then));
+  for (auto& batch : round) {
+    read_batch(std::move(batch), [self = shared_from_this(), all, pending, shared_then] {
+      if (--*pending == 0) self->drain_reads(all, std::move(*shared_then));
+    });
+  }
 }
 
 void Run::read_batch(std::vector<std::pair<std::string, std::string>> batch,

@@ -1,6 +1,7 @@
 // The run's listing of Intacct and its comparison with the index.
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <utility>
 
 #include "queue/queue.hpp"
 #include "reconcile/detail/run.hpp"
@@ -12,8 +13,35 @@ namespace asio = boost::asio;
 
 // ---- listing ------------------------------------------------------------------
 
+std::size_t Run::parallel() const {
+  return static_cast<std::size_t>(std::max(1, deps_.plan.concurrency - 1));
+}
+
 void Run::list_page() {
   if (halted()) return;
+  send_page([self = shared_from_this()](intacct::CallOutcome o) { self->on_page(o); });
+}
+
+void Run::prefetch_page() {
+  auto p = std::make_shared<Prefetch>();
+  prefetch_ = p;
+  send_page([p](intacct::CallOutcome o) {
+    p->outcome = std::move(o);
+    if (p->waiter) std::exchange(p->waiter, {})();
+  });
+}
+
+void Run::next_page() {
+  if (halted()) return;
+  auto p = std::exchange(prefetch_, {});
+  if (!p) return list_page();
+  if (p->outcome) return on_page(*p->outcome);
+  p->waiter = [self = shared_from_this(), p] {
+    if (!self->halted()) self->on_page(*p->outcome);
+  };
+}
+
+void Run::send_page(std::function<void(intacct::CallOutcome)> done) {
   intacct::Query q;
   q.object = object_;
   q.select = {"RECORDNO", "WHENMODIFIED"};
@@ -36,8 +64,7 @@ void Run::list_page() {
     q.filter = key;
   }
   ++obj().list_calls;
-  gate_->call({intacct::Function{"", q}},
-              [self = shared_from_this()](intacct::CallOutcome o) { self->on_page(o); });
+  gate_->call({intacct::Function{"", q}}, std::move(done));
 }
 
 void Run::on_page(const intacct::CallOutcome& outcome) {
@@ -80,12 +107,13 @@ void Run::on_page(const intacct::CallOutcome& outcome) {
   std::optional<std::int64_t> upto;
   if (!last_page) upto = rows->back().recordno;
   if (!rows->empty()) last_ = rows->back().recordno;
+  if (!last_page && parallel() > 1) prefetch_page();
   compare(rows, 0, after, upto, [self = shared_from_this(), last_page] {
     self->flush_gone([self, last_page] {
       self->apply_drafts([self, last_page] {
         self->drain_reads(last_page, [self, last_page] {
           if (self->halted()) return;
-          if (!last_page) return self->list_page();
+          if (!last_page) return self->next_page();
           self->obj().state = "confirming";
           self->confirm_gone();
         });

@@ -1,0 +1,733 @@
+// bench-reconcile: the daily reconciliation at a large company's size. It
+// starts its own redis-server (AOF, appendfsync always), intacct-sandbox with
+// a demo company (default 100,000 customers + 900,000 invoices, and the
+// payments the demo makes) and the service (`serve`), whose start-up run
+// imports the company into the empty mirror. It then drifts 1 % of the
+// records behind the service's back (silent control-API writes, no smart
+// event): a third added (missing from the mirror), a third changed (stale),
+// a third deleted (gone in Intacct) — and measures a reconcile run started
+// through the admin API: wall time, the service's peak RSS during the run,
+// API calls against the documented bound, records listed per second. A
+// second run right after must cost only the listing pages. Then the same
+// drift again with the sandbox answering every call 300 ms late: wall time
+// and the calls in flight on average.
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <rapidjson/document.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/json.hpp"
+
+extern char** environ;
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using asio::ip::tcp;
+using Steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kTenant = "bench";
+constexpr const char* kSenderId = "intacct-sync-bench";
+constexpr const char* kCompanyId = "BENCH-CO";
+constexpr const char* kUserId = "ws_bench";
+constexpr auto kRequestTimeout = 30s;
+
+// A random hex token for the secrets the processes share; never printed.
+std::string random_token() {
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 24; ++i) {
+    char buf[3];
+    std::snprintf(buf, sizeof buf, "%02x", rd() & 0xff);
+    out += buf;
+  }
+  return out;
+}
+
+// ---- child processes ----------------------------------------------------------------
+
+std::uint16_t free_port() {
+  asio::io_context ioc;
+  tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+// A process with its output in a log file; stopped with SIGTERM (then
+// SIGKILL after 30 s) when destroyed.
+class Process {
+ public:
+  Process(std::vector<std::string> args, const std::string& log_path,
+          const std::vector<std::string>& extra_env = {}) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    env.insert(env.end(), extra_env.begin(), extra_env.end());
+    std::vector<char*> envp, argv;
+    for (auto& s : env) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+    int rc = posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot start " + args[0]);
+  }
+  ~Process() { stop(); }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 300; ++i) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  bool running() { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
+  auto until = Steady::now() + limit;
+  while (Steady::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return pred();
+}
+
+// ---- HTTP and Redis clients ---------------------------------------------------------
+
+struct Response {
+  int status = 0;  // 0: no answer (connect, write or read failed, or timed out)
+  std::string body;
+};
+
+// One keep-alive connection to 127.0.0.1:port; one request at a time, each
+// with a deadline over write and read.
+class HttpClient {
+ public:
+  explicit HttpClient(std::uint16_t port) : port_(port) {}
+
+  Response request(http::verb method, const std::string& target, const std::string& body = {},
+                   const std::string& content_type = {}, const std::string& bearer = {}) {
+    // A reused connection the server closed while idle fails at once: one
+    // more try on a fresh connection.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const bool reused = stream_.has_value();
+      auto r = once(method, target, body, content_type, bearer);
+      if (r.status != 0 || !reused) return r;
+    }
+    return {};
+  }
+
+ private:
+  Response once(http::verb method, const std::string& target, const std::string& body,
+                const std::string& content_type, const std::string& bearer) {
+    boost::system::error_code ec;
+    if (!stream_) {
+      stream_.emplace(ioc_);
+      stream_->socket().connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
+      if (ec) {
+        stream_.reset();
+        return {};
+      }
+      stream_->socket().set_option(tcp::no_delay(true));
+    }
+    http::request<http::string_body> req(method, target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    if (!content_type.empty()) req.set(http::field::content_type, content_type);
+    if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
+    req.body() = body;
+    req.prepare_payload();
+    req.keep_alive(true);
+    http::response<http::string_body> res;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    bool ok = false;
+    stream_->expires_after(kRequestTimeout);
+    http::async_write(*stream_, req, [&](boost::system::error_code wec, std::size_t) {
+      if (wec) return;
+      http::async_read(*stream_, buffer_, parser,
+                       [&](boost::system::error_code rec, std::size_t) { ok = !rec; });
+    });
+    ioc_.restart();
+    ioc_.run();
+    if (!ok) {
+      stream_.reset();
+      buffer_.clear();
+      return {};
+    }
+    res = parser.release();
+    if (!res.keep_alive()) {
+      stream_.reset();
+      buffer_.clear();
+    }
+    return {static_cast<int>(res.result_int()), std::move(res.body())};
+  }
+
+  std::uint16_t port_;
+  asio::io_context ioc_;
+  std::optional<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+};
+
+class Redis {
+ public:
+  explicit Redis(std::uint16_t port) {
+    timeval tv{5, 0};
+    ctx_ = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (ctx_ == nullptr || ctx_->err) throw std::runtime_error("cannot connect to redis-server");
+    redisSetTimeout(ctx_, tv);
+  }
+  ~Redis() {
+    if (ctx_) redisFree(ctx_);
+  }
+  Redis(const Redis&) = delete;
+  Redis& operator=(const Redis&) = delete;
+
+  struct Reply {
+    int type = REDIS_REPLY_NIL;
+    long long integer = 0;
+    std::string str;
+    std::vector<Reply> elements;
+  };
+
+  Reply cmd(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lens.data()));
+    if (r == nullptr) throw std::runtime_error("redis-server did not answer " + args.front());
+    Reply out = convert(r);
+    freeReplyObject(r);
+    if (out.type == REDIS_REPLY_ERROR)
+      throw std::runtime_error("redis-server answered " + args.front() + ": " + out.str);
+    return out;
+  }
+
+ private:
+  static Reply convert(const redisReply* r) {
+    Reply out;
+    out.type = r->type;
+    out.integer = r->integer;
+    if (r->str) out.str.assign(r->str, r->len);
+    for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+    return out;
+  }
+  redisContext* ctx_ = nullptr;
+};
+
+// A null document when the text does not parse.
+rapidjson::Document parse_json(const std::string& text) {
+  auto d = isync::json::parse(text, isync::json::kTrusted);
+  return d ? std::move(*d) : rapidjson::Document();
+}
+
+std::string json_string(const rapidjson::Value& obj, const char* name) {
+  if (!obj.IsObject() || !obj.HasMember(name) || !obj[name].IsString()) return {};
+  return {obj[name].GetString(), obj[name].GetStringLength()};
+}
+
+std::int64_t member_int(const rapidjson::Value& obj, const char* name) {
+  if (!obj.IsObject() || !obj.HasMember(name) || !obj[name].IsInt64()) return 0;
+  return obj[name].GetInt64();
+}
+
+// kB of a /proc/<pid>/status line ("VmHWM", "VmRSS").
+long status_kb(pid_t pid, const char* key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::stol(line.substr(line.find(':') + 1));
+  }
+  return 0;
+}
+
+// Resets the process's peak RSS (VmHWM) to its current RSS.
+void reset_peak(pid_t pid) {
+  std::ofstream out("/proc/" + std::to_string(pid) + "/clear_refs");
+  out << "5";
+}
+
+struct Options {
+  std::string service_binary, sandbox_binary, workdir = "var/bench-reconcile";
+  int customers = 100000, invoices = 900000;
+  double drift = 0.01;
+  std::uint64_t seed = 1;
+  int concurrency = 4;
+  int latency_ms = 300;
+  bool smoke = false, no_latency_run = false;
+  int run_timeout_s = 3600;
+};
+
+// What one run cost, from its report.
+struct RunFigures {
+  std::string run_id, state, failure;
+  double wall_s = 0, report_s = 0;
+  long peak_rss_kb = 0;
+  std::int64_t listed = 0, list_calls = 0, read_calls = 0, payment_calls = 0, api_calls = 0;
+  std::int64_t missing = 0, stale = 0, gone = 0, created = 0, updated = 0, tombstoned = 0;
+  std::int64_t bound = 0;
+  std::int64_t sandbox_queries = 0, sandbox_reads = 0;  // as the sandbox counted them
+  std::string per_object;
+};
+
+class Bench {
+ public:
+  Bench(const Options& o, std::uint16_t admin_port, std::string admin_token,
+        std::uint16_t control_port, pid_t service_pid)
+      : o_(o),
+        admin_(admin_port),
+        admin_token_(std::move(admin_token)),
+        control_(control_port),
+        service_pid_(service_pid),
+        rng_(o.seed) {}
+
+  // The report of run `id` once it ended (state not running).
+  rapidjson::Document wait_report(const std::string& id) {
+    const auto until = Steady::now() + std::chrono::seconds(o_.run_timeout_s);
+    while (Steady::now() < until) {
+      auto r =
+          admin_.request(http::verb::get, "/v1/admin/reconcile/runs/" + id + "?tenant=" + kTenant,
+                         {}, {}, admin_token_);
+      if (r.status == 200) {
+        auto d = parse_json(r.body);
+        const auto state = json_string(d, "state");
+        if (!state.empty() && state != "running") return d;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    throw std::runtime_error("run " + id + " did not end in time");
+  }
+
+  // The newest run's id (the service's start-up run), waiting for one.
+  std::string first_run_id() {
+    const auto until = Steady::now() + 600s;
+    while (Steady::now() < until) {
+      auto r = admin_.request(
+          http::verb::get, std::string("/v1/admin/reconcile/runs?tenant=") + kTenant + "&limit=1",
+          {}, {}, admin_token_);
+      auto d = parse_json(r.body);
+      if (r.status == 200 && d.IsObject() && d.HasMember("runs") && d["runs"].IsArray() &&
+          !d["runs"].Empty())
+        return json_string(d["runs"][0], "run_id");
+      std::this_thread::sleep_for(200ms);
+    }
+    throw std::runtime_error("the service made no start-up run");
+  }
+
+  std::map<std::string, std::int64_t> sandbox_calls() {
+    auto d = parse_json(control_.request(http::verb::get, "/v1/stats").body);
+    std::map<std::string, std::int64_t> out;
+    if (d.IsObject() && d.HasMember("calls_by_function") && d["calls_by_function"].IsObject()) {
+      for (const auto& m : d["calls_by_function"].GetObject())
+        if (m.value.IsInt64()) out[m.name.GetString()] = m.value.GetInt64();
+    }
+    return out;
+  }
+
+  // Starts a run through the admin API and waits for its report.
+  RunFigures run(const std::string& label) {
+    auto before = sandbox_calls();
+    reset_peak(service_pid_);
+    const auto t = Steady::now();
+    auto r = admin_.request(http::verb::post, "/v1/admin/reconcile",
+                            std::string("{\"tenant\":\"") + kTenant + "\"}", "application/json",
+                            admin_token_);
+    if (r.status != 202)
+      throw std::runtime_error(label + ": POST /v1/admin/reconcile answered " +
+                               std::to_string(r.status) + ": " + r.body);
+    const auto id = json_string(parse_json(r.body), "run_id");
+    auto report = wait_report(id);
+    RunFigures f = figures(report);
+    f.wall_s = std::chrono::duration<double>(Steady::now() - t).count();
+    f.peak_rss_kb = status_kb(service_pid_, "VmHWM");
+    auto after = sandbox_calls();
+    f.sandbox_queries = after["query"] - before["query"];
+    f.sandbox_reads = after["read"] - before["read"];
+    return f;
+  }
+
+  static RunFigures figures(const rapidjson::Document& d) {
+    RunFigures f;
+    f.run_id = json_string(d, "run_id");
+    f.state = json_string(d, "state");
+    f.failure = json_string(d, "failure");
+    f.report_s = static_cast<double>(member_int(d, "duration_ms")) / 1000;
+    f.api_calls = member_int(d, "api_calls");
+    if (d.HasMember("objects") && d["objects"].IsObject()) {
+      for (const auto& m : d["objects"].GetObject()) {
+        const auto& o = m.value;
+        const auto listed = member_int(o, "listed");
+        const auto missing = member_int(o, "missing"), stale = member_int(o, "stale"),
+                   gone = member_int(o, "gone_candidates");
+        std::int64_t list = 0, read = 0;
+        if (o.HasMember("calls") && o["calls"].IsObject()) {
+          list = member_int(o["calls"], "list");
+          read = member_int(o["calls"], "read");
+        }
+        f.listed += listed;
+        f.list_calls += list;
+        f.read_calls += read;
+        f.missing += missing;
+        f.stale += stale;
+        f.gone += gone;
+        f.created += member_int(o, "created");
+        f.updated += member_int(o, "updated");
+        f.tombstoned += member_int(o, "tombstoned");
+        // README "Cost": max(1, ⌈listed/2000⌉) listing calls + ⌈(stale + missing +
+        // confirming)/100⌉ reads.
+        f.bound +=
+            std::max<std::int64_t>(1, (listed + 1999) / 2000) + (missing + stale + gone + 99) / 100;
+        f.per_object += "    " + std::string(m.name.GetString()) + ": listed " +
+                        std::to_string(listed) + ", missing " + std::to_string(missing) +
+                        ", stale " + std::to_string(stale) + ", gone " + std::to_string(gone) +
+                        ", drafts " + std::to_string(member_int(o, "drafts")) + "; calls list " +
+                        std::to_string(list) + " + read " + std::to_string(read) + "\n";
+      }
+    }
+    if (d.HasMember("payments") && d["payments"].IsObject() && d["payments"].HasMember("calls") &&
+        d["payments"]["calls"].IsObject()) {
+      f.payment_calls = member_int(d["payments"]["calls"], "docnumber") +
+                        member_int(d["payments"]["calls"], "reversal");
+      f.bound += f.payment_calls;
+    }
+    return f;
+  }
+
+  // 1 % drift behind the service's back: silent writes (no smart event).
+  struct Drift {
+    std::int64_t added = 0, changed = 0, deleted = 0, refused = 0;
+  };
+  Drift drift(const std::string& tag) {
+    Drift d;
+    const auto per = [&](int n) {
+      return std::max<std::int64_t>(1, std::llround(static_cast<double>(n) * o_.drift / 3));
+    };
+    const std::int64_t customers = per(o_.customers), invoices = per(o_.invoices);
+    std::uniform_int_distribution<std::int64_t> pick_c(1, o_.customers), pick_i(1, o_.invoices);
+    const auto customer_id = [&](std::int64_t no) {
+      char id[32];
+      std::snprintf(id, sizeof id, "CUST-%05lld", static_cast<long long>(no));
+      return std::string(id);
+    };
+    // Missing: new records the mirror never heard of.
+    for (std::int64_t i = 0; i < customers; ++i) {
+      d.added += write(http::verb::post, "/v1/records/CUSTOMER",
+                       "{\"silent\":true,\"fields\":{\"NAME\":\"Drift " + tag + " " +
+                           std::to_string(i) + "\"}}");
+    }
+    for (std::int64_t i = 0; i < invoices; ++i) {
+      d.added += write(http::verb::post, "/v1/records/ARINVOICE",
+                       "{\"silent\":true,\"fields\":{\"CUSTOMERID\":\"" +
+                           customer_id(pick_c(rng_)) + "\",\"TOTALENTERED\":\"123.45\"}}");
+    }
+    // Stale: records changed (a deleted one is skipped).
+    for (std::int64_t i = 0; i < customers; ++i) {
+      d.changed +=
+          write(http::verb::patch, "/v1/records/CUSTOMER/" + std::to_string(pick_c(rng_)),
+                "{\"silent\":true,\"fields\":{\"DISPLAYCONTACT.PHONE1\":\"drift-" + tag + "\"}}");
+    }
+    for (std::int64_t i = 0; i < invoices; ++i) {
+      d.changed += write(http::verb::patch, "/v1/records/ARINVOICE/" + std::to_string(pick_i(rng_)),
+                         "{\"silent\":true,\"fields\":{\"DOCNUMBER\":\"drift-" + tag + "\"}}");
+    }
+    // Gone: unpaid invoices deleted (a paid one cannot be: another is drawn).
+    for (std::int64_t i = 0, tries = 0; i < invoices && tries < invoices * 20; ++tries) {
+      if (write(http::verb::delete_, "/v1/records/ARINVOICE/" + std::to_string(pick_i(rng_)),
+                "{\"silent\":true}")) {
+        ++d.deleted;
+        ++i;
+      } else {
+        ++d.refused;
+      }
+    }
+    return d;
+  }
+
+ private:
+  bool write(http::verb method, const std::string& target, const std::string& body) {
+    auto r = control_.request(method, target, body, "application/json");
+    return r.status >= 200 && r.status < 300;
+  }
+
+  const Options& o_;
+  HttpClient admin_;
+  std::string admin_token_;
+  HttpClient control_;
+  pid_t service_pid_;
+  std::mt19937_64 rng_;
+};
+
+void print_run(const char* label, const RunFigures& f) {
+  std::printf("%s: %s%s%s\n", label, f.state.c_str(), f.failure.empty() ? "" : ": ",
+              f.failure.c_str());
+  std::printf("  wall time            %.1f s (report: %.1f s)\n", f.wall_s, f.report_s);
+  std::printf("  service peak RSS     %.0f MiB (VmHWM of serve, reset before the run)\n",
+              static_cast<double>(f.peak_rss_kb) / 1024);
+  std::printf(
+      "  API calls            %lld (listing %lld, reads %lld, payments %lld); bound %lld; the "
+      "sandbox counted %lld query + %lld read\n",
+      static_cast<long long>(f.api_calls), static_cast<long long>(f.list_calls),
+      static_cast<long long>(f.read_calls), static_cast<long long>(f.payment_calls),
+      static_cast<long long>(f.bound), static_cast<long long>(f.sandbox_queries),
+      static_cast<long long>(f.sandbox_reads));
+  std::printf("  records listed       %lld (%.0f/s)\n", static_cast<long long>(f.listed),
+              static_cast<double>(f.listed) / std::max(f.wall_s, 1e-9));
+  std::printf(
+      "  drift found          missing %lld, stale %lld, gone %lld; created %lld, updated %lld, "
+      "tombstoned %lld\n",
+      static_cast<long long>(f.missing), static_cast<long long>(f.stale),
+      static_cast<long long>(f.gone), static_cast<long long>(f.created),
+      static_cast<long long>(f.updated), static_cast<long long>(f.tombstoned));
+  std::printf("%s", f.per_object.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+#ifdef INTACCT_SYNC_BINARY
+  o.service_binary = INTACCT_SYNC_BINARY;
+#endif
+#ifdef INTACCT_SANDBOX_BINARY
+  o.sandbox_binary = INTACCT_SANDBOX_BINARY;
+#endif
+  CLI::App app{"bench-reconcile: a reconcile run over a large sandbox company"};
+  app.add_option("--service", o.service_binary, "intacct-sync binary");
+  app.add_option("--sandbox", o.sandbox_binary, "intacct-sandbox binary");
+  app.add_option("--workdir", o.workdir, "Redis data and the logs");
+  app.add_option("--customers", o.customers, "demo customers")->check(CLI::Range(3, 5000000));
+  app.add_option("--invoices", o.invoices, "demo invoices")->check(CLI::Range(3, 10000000));
+  app.add_option("--drift", o.drift, "share of the records drifted")->check(CLI::Range(0.0, 0.05));
+  app.add_option("--seed", o.seed, "demo company and drift seed");
+  app.add_option("--concurrency", o.concurrency, "the tenant's concurrency (Intacct slots)")
+      ->check(CLI::Range(1, 16));
+  app.add_option("--latency-ms", o.latency_ms, "the sandbox's added latency in the last run")
+      ->check(CLI::Range(0, 10000));
+  app.add_flag("--no-latency-run", o.no_latency_run, "skip the run with added latency");
+  app.add_flag("--smoke", o.smoke, "1,000 customers + 9,000 invoices, no thresholds");
+  CLI11_PARSE(app, argc, argv);
+  if (o.smoke) o.customers = 1000, o.invoices = 9000;
+  try {
+    if (o.service_binary.empty() || o.sandbox_binary.empty())
+      throw std::runtime_error("--service and --sandbox are required");
+    const std::string workdir = std::filesystem::absolute(o.workdir).string();
+    std::filesystem::remove_all(workdir + "/redis");
+    std::filesystem::create_directories(workdir + "/redis");
+    const std::string admin_token = random_token(), tenant_token = random_token(),
+                      sender_password = random_token(), user_password = random_token();
+
+    const auto redis_port = free_port();
+    Process redis_server(
+        {"redis-server", "--port", std::to_string(redis_port), "--bind", "127.0.0.1", "--dir",
+         workdir + "/redis", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+         "--maxmemory-policy", "noeviction", "--daemonize", "no"},
+        workdir + "/redis.log");
+    std::unique_ptr<Redis> redis;
+    wait_until(
+        [&] {
+          try {
+            redis = std::make_unique<Redis>(redis_port);
+            return redis->cmd({"PING"}).str == "PONG";
+          } catch (const std::exception&) {
+            redis.reset();
+            return false;
+          }
+        },
+        10s);
+    if (!redis)
+      throw std::runtime_error("redis-server did not start; see " + workdir + "/redis.log");
+
+    const std::string ports_file = workdir + "/sandbox.ports";
+    std::filesystem::remove(ports_file);
+    const auto seed_start = Steady::now();
+    Process sandbox({o.sandbox_binary,   "serve",
+                     "--gateway-listen", "127.0.0.1:0",
+                     "--control-listen", "127.0.0.1:0",
+                     "--sender-id",      kSenderId,
+                     "--company-id",     kCompanyId,
+                     "--user-id",        kUserId,
+                     "--demo-customers", std::to_string(o.customers),
+                     "--demo-invoices",  std::to_string(o.invoices),
+                     "--seed",           std::to_string(o.seed),
+                     "--port-file",      ports_file},
+                    workdir + "/sandbox.log",
+                    {"INTACCT_SANDBOX_SENDER_PASSWORD=" + sender_password,
+                     "INTACCT_SANDBOX_USER_PASSWORD=" + user_password});
+    std::uint16_t gateway_port = 0, control_port = 0;
+    if (!wait_until(
+            [&] {
+              std::ifstream in(ports_file);
+              return static_cast<bool>(in >> gateway_port >> control_port) && control_port != 0;
+            },
+            600s))
+      throw std::runtime_error("intacct-sandbox did not start; see " + workdir + "/sandbox.log");
+    const double seed_s = std::chrono::duration<double>(Steady::now() - seed_start).count();
+    HttpClient control(control_port);
+    auto stats = parse_json(control.request(http::verb::get, "/v1/stats").body);
+    std::int64_t records = 0, payments = 0;
+    if (stats.IsObject() && stats.HasMember("records") && stats["records"].IsObject()) {
+      for (const auto& m : stats["records"].GetObject()) {
+        if (!m.value.IsInt64()) continue;
+        if (std::string_view(m.name.GetString()) == "ARPYMT") {
+          payments += m.value.GetInt64();
+        } else {
+          records += m.value.GetInt64();
+        }
+      }
+    }
+    std::printf(
+        "bench-reconcile: sandbox company of %lld customers and invoices (+ %lld payments), "
+        "seeded and serving in %.1f s, sandbox RSS %.0f MiB; drift %.2f%%; tenant concurrency %d\n",
+        static_cast<long long>(records), static_cast<long long>(payments), seed_s,
+        static_cast<double>(status_kb(sandbox.pid(), "VmRSS")) / 1024, o.drift * 100,
+        o.concurrency);
+    std::fflush(stdout);
+
+    // reconcile_at twelve hours away, so the daily schedule stays out of the way.
+    const std::time_t later = std::time(nullptr) + 12 * 3600;
+    std::tm tm{};
+    gmtime_r(&later, &tm);
+    char at[8];
+    std::snprintf(at, sizeof at, "%02d:%02d", tm.tm_hour, tm.tm_min);
+    const auto public_port = free_port(), admin_port = free_port();
+    const std::string config = workdir + "/bench-reconcile.toml";
+    {
+      std::ofstream out(config);
+      out << "[server]\npublic_listen = \"127.0.0.1:" << public_port
+          << "\"\nadmin_listen = \"127.0.0.1:" << admin_port << "\"\n"
+          << "[redis]\nurl = \"redis://127.0.0.1:" << redis_port << "/0\"\n"
+          << "[intacct]\nendpoint = \"http://127.0.0.1:" << gateway_port
+          << "/ia/xml/xmlgw.phtml\"\nsender_id = \"" << kSenderId << "\"\n"
+          << "sender_password = \"env:BENCH_SENDER_PASSWORD\"\n"
+          << "[admin]\ntoken = \"env:BENCH_ADMIN_TOKEN\"\n"
+          << "[log]\nlevel = \"warning\"\n"
+          << "[[tenant]]\nid = \"" << kTenant << "\"\ntoken = \"env:BENCH_TENANT_TOKEN\"\n"
+          << "company_id = \"" << kCompanyId << "\"\nuser_id = \"" << kUserId << "\"\n"
+          << "user_password = \"env:BENCH_USER_PASSWORD\"\n"
+          << "reconcile_at = \"" << at << "\"\n"
+          << "concurrency = " << o.concurrency << "\n";
+    }
+    const auto import_start = Steady::now();
+    Process service(
+        {o.service_binary, "serve", "--config", config}, workdir + "/service.log",
+        {"BENCH_ADMIN_TOKEN=" + admin_token, "BENCH_TENANT_TOKEN=" + tenant_token,
+         "BENCH_SENDER_PASSWORD=" + sender_password, "BENCH_USER_PASSWORD=" + user_password});
+    if (!wait_until(
+            [&] {
+              return HttpClient(public_port).request(http::verb::get, "/healthz").status == 200;
+            },
+            60s))
+      throw std::runtime_error("intacct-sync did not start; see " + workdir + "/service.log");
+
+    Bench bench(o, admin_port, admin_token, control_port, service.pid());
+    // The start-up run imports the whole company into the empty mirror.
+    auto imported = Bench::figures(bench.wait_report(bench.first_run_id()));
+    imported.wall_s = std::chrono::duration<double>(Steady::now() - import_start).count();
+    imported.peak_rss_kb = status_kb(service.pid(), "VmHWM");
+    print_run("import (the service's start-up run into an empty mirror)", imported);
+
+    const auto drift = bench.drift("a");
+    std::printf(
+        "drift: %lld records added, %lld changed, %lld deleted, silently (%lld deletes refused: "
+        "paid invoices)\n",
+        static_cast<long long>(drift.added), static_cast<long long>(drift.changed),
+        static_cast<long long>(drift.deleted), static_cast<long long>(drift.refused));
+    std::fflush(stdout);
+    const auto first = bench.run("run 1");
+    print_run("run 1 (1% drifted, no added latency)", first);
+    const auto second = bench.run("run 2");
+    print_run("run 2 (right after)", second);
+    std::printf("  second run costs     %lld calls = %lld listing pages + %lld other\n",
+                static_cast<long long>(second.api_calls), static_cast<long long>(second.list_calls),
+                static_cast<long long>(second.api_calls - second.list_calls));
+
+    bool ok = first.state == "succeeded" && second.state == "succeeded" &&
+              first.api_calls <= first.bound && second.api_calls == second.list_calls;
+    if (!o.no_latency_run) {
+      const auto drift2 = bench.drift("b");
+      std::printf("drift again: %lld added, %lld changed, %lld deleted\n",
+                  static_cast<long long>(drift2.added), static_cast<long long>(drift2.changed),
+                  static_cast<long long>(drift2.deleted));
+      control.request(http::verb::put, "/v1/faults",
+                      "{\"latency_ms\":" + std::to_string(o.latency_ms) + "}", "application/json");
+      const auto slow = bench.run("latency run");
+      control.request(http::verb::delete_, "/v1/faults");
+      char label[96];
+      std::snprintf(label, sizeof label, "run 3 (1%% drifted, sandbox latency_ms=%d)",
+                    o.latency_ms);
+      print_run(label, slow);
+      std::printf(
+          "  concurrency          %.2f calls in flight on average (calls x latency / wall time); "
+          "tenant concurrency %d, so reconcile may use %d\n",
+          static_cast<double>(slow.api_calls) * o.latency_ms / 1000 / std::max(slow.wall_s, 1e-9),
+          o.concurrency, std::max(1, o.concurrency - 1));
+      ok = ok && slow.state == "succeeded";
+    }
+    if (!o.smoke) {
+      const bool goals = first.wall_s <= 30 && first.peak_rss_kb <= 256 * 1024;
+      std::printf("goals (run 1 <= 30 s and <= 256 MiB): %s\n", goals ? "met" : "NOT MET");
+    }
+    std::printf(
+        "\nreproduce: ./bench/reconcile/run.sh%s --customers %d --invoices %d --drift %.4g --seed "
+        "%llu --concurrency %d --latency-ms %d%s\n",
+        o.smoke ? " --smoke" : "", o.customers, o.invoices, o.drift,
+        static_cast<unsigned long long>(o.seed), o.concurrency, o.latency_ms,
+        o.no_latency_run ? " --no-latency-run" : "");
+    service.stop();
+    sandbox.stop();
+    redis_server.stop();
+    return ok ? 0 : 3;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-reconcile: %s\n", e.what());
+    return 1;
+  }
+}
