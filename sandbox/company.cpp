@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "sandbox/detail/ops.hpp"
 #include "sandbox/detail/state.hpp"
 
 namespace isync::sandbox {
@@ -70,7 +71,7 @@ Result<Record> Company::add(const std::string& object,
     auto& s = *state_;
     const auto* def = detail::find_object(detail::to_upper(object));
     if (def == nullptr) return to_error(detail::unknown_object(object));
-    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
+    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr, nullptr};
     detail::Fields out;
     if (auto bad = detail::create_record(ctx, *def, fields, out)) return to_error(*bad);
     record = detail::to_record(def->name, out);
@@ -92,7 +93,7 @@ Result<Record> Company::set(const std::string& object, std::int64_t recordno,
     if (def == nullptr) return to_error(detail::unknown_object(object));
     auto in = fields;
     in["RECORDNO"] = std::to_string(recordno);
-    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
+    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr, nullptr};
     detail::Fields out;
     if (auto bad = detail::update_record(ctx, *def, in, out)) return to_error(*bad);
     record = detail::to_record(def->name, out);
@@ -110,7 +111,7 @@ Result<void> Company::remove(const std::string& object, std::int64_t recordno, W
     auto& s = *state_;
     const auto* def = detail::find_object(detail::to_upper(object));
     if (def == nullptr) return to_error(detail::unknown_object(object));
-    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
+    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr, nullptr};
     if (auto bad = detail::delete_record(ctx, *def, recordno)) return to_error(*bad);
     if (!how.silent) listeners = s.listeners;
   }
@@ -159,7 +160,8 @@ void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
                                         "Energy",   "Media"};
   static const char* const kMethods[] = {"Printed Check", "Cash", "EFT", "Credit Card"};
   const auto now = s.now_ms();
-  detail::WriteContext ctx{s.data, s.options, now, nullptr, nullptr, nullptr};
+  std::set<std::string> deferred_due;
+  detail::WriteContext ctx{s.data, s.options, now, nullptr, nullptr, nullptr, &deferred_due};
   std::vector<std::string> ids;
   for (int i = 0; i < customers; ++i) {
     const auto no = s.data.next_recordno["CUSTOMER"];
@@ -206,6 +208,8 @@ void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
     detail::Fields out;
     (void)detail::create_record(ctx, *detail::find_object("ARPYMT"), pay, out);
   }
+  ctx.deferred_due = nullptr;
+  for (const auto& customer : deferred_due) detail::refresh_customer_due(ctx, customer);
 }
 
 Settings Company::settings() const {

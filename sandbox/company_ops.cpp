@@ -54,6 +54,10 @@ std::int64_t next_recordno(WriteContext& ctx, const std::string& object) {
 // Sum of the customer's posted invoices' TOTALDUE; when it changed, the
 // customer is modified (and a `set` change reported).
 void refresh_customer_due(WriteContext& ctx, const std::string& customer_id) {
+  if (ctx.deferred_due != nullptr) {
+    ctx.deferred_due->insert(customer_id);
+    return;
+  }
   const auto no = ctx.data.by_id("CUSTOMER", customer_id);
   if (!ctx.data.has("CUSTOMER", no)) return;
   std::int64_t due = 0;

@@ -2,6 +2,8 @@
 // indexes, and the selections that keep a query ordered by RECORDNO at the
 // cost of its page however large the table.
 #include <algorithm>
+#include <map>
+#include <unordered_map>
 #include <utility>
 
 #include "sandbox/detail/query.hpp"
@@ -9,11 +11,23 @@
 namespace isync::sandbox::detail {
 namespace {
 
+// A field's index in its object's definition (-1 when it has none), by hash.
 int field_index(const ObjectDef& def, std::string_view name) {
-  for (std::size_t i = 0; i < def.fields.size(); ++i) {
-    if (def.fields[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+  using Index = std::unordered_map<std::string_view, int>;
+  static const auto indexes = [] {
+    std::map<const ObjectDef*, Index> out;
+    for (const char* object : {"CUSTOMER", "ARINVOICE", "ARPYMT"}) {
+      const ObjectDef* d = find_object(object);
+      auto& index = out[d];
+      for (std::size_t i = 0; i < d->fields.size(); ++i)
+        index.emplace(d->fields[i].name, static_cast<int>(i));
+    }
+    return out;
+  }();
+  const auto index = indexes.find(&def);
+  if (index == indexes.end()) return -1;
+  const auto it = index->second.find(name);
+  return it == index->second.end() ? -1 : it->second;
 }
 
 void put_varint(std::string& out, std::size_t n) {

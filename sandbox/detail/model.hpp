@@ -196,6 +196,9 @@ struct WriteContext {
   std::map<std::string, std::deque<std::int64_t>>* reserved = nullptr;
   // RECORDNOs assigned by creates, per object, in order (to reserve them).
   std::map<std::string, std::vector<std::int64_t>>* assigned = nullptr;
+  // Seeding: customers whose TOTALDUE is recomputed once at the end rather
+  // than after each of their invoices and payments (nullptr: at once).
+  std::set<std::string>* deferred_due = nullptr;
 };
 
 // Each returns the failure, or nothing and the record's fields after the write.
