@@ -184,7 +184,7 @@ void Run::confirm_gone() {
   // Mass-delete guard: more gone than max(100, 5 % of listed) is likelier a
   // listing that cannot see records than real deletes.
   const bool too_many = o.gone_candidates > 100 && o.gone_candidates * 100 > 5 * o.listed;
-  if (too_many && !request_.allow_mass_delete) {
+  if (too_many && !request_.allow_mass_delete && !o.mass_delete_suspected) {
     o.mass_delete_suspected = true;
     report_.errors.push_back(
         {object_, "mass_delete_suspected",
@@ -195,13 +195,26 @@ void Run::confirm_gone() {
              "entity it cannot see, or the tenant's entity_id names the wrong entity. If the "
              "deletes are real, run again with --allow-mass-delete.",
          "", "", "", ""});
-    object_failed_ = true;
-    o.state = "failed";
+    // The missing and stale records left are still read and applied.
+    return drain_reads(true, [self = shared_from_this()] {
+      self->object_failed_ = true;
+      self->obj().state = "failed";
+      self->end_object();
+    });
+  }
+  if (request_.dry_run) {
+    to_read_.clear();
     return end_object();
   }
-  if (request_.dry_run || o.gone_candidates == 0) return end_object();
+  // The missing and stale records left from the listing (less than a batch)
+  // and the gone candidates share read calls: one pool, 100 keys a call.
+  const std::size_t room = kReadBatch - std::min(kReadBatch, to_read_.size());
+  if (o.gone_candidates == 0 || room == 0) {
+    if (to_read_.empty()) return end_object();
+    return drain_reads(true, [self = shared_from_this()] { self->confirm_gone(); });
+  }
   deps_.conn->command(
-      {"SPOP", gone_key(), std::to_string(kReadBatch)},
+      {"SPOP", gone_key(), std::to_string(room)},
       [self = shared_from_this()](boost::system::error_code ec, redis::Reply r) {
         asio::post(self->strand_, [self, ec, r = std::move(r)] {
           if (self->halted()) return;
@@ -214,11 +227,23 @@ void Run::confirm_gone() {
             return self->end_object();
           }
           std::vector<std::pair<std::string, std::string>> batch;
+          while (!self->to_read_.empty()) {
+            batch.push_back(std::move(self->to_read_.front()));
+            self->to_read_.pop_front();
+          }
+          bool popped = false;
           for (const auto& e : r.elements) {
-            if (e.type == redis::Reply::Type::string) batch.emplace_back(e.str, "gone");
+            if (e.type == redis::Reply::Type::string) {
+              batch.emplace_back(e.str, "gone");
+              popped = true;
+            }
           }
           if (batch.empty()) return self->end_object();
-          self->read_batch(std::move(batch), [self] { self->confirm_gone(); });
+          // Nothing popped: the candidates are all confirmed; the leftovers end the object.
+          self->read_batch(std::move(batch), [self, popped] {
+            if (popped) return self->confirm_gone();
+            self->end_object();
+          });
         });
       });
 }

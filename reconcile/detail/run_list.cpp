@@ -111,7 +111,8 @@ void Run::on_page(const intacct::CallOutcome& outcome) {
   compare(rows, 0, after, upto, [self = shared_from_this(), last_page] {
     self->flush_gone([self, last_page] {
       self->apply_drafts([self, last_page] {
-        self->drain_reads(last_page, [self, last_page] {
+        // Full batches only: what is left shares the gone candidates' reads.
+        self->drain_reads(false, [self, last_page] {
           if (self->halted()) return;
           if (!last_page) return self->next_page();
           self->obj().state = "confirming";
