@@ -160,6 +160,12 @@ void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
                                         "Energy",   "Media"};
   static const char* const kMethods[] = {"Printed Check", "Cash", "EFT", "Credit Card"};
   const auto now = s.now_ms();
+  const auto grow = [](auto& index, int more) {
+    index.reserve(index.size() + static_cast<std::size_t>(std::max(0, more)));
+  };
+  grow(s.data.customer_by_id, customers);
+  grow(s.data.invoices_by_customer, customers);
+  grow(s.data.invoice_by_number, invoices);
   std::set<std::string> deferred_due;
   detail::WriteContext ctx{s.data, s.options, now, nullptr, nullptr, nullptr, &deferred_due};
   std::vector<std::string> ids;
