@@ -263,18 +263,10 @@ void HubCore::add_budget(const std::shared_ptr<TenantState>& t, std::int64_t tra
 }
 
 std::string utc_month(std::int64_t epoch_ms) {
-  // Civil-from-days (H. Hinnant's algorithm), for dates after 1970.
-  std::int64_t z = epoch_ms / 86'400'000 + 719468;
-  const std::int64_t era = z / 146097;
-  const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  std::string out = std::to_string(y);
-  out += m < 10 ? "-0" : "-";
-  out += std::to_string(m);
+  const auto day = civil_from_days(epoch_ms / 86'400'000);
+  std::string out = std::to_string(day.year);
+  out += day.month < 10 ? "-0" : "-";
+  out += std::to_string(day.month);
   return out;
 }
 
