@@ -42,9 +42,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench/common/process.hpp"
+#include "bench/common/redis.hpp"
 #include "core/json.hpp"
-
-extern char** environ;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -52,6 +52,9 @@ namespace http = boost::beast::http;
 using asio::ip::tcp;
 using Steady = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using isync::bench::Child;
+using isync::bench::free_port;
+using isync::bench::wait_until;
 
 namespace {
 
@@ -73,72 +76,7 @@ std::string random_token() {
   return out;
 }
 
-// ---- child processes ----------------------------------------------------------------
-
-std::uint16_t free_port() {
-  asio::io_context ioc;
-  tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
-
-// A process with its output in a log file; stopped with SIGTERM (then
-// SIGKILL after 30 s) when destroyed.
-class Process {
- public:
-  Process(std::vector<std::string> args, const std::string& log_path,
-          const std::vector<std::string>& extra_env = {}) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    env.insert(env.end(), extra_env.begin(), extra_env.end());
-    std::vector<char*> envp, argv;
-    for (auto& s : env) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    int rc = posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot start " + args[0]);
-  }
-  ~Process() { stop(); }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 300; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-  bool running() { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
-
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
-  auto until = Steady::now() + limit;
-  while (Steady::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
-
-// ---- HTTP and Redis clients ---------------------------------------------------------
+// ---- HTTP client ---------------------------------------------------------
 
 struct Response {
   int status = 0;  // 0: no answer (connect, write or read failed, or timed out)
@@ -212,56 +150,6 @@ class HttpClient {
   asio::io_context ioc_;
   std::optional<beast::tcp_stream> stream_;
   beast::flat_buffer buffer_;
-};
-
-class Redis {
- public:
-  explicit Redis(std::uint16_t port) {
-    timeval tv{5, 0};
-    ctx_ = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (ctx_ == nullptr || ctx_->err) throw std::runtime_error("cannot connect to redis-server");
-    redisSetTimeout(ctx_, tv);
-  }
-  ~Redis() {
-    if (ctx_) redisFree(ctx_);
-  }
-  Redis(const Redis&) = delete;
-  Redis& operator=(const Redis&) = delete;
-
-  struct Reply {
-    int type = REDIS_REPLY_NIL;
-    long long integer = 0;
-    std::string str;
-    std::vector<Reply> elements;
-  };
-
-  Reply cmd(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lens.data()));
-    if (r == nullptr) throw std::runtime_error("redis-server did not answer " + args.front());
-    Reply out = convert(r);
-    freeReplyObject(r);
-    if (out.type == REDIS_REPLY_ERROR)
-      throw std::runtime_error("redis-server answered " + args.front() + ": " + out.str);
-    return out;
-  }
-
- private:
-  static Reply convert(const redisReply* r) {
-    Reply out;
-    out.type = r->type;
-    out.integer = r->integer;
-    if (r->str) out.str.assign(r->str, r->len);
-    for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
-    return out;
-  }
-  redisContext* ctx_ = nullptr;
 };
 
 // A null document when the text does not parse.
@@ -589,48 +477,29 @@ int main(int argc, char** argv) {
     if (o.service_binary.empty() || o.sandbox_binary.empty())
       throw std::runtime_error("--service and --sandbox are required");
     const std::string workdir = std::filesystem::absolute(o.workdir).string();
-    std::filesystem::remove_all(workdir + "/redis");
-    std::filesystem::create_directories(workdir + "/redis");
+    std::filesystem::create_directories(workdir);
     const std::string admin_token = random_token(), tenant_token = random_token(),
                       sender_password = random_token(), user_password = random_token();
 
-    const auto redis_port = free_port();
-    Process redis_server(
-        {"redis-server", "--port", std::to_string(redis_port), "--bind", "127.0.0.1", "--dir",
-         workdir + "/redis", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-         "--maxmemory-policy", "noeviction", "--daemonize", "no"},
-        workdir + "/redis.log");
-    std::unique_ptr<Redis> redis;
-    wait_until(
-        [&] {
-          try {
-            redis = std::make_unique<Redis>(redis_port);
-            return redis->cmd({"PING"}).str == "PONG";
-          } catch (const std::exception&) {
-            redis.reset();
-            return false;
-          }
-        },
-        10s);
-    if (!redis)
-      throw std::runtime_error("redis-server did not start; see " + workdir + "/redis.log");
+    isync::bench::BenchRedis redis(workdir + "/redis");
+    const auto redis_port = redis.port();
 
     const std::string ports_file = workdir + "/sandbox.ports";
     std::filesystem::remove(ports_file);
     const auto seed_start = Steady::now();
-    Process sandbox({o.sandbox_binary,   "serve",
-                     "--gateway-listen", "127.0.0.1:0",
-                     "--control-listen", "127.0.0.1:0",
-                     "--sender-id",      kSenderId,
-                     "--company-id",     kCompanyId,
-                     "--user-id",        kUserId,
-                     "--demo-customers", std::to_string(o.customers),
-                     "--demo-invoices",  std::to_string(o.invoices),
-                     "--seed",           std::to_string(o.seed),
-                     "--port-file",      ports_file},
-                    workdir + "/sandbox.log",
-                    {"INTACCT_SANDBOX_SENDER_PASSWORD=" + sender_password,
-                     "INTACCT_SANDBOX_USER_PASSWORD=" + user_password});
+    Child sandbox({o.sandbox_binary,   "serve",
+                   "--gateway-listen", "127.0.0.1:0",
+                   "--control-listen", "127.0.0.1:0",
+                   "--sender-id",      kSenderId,
+                   "--company-id",     kCompanyId,
+                   "--user-id",        kUserId,
+                   "--demo-customers", std::to_string(o.customers),
+                   "--demo-invoices",  std::to_string(o.invoices),
+                   "--seed",           std::to_string(o.seed),
+                   "--port-file",      ports_file},
+                  workdir + "/sandbox.log",
+                  {"INTACCT_SANDBOX_SENDER_PASSWORD=" + sender_password,
+                   "INTACCT_SANDBOX_USER_PASSWORD=" + user_password});
     std::uint16_t gateway_port = 0, control_port = 0;
     if (!wait_until(
             [&] {
@@ -686,7 +555,7 @@ int main(int argc, char** argv) {
           << "concurrency = " << o.concurrency << "\n";
     }
     const auto import_start = Steady::now();
-    Process service(
+    Child service(
         {o.service_binary, "serve", "--config", config}, workdir + "/service.log",
         {"BENCH_ADMIN_TOKEN=" + admin_token, "BENCH_TENANT_TOKEN=" + tenant_token,
          "BENCH_SENDER_PASSWORD=" + sender_password, "BENCH_USER_PASSWORD=" + user_password});
@@ -698,7 +567,7 @@ int main(int argc, char** argv) {
       throw std::runtime_error("intacct-sync did not start; see " + workdir + "/service.log");
 
     Bench bench(o, admin_port, admin_token, control_port, service.pid(), sandbox.pid(),
-                redis_server.pid());
+                redis.pid());
     // The start-up run imports the whole company into the empty mirror.
     auto imported = Bench::figures(bench.wait_report(bench.start_run()));
     imported.wall_s = std::chrono::duration<double>(Steady::now() - import_start).count();
@@ -791,7 +660,6 @@ int main(int argc, char** argv) {
         o.no_latency_run ? " --no-latency-run" : "");
     service.stop();
     sandbox.stop();
-    redis_server.stop();
     return ok ? 0 : 3;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench-reconcile: %s\n", e.what());
