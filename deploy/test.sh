@@ -53,6 +53,21 @@ if [[ -x build/bench/ingest/bench-ingest ]]; then
     status=1
   fi
 fi
+
+# The sandbox's and the reconcile benchmark's smoke runs (10,000 records, no
+# thresholds: only a broken benchmark fails), with the release tree's
+# binaries, never the sanitizer tree's; not CTests.
+if [[ -x build/bench/reconcile/bench-reconcile && -x build/bench/sandbox/bench-sandbox ]]; then
+  isync_log "bench-sandbox and bench-reconcile --smoke"
+  mkdir -p var/bench-reconcile-smoke
+  if build/bench/sandbox/bench-sandbox --smoke &&
+    build/bench/reconcile/bench-reconcile --smoke --workdir var/bench-reconcile-smoke; then
+    results+=("bench-sandbox and bench-reconcile --smoke: ran")
+  else
+    results+=("bench-sandbox and bench-reconcile --smoke: BROKEN")
+    status=1
+  fi
+fi
 run_suite "asan+ubsan" build-asan -DISYNC_SANITIZE=ON -- -LE browser
 
 echo

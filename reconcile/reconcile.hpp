@@ -15,7 +15,9 @@
 //    unavailable (Redis).
 //  * A run, per object (CUSTOMER, ARINVOICE, ARPYMT, in that order): lists
 //    Intacct with `query` (showprivate, ORDER BY RECORDNO, pages of 2000, by
-//    key: RECORDNO > last seen), compares each page with the index
+//    key: RECORDNO > last seen; with concurrency ≥ 3 the key space past the
+//    first page is split by the index's highest RECORDNO into concurrency − 1
+//    ranges listed side by side), compares each page with the index
 //    (handlers::MirrorSync), reads missing and stale records 100 keys a call
 //    and applies them through the mirror's apply script (source
 //    "reconcile"), removes live Draft invoices, and tombstones gone
@@ -26,8 +28,8 @@
 //    (isync:{t}:reconcile:since). CUSTOMER whole; ARINVOICE WHENMODIFIED ≥
 //    since OR TOTALDUE ≠ 0; ARPYMT WHENMODIFIED ≥ since. Records outside are
 //    never read, tombstoned or counted.
-//  * Intacct calls: one at a time, background priority (live traffic keeps
-//    its slots), transient failures retried with capped exponential backoff;
+//  * Intacct calls: up to concurrency − 1 in flight (at least one),
+//    background priority (live traffic keeps its slots), transient failures retried with capped exponential backoff;
 //    a permanent failure ends that object's part (reported), an open circuit
 //    ends the run ("failed: credentials rejected").
 //  * The report (JSON, see detail/report.hpp) is kept in Redis for the last

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "sandbox/detail/ops.hpp"
 #include "sandbox/detail/state.hpp"
 
 namespace isync::sandbox {
@@ -53,7 +54,7 @@ void notify(const std::vector<std::function<void(const Change&)>>& listeners,
 Company::Company(Options options, Clock& clock)
     : state_(std::make_unique<detail::CompanyState>(std::move(options), clock)) {
   for (const char* object : {"CUSTOMER", "ARINVOICE", "ARPYMT"}) {
-    state_->data.tables[object];
+    state_->data.table(object);
     state_->data.next_recordno[object] = 1;
   }
 }
@@ -70,7 +71,7 @@ Result<Record> Company::add(const std::string& object,
     auto& s = *state_;
     const auto* def = detail::find_object(detail::to_upper(object));
     if (def == nullptr) return to_error(detail::unknown_object(object));
-    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
+    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr, nullptr};
     detail::Fields out;
     if (auto bad = detail::create_record(ctx, *def, fields, out)) return to_error(*bad);
     record = detail::to_record(def->name, out);
@@ -92,7 +93,7 @@ Result<Record> Company::set(const std::string& object, std::int64_t recordno,
     if (def == nullptr) return to_error(detail::unknown_object(object));
     auto in = fields;
     in["RECORDNO"] = std::to_string(recordno);
-    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
+    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr, nullptr};
     detail::Fields out;
     if (auto bad = detail::update_record(ctx, *def, in, out)) return to_error(*bad);
     record = detail::to_record(def->name, out);
@@ -110,7 +111,7 @@ Result<void> Company::remove(const std::string& object, std::int64_t recordno, W
     auto& s = *state_;
     const auto* def = detail::find_object(detail::to_upper(object));
     if (def == nullptr) return to_error(detail::unknown_object(object));
-    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr};
+    detail::WriteContext ctx{s.data, s.options, s.now_ms(), &changes, nullptr, nullptr, nullptr};
     if (auto bad = detail::delete_record(ctx, *def, recordno)) return to_error(*bad);
     if (!how.silent) listeners = s.listeners;
   }
@@ -121,8 +122,8 @@ Result<void> Company::remove(const std::string& object, std::int64_t recordno, W
 std::optional<Record> Company::get(const std::string& object, std::int64_t recordno) const {
   std::lock_guard lock(state_->mu);
   const auto name = detail::to_upper(object);
-  const auto* f = state_->data.find(name, recordno);
-  if (f == nullptr) return std::nullopt;
+  const auto f = state_->data.get(name, recordno);
+  if (!f) return std::nullopt;
   return detail::to_record(name, *f);
 }
 
@@ -131,19 +132,19 @@ std::vector<Record> Company::list(const std::string& object, std::int64_t after_
   std::lock_guard lock(state_->mu);
   std::vector<Record> out;
   const auto name = detail::to_upper(object);
-  const auto t = state_->data.tables.find(name);
-  if (t == state_->data.tables.end()) return out;
-  for (auto it = t->second.upper_bound(after_recordno); it != t->second.end() && out.size() < limit;
+  const auto* t = state_->data.find_table(name);
+  if (t == nullptr || t->def == nullptr) return out;
+  for (auto it = t->rows.upper_bound(after_recordno); it != t->rows.end() && out.size() < limit;
        ++it) {
-    out.push_back(detail::to_record(name, it->second));
+    out.push_back(detail::to_record(name, detail::unpack(*t->def, it->second)));
   }
   return out;
 }
 
 std::size_t Company::count(const std::string& object) const {
   std::lock_guard lock(state_->mu);
-  const auto t = state_->data.tables.find(detail::to_upper(object));
-  return t == state_->data.tables.end() ? 0 : t->second.size();
+  const auto* t = state_->data.find_table(detail::to_upper(object));
+  return t == nullptr ? 0 : t->rows.size();
 }
 
 void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
@@ -159,7 +160,14 @@ void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
                                         "Energy",   "Media"};
   static const char* const kMethods[] = {"Printed Check", "Cash", "EFT", "Credit Card"};
   const auto now = s.now_ms();
-  detail::WriteContext ctx{s.data, s.options, now, nullptr, nullptr, nullptr};
+  const auto grow = [](auto& index, int more) {
+    index.reserve(index.size() + static_cast<std::size_t>(std::max(0, more)));
+  };
+  grow(s.data.customer_by_id, customers);
+  grow(s.data.invoices_by_customer, customers);
+  grow(s.data.invoice_by_number, invoices);
+  std::set<std::string> deferred_due;
+  detail::WriteContext ctx{s.data, s.options, now, nullptr, nullptr, nullptr, &deferred_due};
   std::vector<std::string> ids;
   for (int i = 0; i < customers; ++i) {
     const auto no = s.data.next_recordno["CUSTOMER"];
@@ -206,6 +214,8 @@ void Company::seed_demo(int customers, int invoices, std::uint64_t seed) {
     detail::Fields out;
     (void)detail::create_record(ctx, *detail::find_object("ARPYMT"), pay, out);
   }
+  ctx.deferred_due = nullptr;
+  for (const auto& customer : deferred_due) detail::refresh_customer_due(ctx, customer);
 }
 
 Settings Company::settings() const {

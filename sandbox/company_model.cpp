@@ -227,42 +227,11 @@ Failure invalid_value(const std::string& description2, const std::string& correc
   return {"BL01001973", "", description2, correction, "invalid_value", {}};
 }
 
-// ---- Data --------------------------------------------------------------------
-
-const Fields* Data::find(const std::string& object, std::int64_t recordno) const {
-  const auto t = tables.find(object);
-  if (t == tables.end()) return nullptr;
-  const auto r = t->second.find(recordno);
-  return r == t->second.end() ? nullptr : &r->second;
-}
-
-Fields* Data::find(const std::string& object, std::int64_t recordno) {
-  return const_cast<Fields*>(std::as_const(*this).find(object, recordno));
-}
-
-std::int64_t Data::by_id(const std::string& object, const std::string& id) const {
-  const auto& index = object == "CUSTOMER" ? customer_by_id : invoice_by_number;
-  if (object != "CUSTOMER" && object != "ARINVOICE") return 0;
-  const auto it = index.find(id);
-  return it == index.end() ? 0 : it->second;
-}
-
-void Data::rebuild_indexes() {
-  customer_by_id.clear();
-  invoice_by_number.clear();
-  invoices_by_customer.clear();
-  for (const auto& [no, f] : tables["CUSTOMER"]) customer_by_id[f.at("CUSTOMERID")] = no;
-  for (const auto& [no, f] : tables["ARINVOICE"]) {
-    invoice_by_number[f.at("RECORDID")] = no;
-    invoices_by_customer[f.at("CUSTOMERID")].insert(no);
-  }
-  tables["ARPYMT"];
-}
-
 Record to_record(const std::string& object, const Fields& f) {
   Record r;
   r.object = object;
-  r.recordno = parse_int(f.at("RECORDNO")).value_or(0);
+  const auto it = f.find("RECORDNO");
+  r.recordno = it == f.end() ? 0 : parse_int(it->second).value_or(0);
   r.fields = f;
   return r;
 }

@@ -54,19 +54,28 @@ std::int64_t next_recordno(WriteContext& ctx, const std::string& object) {
 // Sum of the customer's posted invoices' TOTALDUE; when it changed, the
 // customer is modified (and a `set` change reported).
 void refresh_customer_due(WriteContext& ctx, const std::string& customer_id) {
+  if (ctx.deferred_due != nullptr) {
+    ctx.deferred_due->insert(customer_id);
+    return;
+  }
   const auto no = ctx.data.by_id("CUSTOMER", customer_id);
-  Fields* customer = ctx.data.find("CUSTOMER", no);
-  if (customer == nullptr) return;
+  if (!ctx.data.has("CUSTOMER", no)) return;
   std::int64_t due = 0;
+  const Table& invoices = ctx.data.table("ARINVOICE");
   for (const auto inv_no : ctx.data.invoices_by_customer[customer_id]) {
-    const Fields* inv = ctx.data.find("ARINVOICE", inv_no);
-    if (inv != nullptr && value_of(*inv, "STATE") != "Draft") due += cents_of(*inv, "TOTALDUE");
+    const auto inv = invoices.rows.find(inv_no);
+    if (inv == invoices.rows.end()) continue;
+    if (packed_field(*invoices.def, inv->second, "STATE") != "Draft") {
+      due += parse_cents(packed_field(*invoices.def, inv->second, "TOTALDUE")).value_or(0);
+    }
   }
   const auto text = format_cents(due);
-  if ((*customer)["TOTALDUE"] == text) return;
-  (*customer)["TOTALDUE"] = text;
-  (*customer)["WHENMODIFIED"] = stamp(ctx);
-  emit(ctx, "CUSTOMER", "set", no, *customer);
+  if (ctx.data.value("CUSTOMER", no, "TOTALDUE") == text) return;
+  Fields customer = *ctx.data.get("CUSTOMER", no);
+  customer["TOTALDUE"] = text;
+  customer["WHENMODIFIED"] = stamp(ctx);
+  ctx.data.put("CUSTOMER", no, customer);
+  emit(ctx, "CUSTOMER", "set", no, customer);
 }
 
 // Recomputes an invoice's TOTALDUE/STATE/WHENPAID after TOTALPAID changed.
@@ -190,7 +199,8 @@ std::optional<Failure> create_customer(WriteContext& ctx, Fields f, Fields& out)
   f["TOTALDUE"] = "0.00";
   f["WHENCREATED"] = f["WHENMODIFIED"] = stamp(ctx);
   ctx.data.customer_by_id[id] = no;
-  out = ctx.data.tables["CUSTOMER"][no] = std::move(f);
+  ctx.data.put("CUSTOMER", no, f);
+  out = std::move(f);
   emit(ctx, "CUSTOMER", "add", no, out);
   return std::nullopt;
 }
@@ -217,8 +227,8 @@ std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) 
   if (customer_id.empty())
     return invalid_value("Required field CUSTOMERID is missing for ARINVOICE.",
                          "Provide CUSTOMERID.");
-  const Fields* customer = ctx.data.find("CUSTOMER", ctx.data.by_id("CUSTOMER", customer_id));
-  if (customer == nullptr) {
+  const auto customer_no = ctx.data.by_id("CUSTOMER", customer_id);
+  if (!ctx.data.has("CUSTOMER", customer_no)) {
     return invalid_value("Invalid Customer '" + shorten(customer_id, 64) + "' specified.",
                          "Use the CUSTOMERID of an existing customer.");
   }
@@ -249,7 +259,7 @@ std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) 
   f.erase("ACTION");
   f["RECORDNO"] = std::to_string(no);
   f["RECORDID"] = number;
-  f["CUSTOMERNAME"] = value_of(*customer, "NAME");
+  f["CUSTOMERNAME"] = ctx.data.value("CUSTOMER", customer_no, "NAME");
   f["STATE"] = draft ? "Draft" : "Posted";
   if (value_of(f, "WHENCREATED").empty()) f["WHENCREATED"] = format_date(write_time(ctx));
   if (value_of(f, "WHENDUE").empty()) {
@@ -264,7 +274,8 @@ std::optional<Failure> create_invoice(WriteContext& ctx, Fields f, Fields& out) 
   f["WHENMODIFIED"] = stamp(ctx);
   ctx.data.invoice_by_number[number] = no;
   ctx.data.invoices_by_customer[customer_id].insert(no);
-  out = ctx.data.tables["ARINVOICE"][no] = std::move(f);
+  ctx.data.put("ARINVOICE", no, f);
+  out = std::move(f);
   emit(ctx, "ARINVOICE", "add", no, out);
   refresh_customer_due(ctx, customer_id);
   return std::nullopt;
@@ -330,8 +341,8 @@ std::optional<Failure> update_record(WriteContext& ctx, const ObjectDef& def, co
                              (def.id_field.empty() ? std::string{} : " or " + def.id_field) + ".",
                          "Name the record to update.");
   }
-  Fields* rec = ctx.data.find(def.name, no);
-  if (rec == nullptr) return not_found(def.name, shorten(key, 64));
+  const auto rec = ctx.data.get(def.name, no);
+  if (!rec) return not_found(def.name, shorten(key, 64));
   Fields f;
   if (auto bad = check_fields(def, in, f)) return bad;
   Fields updated = *rec;  // written back only when every rule passed
@@ -341,27 +352,29 @@ std::optional<Failure> update_record(WriteContext& ctx, const ObjectDef& def, co
   if (def.name == "ARPYMT") bad = update_payment(updated, f);
   if (bad) return bad;
   updated["WHENMODIFIED"] = stamp(ctx);
-  if (def.name == "CUSTOMER" && updated["NAME"] != (*rec)["NAME"]) {
+  if (def.name == "CUSTOMER" && updated["NAME"] != value_of(*rec, "NAME")) {
     // CUSTOMERNAME is joined from the customer in Intacct: it follows the
     // name without modifying the invoices (no WHENMODIFIED bump, no Change).
     for (const auto inv_no : ctx.data.invoices_by_customer[updated["CUSTOMERID"]]) {
-      if (Fields* inv = ctx.data.find("ARINVOICE", inv_no))
+      if (auto inv = ctx.data.get("ARINVOICE", inv_no)) {
         (*inv)["CUSTOMERNAME"] = updated["NAME"];
+        ctx.data.put("ARINVOICE", inv_no, *inv);
+      }
     }
   }
-  *rec = updated;
-  out = *rec;
+  ctx.data.put(def.name, no, updated);
+  out = std::move(updated);
   emit(ctx, def.name, "set", no, out);
   if (def.name == "ARINVOICE") refresh_customer_due(ctx, out["CUSTOMERID"]);
-  if (def.name == "CUSTOMER") out = *ctx.data.find("CUSTOMER", no);
+  if (def.name == "CUSTOMER") out = *ctx.data.get("CUSTOMER", no);
   return std::nullopt;
 }
 
 std::optional<Failure> delete_record(WriteContext& ctx, const ObjectDef& def,
                                      std::int64_t recordno) {
-  Fields* rec = ctx.data.find(def.name, recordno);
-  if (rec == nullptr) return not_found(def.name, std::to_string(recordno));
-  const Fields gone = *rec;
+  const auto rec = ctx.data.get(def.name, recordno);
+  if (!rec) return not_found(def.name, std::to_string(recordno));
+  const Fields& gone = *rec;
   const auto customer_id = value_of(gone, "CUSTOMERID");
   if (def.name == "CUSTOMER") {
     if (!ctx.data.invoices_by_customer[customer_id].empty()) {
@@ -378,7 +391,7 @@ std::optional<Failure> delete_record(WriteContext& ctx, const ObjectDef& def,
     ctx.data.invoice_by_number.erase(value_of(gone, "RECORDID"));
     ctx.data.invoices_by_customer[customer_id].erase(recordno);
   }
-  ctx.data.tables[def.name].erase(recordno);
+  ctx.data.erase(def.name, recordno);
   emit(ctx, def.name, "delete", recordno, {});
   if (def.name == "ARPYMT") {
     reverse_payment(ctx, gone);

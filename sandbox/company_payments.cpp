@@ -68,9 +68,11 @@ std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) 
   }
   const auto docnumber = value_of(f, "DOCNUMBER");
   if (ctx.options.unique_payment_numbers && !docnumber.empty()) {
-    for (const auto& [other_no, other] : ctx.data.tables["ARPYMT"]) {
-      if (value_of(other, "CUSTOMERID") == customer_id &&
-          value_of(other, "DOCNUMBER") == docnumber && value_of(other, "STATE") != kReversed) {
+    const Table& payments = ctx.data.table("ARPYMT");
+    for (const auto& [other_no, other] : payments.rows) {
+      if (packed_field(*payments.def, other, "CUSTOMERID") == customer_id &&
+          packed_field(*payments.def, other, "DOCNUMBER") == docnumber &&
+          packed_field(*payments.def, other, "STATE") != kReversed) {
         // The shape of fixtures/result-failure-duplicate-bl34000061.xml.
         Failure dup{"BL34000061",
                     "",
@@ -94,8 +96,8 @@ std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) 
       return invalid_value("Each ARPYMTDETAIL needs a RECORDKEY and a positive TRX_PAYMENTAMOUNT.");
     }
     const auto key = std::to_string(d.invoice);
-    const Fields* inv = ctx.data.find("ARINVOICE", d.invoice);
-    if (inv == nullptr) {
+    const auto inv = ctx.data.get("ARINVOICE", d.invoice);
+    if (!inv) {
       return invalid_value(
           "Invoice with RECORDNO " + key + " does not exist; the payment cannot be applied to it.",
           "Check the RECORDKEY of the payment detail.");
@@ -160,12 +162,14 @@ std::optional<Failure> create_payment(WriteContext& ctx, Fields f, Fields& out) 
     f[prefix + "RECORDKEY"] = std::to_string(details[i].invoice);
     f[prefix + "TRX_PAYMENTAMOUNT"] = format_cents(details[i].amount);
   }
-  out = ctx.data.tables["ARPYMT"][no] = std::move(f);
+  ctx.data.put("ARPYMT", no, f);
+  out = std::move(f);
   emit(ctx, "ARPYMT", "add", no, out);
   for (const auto& [inv_no, amount] : applied) {
-    Fields& inv = *ctx.data.find("ARINVOICE", inv_no);
+    Fields inv = *ctx.data.get("ARINVOICE", inv_no);
     settle_invoice(inv, cents_of(inv, "TOTALPAID") + amount, out["PAYMENTDATE"]);
     inv["WHENMODIFIED"] = stamp(ctx);
+    ctx.data.put("ARINVOICE", inv_no, inv);
     emit(ctx, "ARINVOICE", "set", inv_no, inv);
   }
   if (!applied.empty()) refresh_customer_due(ctx, customer_id);
@@ -200,11 +204,12 @@ void reverse_payment(WriteContext& ctx, const Fields& gone) {
   std::map<std::int64_t, std::int64_t> applied;
   for (const auto& d : details_of(gone)) applied[d.invoice] += d.amount;
   for (const auto& [inv_no, amount] : applied) {
-    Fields* inv = ctx.data.find("ARINVOICE", inv_no);
-    if (inv == nullptr) continue;
+    auto inv = ctx.data.get("ARINVOICE", inv_no);
+    if (!inv) continue;
     settle_invoice(*inv, std::max<std::int64_t>(0, cents_of(*inv, "TOTALPAID") - amount),
                    value_of(*inv, "WHENPAID"));
     (*inv)["WHENMODIFIED"] = stamp(ctx);
+    ctx.data.put("ARINVOICE", inv_no, *inv);
     emit(ctx, "ARINVOICE", "set", inv_no, *inv);
   }
   if (!applied.empty()) refresh_customer_due(ctx, value_of(gone, "CUSTOMERID"));
@@ -217,9 +222,9 @@ Failure reversal_failure(const std::string& description2, const std::string& cor
 
 std::optional<Failure> reverse_payment_record(WriteContext& ctx, std::int64_t recordno,
                                               const std::string& reversed_on) {
-  Fields* rec = ctx.data.find("ARPYMT", recordno);
+  auto rec = ctx.data.get("ARPYMT", recordno);
   const auto n = std::to_string(recordno);
-  if (rec == nullptr) {
+  if (!rec) {
     return reversal_failure("AR payment " + n + " does not exist.",
                             "Check the key: it is the RECORDNO of the ARPYMT.", "not_found");
   }
@@ -231,6 +236,7 @@ std::optional<Failure> reverse_payment_record(WriteContext& ctx, std::int64_t re
   (*rec)["STATE"] = kReversed;
   (*rec)["REVERSEDDATE"] = reversed_on;
   (*rec)["WHENMODIFIED"] = stamp(ctx);
+  ctx.data.put("ARPYMT", recordno, *rec);
   emit(ctx, "ARPYMT", "set", recordno, *rec);
   reverse_payment(ctx, before);  // the invoices (and customer) as a delete leaves them
   return std::nullopt;

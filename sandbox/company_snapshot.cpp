@@ -46,9 +46,9 @@ std::string Company::snapshot_json() const {
   for (const auto& [object, table] : s.data.tables) {
     w.Key(object.c_str());
     w.StartArray();
-    for (const auto& [no, fields] : table) {
+    for (const auto& [no, packed] : table.rows) {
       w.StartObject();
-      for (const auto& [k, v] : fields) {
+      for (const auto& [k, v] : detail::unpack(*table.def, packed)) {
         w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
         w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
       }
@@ -96,7 +96,7 @@ Result<void> Company::load_snapshot_json(std::string_view json) {
   }
   detail::Data data;
   for (const char* object : {"CUSTOMER", "ARINVOICE", "ARPYMT"}) {
-    data.tables[object];
+    data.table(object);
     data.next_recordno[object] = 1;
   }
   if (doc.HasMember("next_recordno") && doc["next_recordno"].IsObject()) {
@@ -126,7 +126,7 @@ Result<void> Company::load_snapshot_json(std::string_view json) {
       }
       auto& next = data.next_recordno[object];
       next = std::max(next, *no + 1);
-      data.tables[object][*no] = std::move(fields);
+      data.put(object, *no, fields);
     }
   }
   data.rebuild_indexes();

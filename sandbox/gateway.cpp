@@ -322,7 +322,7 @@ Reply process(CompanyState& s, std::string_view body, std::vector<Change>& chang
     Data scratch = s.data;
     std::vector<Change> discarded;
     std::map<std::string, std::vector<std::int64_t>> assigned;
-    WriteContext ctx{scratch, s.options, now, &discarded, nullptr, &assigned};
+    WriteContext ctx{scratch, s.options, now, &discarded, nullptr, &assigned, nullptr};
     execute(s, *req, c, ctx, Mode::reserve, *location, operation, done_writes);
     CompanyState::Landing landing{now + s.faults.land_delay.count(), std::string(body), {}};
     for (const auto& [object, nos] : assigned) {
@@ -334,7 +334,7 @@ Reply process(CompanyState& s, std::string_view body, std::vector<Change>& chang
     for (const auto& cid : done_writes) s.remember_executed(cid, now);
     return plain(524, "A timeout occurred", reply.delay);
   }
-  WriteContext ctx{s.data, s.options, now, &changes, nullptr, nullptr};
+  WriteContext ctx{s.data, s.options, now, &changes, nullptr, nullptr, nullptr};
   execute(s, *req, c, ctx, Mode::normal, *location, operation, done_writes);
   for (const auto& cid : done_writes) s.remember_executed(cid, now);
   if (req->has_write && s.take_fault(s.faults.timeout_after_write,
@@ -357,7 +357,7 @@ void land(CompanyState& s, CompanyState::Landing& landing, std::vector<Change>& 
   pugi::xml_document out;
   auto operation = out.append_child("operation");
   std::vector<std::string> done_writes;
-  WriteContext ctx{s.data, s.options, s.now_ms(), &changes, &landing.reserved, nullptr};
+  WriteContext ctx{s.data, s.options, s.now_ms(), &changes, &landing.reserved, nullptr, nullptr};
   execute(s, *req, c, ctx, Mode::land, "", operation, done_writes);
 }
 

@@ -125,13 +125,13 @@ std::optional<Failure> read(FunctionRun& run, const pugi::xml_node& fn, pugi::xm
   data.append_attribute("listtype") = def->name.c_str();
   auto count_attr = data.append_attribute("count");
   std::size_t count = 0;
-  auto& table = run.ctx.data.tables[def->name];
+  const auto& table = run.ctx.data.table(def->name);
   for (const auto& key : keys) {
     // Missing keys are simply absent from the answer (PROTOCOL.md §10 q4).
     const auto no = by_name ? run.ctx.data.by_id(def->name, key) : parse_int(key).value_or(0);
-    const auto it = table.find(no);
-    if (it == table.end()) continue;
-    write_row(data, def->name, *def, it->second, fields);
+    const auto it = table.rows.find(no);
+    if (it == table.rows.end()) continue;
+    write_row(data, def->name, *def, std::string_view(it->second), fields);
     ++count;
   }
   count_attr = static_cast<unsigned long long>(count);
@@ -146,14 +146,14 @@ void write_page(FunctionRun& run, CompanyState::ResultSet& set, const std::strin
   const ObjectDef& def = *find_object(set.object);
   auto data = result.append_child("data");
   data.append_attribute("listtype") = lower(def.name).c_str();
-  const auto& table = run.ctx.data.tables[def.name];
+  const auto& table = run.ctx.data.table(def.name);
   const auto element = lower(def.name);
   std::size_t count = 0;
   const auto end = std::min(set.recordnos.size(), set.next + static_cast<std::size_t>(pagesize));
   for (; set.next < end; ++set.next) {
-    const auto it = table.find(set.recordnos[set.next]);
-    if (it == table.end()) continue;  // deleted since the snapshot
-    write_row(data, element, def, it->second, set.fields);
+    const auto it = table.rows.find(set.recordnos[set.next]);
+    if (it == table.rows.end()) continue;  // deleted since the snapshot
+    write_row(data, element, def, std::string_view(it->second), set.fields);
     ++count;
   }
   const auto remaining = set.recordnos.size() - set.next;
@@ -176,8 +176,8 @@ std::optional<Failure> read_by_query(FunctionRun& run, const pugi::xml_node& fn,
   std::int64_t pagesize = 0;
   if (auto bad = page_size(fn.child("pagesize"), 1000, pagesize)) return bad;
   set.pagesize = pagesize;
-  for (const auto& [no, rec] : run.ctx.data.tables[def->name]) {
-    if (matches(filter, *def, rec, false)) set.recordnos.push_back(no);
+  for (const auto& [no, rec] : run.ctx.data.table(def->name).rows) {
+    if (matches(filter, *def, PackedSource(*def, rec), false)) set.recordnos.push_back(no);
   }
   std::sort(set.recordnos.begin(), set.recordnos.end(),
             [](std::int64_t a, std::int64_t b) { return scramble(a) < scramble(b); });
@@ -253,38 +253,62 @@ std::optional<Failure> query(FunctionRun& run, const pugi::xml_node& fn, pugi::x
     if (!v) return bad_request("offset must be a whole number ≥ 0.");
     offset = *v;
   }
-  const auto& table = run.ctx.data.tables[def->name];
-  std::vector<const Fields*> rows;
-  for (const auto& [no, rec] : table) {
-    if (matches(filter, *def, rec, ci)) rows.push_back(&rec);
-  }
-  const auto value = [](const Fields* r, const std::string& k) {
-    const auto it = r->find(k);
-    return it == r->end() ? std::string_view{} : std::string_view(it->second);
-  };
-  // Without <orderby>, rows come in the same scrambled order as readByQuery.
-  std::stable_sort(rows.begin(), rows.end(), [&](const Fields* a, const Fields* b) {
-    for (const auto& o : orders) {
-      const auto x = value(a, o.field), y = value(b, o.field);
-      int c = x.empty() || y.empty() ? (x.empty() ? (y.empty() ? 0 : -1) : 1)
-                                     : compare_values(o.type, x, y, ci);
-      if (o.descending) c = -c;
-      if (c != 0) return c < 0;
+  auto& table = run.ctx.data.table(def->name);
+  // The rows of the page, in order, and how many match in all.
+  std::vector<const std::string*> rows;
+  std::size_t total = 0;
+  if (orders.size() == 1 && orders[0].field == "RECORDNO" && !orders[0].descending) {
+    // Ordered by RECORDNO (as a client paging by key asks): the filter's
+    // RECORDNO bounds select a slice of the rest's selection, so a page
+    // costs a binary search and its rows, not a scan and a sort.
+    const KeyRange range = split_key_range(filter);
+    if (!range.empty) {
+      const auto& nos = table.selection(range.rest, ci).recordnos;
+      const auto from = std::lower_bound(nos.begin(), nos.end(), range.lo);
+      const auto to = std::upper_bound(from, nos.end(), range.hi);
+      total = static_cast<std::size_t>(to - from);
+      const auto skip = std::min(total, static_cast<std::size_t>(offset));
+      const auto take = std::min(total - skip, static_cast<std::size_t>(pagesize));
+      for (auto it = from + static_cast<std::ptrdiff_t>(skip);
+           it != from + static_cast<std::ptrdiff_t>(skip + take); ++it) {
+        rows.push_back(&table.rows.at(*it));
+      }
     }
-    return scramble(parse_int(value(a, "RECORDNO")).value_or(0)) <
-           scramble(parse_int(value(b, "RECORDNO")).value_or(0));
-  });
+  } else {
+    std::vector<const std::string*> all;
+    for (const auto& [no, rec] : table.rows) {
+      if (matches(filter, *def, PackedSource(*def, rec), ci)) all.push_back(&rec);
+    }
+    const auto value = [&](const std::string* r, const std::string& k) {
+      return packed_field(*def, *r, k);
+    };
+    // Without <orderby>, rows come in the same scrambled order as readByQuery.
+    std::stable_sort(all.begin(), all.end(), [&](const std::string* a, const std::string* b) {
+      for (const auto& o : orders) {
+        const auto x = value(a, o.field), y = value(b, o.field);
+        int c = x.empty() || y.empty() ? (x.empty() ? (y.empty() ? 0 : -1) : 1)
+                                       : compare_values(o.type, x, y, ci);
+        if (o.descending) c = -c;
+        if (c != 0) return c < 0;
+      }
+      return scramble(parse_int(value(a, "RECORDNO")).value_or(0)) <
+             scramble(parse_int(value(b, "RECORDNO")).value_or(0));
+    });
+    total = all.size();
+    const auto first = std::min(total, static_cast<std::size_t>(offset));
+    const auto last = std::min(total, first + static_cast<std::size_t>(pagesize));
+    rows.assign(all.begin() + static_cast<std::ptrdiff_t>(first),
+                all.begin() + static_cast<std::ptrdiff_t>(last));
+  }
   auto data = result.append_child("data");
   data.append_attribute("listtype") = def->name.c_str();
-  const auto total = rows.size();
   const auto first = std::min(total, static_cast<std::size_t>(offset));
-  const auto last = std::min(total, first + static_cast<std::size_t>(pagesize));
   set_count(data, "totalcount", total);
   data.append_attribute("offset") = static_cast<long long>(offset);
-  set_count(data, "count", last - first);
-  set_count(data, "numremaining", total - last);
-  for (auto i = first; i < last; ++i) write_row(data, def->name, *def, *rows[i], select);
-  if (run.count_reads) run.s.stats.records_read += static_cast<std::int64_t>(last - first);
+  set_count(data, "count", rows.size());
+  set_count(data, "numremaining", total - first - rows.size());
+  for (const auto* r : rows) write_row(data, def->name, *def, std::string_view(*r), select);
+  if (run.count_reads) run.s.stats.records_read += static_cast<std::int64_t>(rows.size());
   return std::nullopt;
 }
 

@@ -109,7 +109,7 @@ std::optional<Failure> delete_function(FunctionRun& run, const pugi::xml_node& f
   std::vector<std::int64_t> nos;
   for (const auto& key : keys) {
     const auto no = parse_int(key).value_or(0);
-    if (run.ctx.data.find(def->name, no) == nullptr) return not_found(def->name, shorten(key, 64));
+    if (!run.ctx.data.has(def->name, no)) return not_found(def->name, shorten(key, 64));
     nos.push_back(no);
   }
   auto data = result.append_child("data");

@@ -94,4 +94,12 @@ void write_row(pugi::xml_node parent, const std::string& element, const ObjectDe
   for (const auto& name : fields) write_field(row, name, value(name));
 }
 
+void write_row(pugi::xml_node parent, const std::string& element, const ObjectDef& def,
+               std::string_view packed, const std::vector<std::string>& fields) {
+  if (fields.empty()) return write_row(parent, element, def, unpack(def, packed), fields);
+  auto row = parent.append_child(element.c_str());
+  for (const auto& name : fields)
+    write_field(row, name, std::string(packed_field(def, packed, name)));
+}
+
 }  // namespace isync::sandbox::detail

@@ -365,6 +365,10 @@ int compare_values(FieldType type, std::string_view a, std::string_view b, bool 
 }
 
 bool matches(const Expr& e, const ObjectDef& def, const Fields& record, bool ci) {
+  return matches(e, def, MapSource(record), ci);
+}
+
+bool matches(const Expr& e, const ObjectDef& def, const FieldSource& record, bool ci) {
   switch (e.kind) {
     case Expr::Kind::all:
       return true;
@@ -383,9 +387,7 @@ bool matches(const Expr& e, const ObjectDef& def, const Fields& record, bool ci)
     case Expr::Kind::compare:
       break;
   }
-  const auto it = record.find(e.field);
-  const std::string_view value =
-      it == record.end() ? std::string_view{} : std::string_view(it->second);
+  const std::string_view value = record.get(e.field);
   if (e.op == Op::is_null) return value.empty();
   if (e.op == Op::is_not_null) return !value.empty();
   if (value.empty()) return false;

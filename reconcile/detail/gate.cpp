@@ -25,13 +25,21 @@ Gate::Gate(Strand strand, std::shared_ptr<intacct::Client> client, int concurren
     : strand_(std::move(strand)),
       client_(std::move(client)),
       concurrency_(concurrency),
-      options_(options),
-      timer_(strand_) {}
+      options_(options) {}
+
+std::shared_ptr<asio::steady_timer> Gate::new_timer() {
+  std::erase_if(timers_, [](const auto& t) { return t.expired(); });
+  auto timer = std::make_shared<asio::steady_timer>(strand_);
+  timers_.push_back(timer);
+  return timer;
+}
 
 void Gate::stop() {
   asio::post(strand_, [self = shared_from_this()] {
     self->stopped_ = true;
-    self->timer_.cancel();
+    for (const auto& t : self->timers_) {
+      if (auto timer = t.lock()) timer->cancel();
+    }
   });
 }
 
@@ -68,28 +76,29 @@ void Gate::attempt(std::shared_ptr<std::vector<intacct::Function>> functions, in
               err && err->cls == intacct::ErrorClass::transient && !outcome.circuit_open;
           if (transient && n < self->options_.max_attempts && !self->stopped_) {
             ++self->retries_;
-            self->timer_.expires_after(self->backoff(n));
-            self->timer_.async_wait(
-                [self, functions, n, done = std::move(done)](boost::system::error_code) mutable {
-                  if (self->stopped_) {
-                    intacct::CallOutcome out;
-                    intacct::IntacctError e;
-                    e.cls = intacct::ErrorClass::transient;
-                    e.errors.push_back({"", "the run was stopped", "", ""});
-                    out.error = e;
-                    return done(std::move(out));
-                  }
-                  self->attempt(std::move(functions), n + 1, std::move(done));
-                });
+            auto timer = self->new_timer();
+            timer->expires_after(self->backoff(n));
+            timer->async_wait([self, timer, functions, n,
+                               done = std::move(done)](boost::system::error_code) mutable {
+              if (self->stopped_) {
+                intacct::CallOutcome out;
+                intacct::IntacctError e;
+                e.cls = intacct::ErrorClass::transient;
+                e.errors.push_back({"", "the run was stopped", "", ""});
+                out.error = e;
+                return done(std::move(out));
+              }
+              self->attempt(std::move(functions), n + 1, std::move(done));
+            });
             return;
           }
           // Live traffic's turn: at concurrency 1 the slot is ours alone.
           if (self->concurrency_ <= 1 && self->options_.pause_at_concurrency_1.count() > 0 &&
               !self->stopped_) {
-            self->timer_.expires_after(self->options_.pause_at_concurrency_1);
-            self->timer_.async_wait(
-                [done = std::move(done), outcome = std::move(outcome)](
-                    boost::system::error_code) mutable { done(std::move(outcome)); });
+            auto timer = self->new_timer();
+            timer->expires_after(self->options_.pause_at_concurrency_1);
+            timer->async_wait([timer, done = std::move(done), outcome = std::move(outcome)](
+                                  boost::system::error_code) mutable { done(std::move(outcome)); });
             return;
           }
           done(std::move(outcome));

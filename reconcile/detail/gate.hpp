@@ -1,6 +1,8 @@
-// The reconcile run's way to Intacct: one call at a time, at background
-// priority, transient failures retried with capped exponential backoff and
-// full jitter. Internal to reconcile/.
+// The reconcile run's way to Intacct: calls at background priority (the
+// client gives them a tenant slot only while one stays free for live
+// traffic), transient failures retried with capped exponential backoff and
+// full jitter. Several calls may be in flight; each waits on its own timer.
+// Internal to reconcile/.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -41,7 +43,10 @@ class Gate : public std::enable_shared_from_this<Gate> {
   std::shared_ptr<intacct::Client> client_;
   int concurrency_;
   Options options_;
-  boost::asio::steady_timer timer_;
+  // A timer per waiting call (retry backoff, the pause at concurrency 1);
+  // stop() cancels those still alive.
+  std::shared_ptr<boost::asio::steady_timer> new_timer();
+  std::vector<std::weak_ptr<boost::asio::steady_timer>> timers_;
   std::mt19937_64 rng_{std::random_device{}()};
   std::int64_t retries_ = 0, logins_ = 0;
   bool stopped_ = false;

@@ -92,6 +92,7 @@ std::string Report::to_json() const {
     num(w, "drafts_removed", o.drafts_removed);
     w.Key("mass_delete_suspected");
     w.Bool(o.mass_delete_suspected);
+    num(w, "segments", o.segments);
     w.Key("calls");
     w.StartObject();
     num(w, "list", o.list_calls);

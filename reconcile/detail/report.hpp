@@ -6,12 +6,13 @@
 //    "failure","started_at","finished_at","duration_ms","since",
 //    "objects":{"CUSTOMER":{"state","listed","totalcount","reads_done","missing","stale",
 //        "drafts","gone_candidates","created","updated","tombstoned","drafts_removed",
-//        "mass_delete_suspected","calls":{"list","read"},"retries","logins",
+//        "mass_delete_suspected","segments","calls":{"list","read"},"retries","logins",
 //        "samples":{"missing":[…],"stale":[…],"gone":[…],"draft":[…]}, "error":{…}},…},
 //    "payments":{"examined","adopted","made_due","reversed","conflicts","busy",
 //        "dead_letters","calls":{"docnumber","reversal"}},
 //    "api_calls","retries","logins",
 //    "errors":[{"object","code","message","errorno","description","correction","key"}]}
+// segments: the key ranges the listing was split into (1 when not split).
 // state: succeeded = every object done; partial = an object ended with an
 // error (the others done); failed = the run could not go on (`failure`).
 #pragma once
@@ -35,6 +36,8 @@ struct ObjectReport {
   std::int64_t missing = 0, stale = 0, drafts = 0, gone_candidates = 0;
   std::int64_t created = 0, updated = 0, tombstoned = 0, drafts_removed = 0;
   bool mass_delete_suspected = false;
+  // Key ranges listed side by side (each may end with a short page).
+  std::int64_t segments = 1;
   std::int64_t list_calls = 0, read_calls = 0, retries = 0, logins = 0;
   // Dry run: the first 20 keys of each kind.
   std::map<std::string, std::vector<std::string>> samples;

@@ -138,14 +138,31 @@ void Run::next_object() {
   if (object_index_ >= request_.objects.size()) return payments();
   object_ = request_.objects[object_index_];
   obj().state = "listing";
-  last_ = 0;
   first_page_ = true;
+  segments_.assign(1, Segment{});
+  open_segments_ = 1;
+  mirror_max_ = 0;
+  const auto epoch = ++epoch_;
   object_failed_ = false;
   to_read_.clear();
   mirror_version_.clear();
   gone_batch_.clear();
   drafts_.clear();
-  list_page();
+  if (parallel() < 2) return list_page(0);
+  // The index's highest RECORDNO tells how far the listing will go (for the
+  // split); without it the object is listed in one segment.
+  deps_.conn->command(
+      {"ZREVRANGE", queue::key(request_.tenant, "idx:" + object_), "0", "0"},
+      [self = shared_from_this(), epoch](boost::system::error_code ec, redis::Reply r) {
+        asio::post(self->strand_, [self, epoch, ec, r = std::move(r)] {
+          if (self->epoch_ != epoch || self->halted()) return;
+          if (!ec && r.type == redis::Reply::Type::array && !r.elements.empty() &&
+              r.elements[0].type == redis::Reply::Type::string) {
+            self->mirror_max_ = to_int(r.elements[0].str).value_or(0);
+          }
+          self->list_page(0);
+        });
+      });
 }
 
 void Run::end_object() {

@@ -62,9 +62,18 @@ class Run : public std::enable_shared_from_this<Run> {
   void renew_lock();
   void on_failure(const intacct::CallOutcome& outcome, const std::string& what,
                   std::function<void()> object_over);
-  // Listing and comparison.
-  void list_page();
-  void on_page(const intacct::CallOutcome& outcome);
+  // Listing and comparison, in segments of RECORDNOs listed side by side:
+  // the first page lists from 0; when the mirror's highest RECORDNO says much
+  // is left and more than one call is allowed (parallel()), the rest is split
+  // into parallel() segments, each paged by key on its own. Within a
+  // segment the next page is asked for as soon as a page arrives (its key is
+  // known), while the page is compared and its reads made.
+  void list_page(std::size_t segment);
+  void send_page(std::size_t segment, std::function<void(intacct::CallOutcome)> done);
+  void prefetch_page(std::size_t segment);
+  void next_page(std::size_t segment);
+  void split(std::int64_t from);
+  void on_page(std::size_t segment, const intacct::CallOutcome& outcome);
   void compare(std::shared_ptr<std::vector<Listed>> rows, std::size_t from, std::int64_t after,
                std::optional<std::int64_t> upto, std::function<void()> then);
   void compare_entries(const std::vector<Listed>& rows, std::size_t& i,
@@ -85,6 +94,9 @@ class Run : public std::enable_shared_from_this<Run> {
   void apply_drafts(std::function<void()> then);
 
   ObjectReport& obj() { return report_.objects[object_]; }
+  // Intacct calls the run keeps in flight: every slot of the tenant but one
+  // (kept for live traffic), at least one.
+  std::size_t parallel() const;
   std::string gone_key() const;
   handlers::Fence fence() const;
 
@@ -102,8 +114,22 @@ class Run : public std::enable_shared_from_this<Run> {
   std::size_t object_index_ = 0;
   std::string object_;
   std::int64_t since_ = 0;
-  std::int64_t last_ = 0;  // RECORDNO of the last listed row
   bool first_page_ = true;
+  // The next page asked for early: its outcome once it came, and who waits for it.
+  struct Prefetch {
+    std::optional<intacct::CallOutcome> outcome;
+    std::function<void()> waiter;
+  };
+  struct Segment {
+    std::int64_t last = 0;           // RECORDNO of its last listed row (at first: its floor)
+    std::optional<std::int64_t> hi;  // its highest RECORDNO; none: open-ended
+    std::shared_ptr<Prefetch> prefetch;
+  };
+  std::vector<Segment> segments_;
+  std::size_t open_segments_ = 0;
+  std::int64_t mirror_max_ = 0;  // the index's highest RECORDNO of the object (0: none)
+  // Bumped by each object: callbacks of an earlier object's calls stop.
+  std::uint64_t epoch_ = 0;
   // Keys to read, with why: "missing" | "stale".
   std::deque<std::pair<std::string, std::string>> to_read_;
   std::map<std::string, std::int64_t> mirror_version_;  // of stale keys, for the fix log

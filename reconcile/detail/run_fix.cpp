@@ -63,14 +63,24 @@ void Run::drain_reads(bool all, std::function<void()> then) {
     return then();
   }
   if (to_read_.empty() || (!all && to_read_.size() < kReadBatch)) return then();
-  std::vector<std::pair<std::string, std::string>> batch;
-  while (!to_read_.empty() && batch.size() < kReadBatch) {
-    batch.push_back(std::move(to_read_.front()));
-    to_read_.pop_front();
+  // Up to parallel() batches at once; the next round when all are applied. A
+  // batch that fails ends the object and never counts down, so the round
+  // never goes on after it.
+  std::vector<std::vector<std::pair<std::string, std::string>>> round;
+  while (round.size() < parallel() && !to_read_.empty() && (all || to_read_.size() >= kReadBatch)) {
+    auto& batch = round.emplace_back();
+    while (!to_read_.empty() && batch.size() < kReadBatch) {
+      batch.push_back(std::move(to_read_.front()));
+      to_read_.pop_front();
+    }
   }
-  read_batch(std::move(batch), [self = shared_from_this(), all, then = std::move(then)]() mutable {
-    self->drain_reads(all, std::move(then));
-  });
+  auto pending = std::make_shared<std::size_t>(round.size());
+  auto shared_then = std::make_shared<std::function<void()>>(std::move(then));
+  for (auto& batch : round) {
+    read_batch(std::move(batch), [self = shared_from_this(), all, pending, shared_then] {
+      if (--*pending == 0) self->drain_reads(all, std::move(*shared_then));
+    });
+  }
 }
 
 void Run::read_batch(std::vector<std::pair<std::string, std::string>> batch,
@@ -174,7 +184,7 @@ void Run::confirm_gone() {
   // Mass-delete guard: more gone than max(100, 5 % of listed) is likelier a
   // listing that cannot see records than real deletes.
   const bool too_many = o.gone_candidates > 100 && o.gone_candidates * 100 > 5 * o.listed;
-  if (too_many && !request_.allow_mass_delete) {
+  if (too_many && !request_.allow_mass_delete && !o.mass_delete_suspected) {
     o.mass_delete_suspected = true;
     report_.errors.push_back(
         {object_, "mass_delete_suspected",
@@ -185,13 +195,26 @@ void Run::confirm_gone() {
              "entity it cannot see, or the tenant's entity_id names the wrong entity. If the "
              "deletes are real, run again with --allow-mass-delete.",
          "", "", "", ""});
-    object_failed_ = true;
-    o.state = "failed";
+    // The missing and stale records left are still read and applied.
+    return drain_reads(true, [self = shared_from_this()] {
+      self->object_failed_ = true;
+      self->obj().state = "failed";
+      self->end_object();
+    });
+  }
+  if (request_.dry_run) {
+    to_read_.clear();
     return end_object();
   }
-  if (request_.dry_run || o.gone_candidates == 0) return end_object();
+  // The missing and stale records left from the listing (less than a batch)
+  // and the gone candidates share read calls: one pool, 100 keys a call.
+  const std::size_t room = kReadBatch - std::min(kReadBatch, to_read_.size());
+  if (o.gone_candidates == 0 || room == 0) {
+    if (to_read_.empty()) return end_object();
+    return drain_reads(true, [self = shared_from_this()] { self->confirm_gone(); });
+  }
   deps_.conn->command(
-      {"SPOP", gone_key(), std::to_string(kReadBatch)},
+      {"SPOP", gone_key(), std::to_string(room)},
       [self = shared_from_this()](boost::system::error_code ec, redis::Reply r) {
         asio::post(self->strand_, [self, ec, r = std::move(r)] {
           if (self->halted()) return;
@@ -204,11 +227,23 @@ void Run::confirm_gone() {
             return self->end_object();
           }
           std::vector<std::pair<std::string, std::string>> batch;
+          while (!self->to_read_.empty()) {
+            batch.push_back(std::move(self->to_read_.front()));
+            self->to_read_.pop_front();
+          }
+          bool popped = false;
           for (const auto& e : r.elements) {
-            if (e.type == redis::Reply::Type::string) batch.emplace_back(e.str, "gone");
+            if (e.type == redis::Reply::Type::string) {
+              batch.emplace_back(e.str, "gone");
+              popped = true;
+            }
           }
           if (batch.empty()) return self->end_object();
-          self->read_batch(std::move(batch), [self] { self->confirm_gone(); });
+          // Nothing popped: the candidates are all confirmed; the leftovers end the object.
+          self->read_batch(std::move(batch), [self, popped] {
+            if (popped) return self->confirm_gone();
+            self->end_object();
+          });
         });
       });
 }

@@ -25,6 +25,9 @@ void add_text(pugi::xml_node parent, const char* name, const std::string& value)
 // ARPYMT details); a dotted name is written nested (<DISPLAYCONTACT><EMAIL1>).
 void write_row(pugi::xml_node parent, const std::string& element, const ObjectDef& def,
                const Fields& record, const std::vector<std::string>& fields);
+// The same from a packed record (only the named fields are unpacked).
+void write_row(pugi::xml_node parent, const std::string& element, const ObjectDef& def,
+               std::string_view packed, const std::vector<std::string>& fields);
 // Element text with surrounding whitespace trimmed.
 std::string text_of(const pugi::xml_node& node);
 

@@ -4,6 +4,7 @@
 // a record. Internal to the sandbox module.
 #pragma once
 
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,17 +18,6 @@ class xml_node;
 
 namespace isync::sandbox::detail {
 
-enum class Op { eq, ne, lt, gt, le, ge, like, not_like, in, not_in, is_null, is_not_null, between };
-
-struct Expr {
-  enum class Kind { all, and_, or_, not_, compare };
-  Kind kind = Kind::all;  // all: no condition (matches every record)
-  std::vector<Expr> children;
-  std::string field;  // compare: upper-case field name, known to the object
-  Op op = Op::eq;
-  std::vector<std::string> values;  // compare: literals (one; two for between; ≥1 for in)
-};
-
 // Query text → Expr. Unknown fields, bad syntax and literals that do not fit
 // the field's type are DL02000001 failures naming the problem.
 std::optional<Failure> parse_query_text(std::string_view text, const ObjectDef& def, Expr& out);
@@ -38,7 +28,21 @@ std::optional<Failure> parse_filter_xml(const pugi::xml_node& filter, const Obje
 
 // Whether the record satisfies the expression. An empty field is NULL: it
 // satisfies only IS NULL (and NOT of a comparison with it), as in SQL.
+bool matches(const Expr& e, const ObjectDef& def, const FieldSource& record, bool case_insensitive);
 bool matches(const Expr& e, const ObjectDef& def, const Fields& record, bool case_insensitive);
+
+// A filter's conditions on RECORDNO taken apart: the rows it can match lie in
+// [lo, hi] and must also match `rest` (`empty`: none can match).
+struct KeyRange {
+  std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+  std::int64_t hi = std::numeric_limits<std::int64_t>::max();
+  bool empty = false;
+  Expr rest;
+};
+KeyRange split_key_range(const Expr& filter);
+
+// Canonical text of a filter (the key of a Table's Selection).
+std::string expr_key(const Expr& e, bool case_insensitive);
 
 // Three-way comparison of two values of one field by its type (numbers and
 // dates by value, text by bytes or case-folded). REQUIRES: both parse.
