@@ -96,8 +96,13 @@ end
 local function write(del, drft, f, fvs)
   redis.call('HSET', rec, 'v', vtext, 'wm', wm, 'del', del, 'draft', drft, 'ev', event_id,
              'f', encode_object(f), 'fv', encode_object(fvs))
-  -- rt: when the stored fields were read from Intacct (only for reads).
-  if read_at then redis.call('HSET', rec, 'rt', ARGV[18]) else redis.call('HDEL', rec, 'rt') end
+  -- rt: when the stored fields were read from Intacct (only for reads). Only
+  -- this script sets it, so a record that had none (cur[7]) has none now.
+  if read_at then
+    redis.call('HSET', rec, 'rt', ARGV[18])
+  elseif cur[7] then
+    redis.call('HDEL', rec, 'rt')
+  end
 end
 
 -- After a read at version `version`: recheck the record once its second has
@@ -115,20 +120,24 @@ local function append_audit(result, changed)
       (channel ~= '' and (',"channel":' .. cjson.encode(channel)) or '') ..
       ',"action":' .. cjson.encode(action) .. ',"result":' .. cjson.encode(result) .. ',"version":' .. vtext ..
       ',"changed":[' .. table.concat(names, ',') .. ']}'
-  redis.call('LPUSH', audit, entry)
-  redis.call('LTRIM', audit, 0, audit_max - 1)
+  local len = redis.call('LPUSH', audit, entry)
+  if len > audit_max then
+    redis.call('LTRIM', audit, 0, audit_max - 1)
+    len = audit_max
+  end
   if channel_taken then
     redis.call('HDEL', recheck_channels, member)
     channel_taken = false
   end
   -- Newest first, and "at" is fixed-width ISO-8601 UTC, so the old ones are
-  -- a suffix and compare as text.
-  while true do
+  -- a suffix and compare as text. A list of one holds only this entry.
+  while len > 1 do
     local tail = redis.call('LINDEX', audit, -1)
     if not tail then break end
     local ok, doc = pcall(cjson.decode, tail)
     if ok and type(doc) == 'table' and type(doc.at) == 'string' and doc.at < cutoff_iso then
       redis.call('RPOP', audit)
+      len = len - 1
     else
       break
     end
@@ -143,8 +152,10 @@ local function reindex(old_id, new_id)
   if new_id then redis.call('SADD', id_prefix .. new_id, recordno) end
 end
 
+-- Only a tombstone or a draft marker has a TTL on its record (expire(), and
+-- the marker's EXPIRE): a live record has none to remove.
 local function keep()
-  redis.call('PERSIST', rec)
+  if not live then redis.call('PERSIST', rec) end
   redis.call('PERSIST', audit)
 end
 
@@ -347,6 +358,47 @@ const redis::Script& apply_script() {
       "local isync_result = isync_apply()\n"
       "isync_index(KEYS[3])\n"
       "return isync_result\n");
+  return script;
+}
+
+// The same apply, for several events in one call: each event's KEYS and ARGV
+// are handed to a function as its own KEYS and ARGV (parameters shadow the
+// globals, so the apply and ack text is the one above, unchanged). Each event
+// runs under pcall: an error ends that event alone (what it wrote before the
+// error stays, as when the one-event script fails; its ack is not reached
+// unless the error came after it) and is answered {'error', message}.
+const redis::Script& apply_batch_script() {
+  static const redis::Script script(
+      std::string(kIndexLua) + kFenceLua +
+      "local function isync_one(KEYS, ARGV)\n"
+      "local function isync_ack()\n" +
+      queue::kAckLua +
+      "\nend\n"
+      "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
+      "local function isync_apply()\n" +
+      kApplyBody +
+      "\nend\n"
+      "local isync_result = isync_apply()\n"
+      "isync_index(KEYS[3])\n"
+      "return isync_result\n"
+      "end\n" +
+      R"lua(
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = math.floor(#KEYS / nk)
+local out = {}
+for i = 0, n - 1 do
+  local k, a = {}, {}
+  for j = 1, nk do k[j] = KEYS[i * nk + j] end
+  for j = 1, na do a[j] = ARGV[2 + i * na + j] end
+  local ok, r = pcall(isync_one, k, a)
+  if ok then
+    out[i + 1] = r
+  else
+    out[i + 1] = {'error', type(r) == 'table' and tostring(r.err or '') or tostring(r)}
+  end
+end
+return out
+)lua");
   return script;
 }
 
