@@ -1,0 +1,437 @@
+// bench-apply: how fast the service's workers drain queued snapshot events
+// into the mirror, against Redis floors measured in the same run, on the
+// ordinary disk with appendfsync always.
+//
+// Each run, on one redis-server:
+//  1. Floors. Pipelined XADD of an envelope-sized value (redis-benchmark
+//     -c 32 -P 16), and the XACK+XDEL floor: a script that takes its own
+//     entry (XREADGROUP COUNT 1, XACK, XDEL) run by EVALSHA with -c 32 -P 1
+//     over a pre-filled stream; its Redis CPU per entry.
+//  2. Queue: a listener-only service (queue.workers = 0) accepts N snapshot
+//     events over HTTP (the real accept path); then it stops.
+//  3. Drain: a service with workers starts and applies them all. Printed:
+//     events/s, Redis CPU per event (Δ used_cpu_user + used_cpu_sys / N),
+//     accept-to-mirror p50/p99 (isync_event_age_at_apply_seconds), the
+//     service's peak RSS, Redis memory per queued event and per mirrored
+//     record, and the longest Redis command (SLOWLOG).
+// With --e2e: one service (listener and workers) takes snapshot events at a
+// fixed rate (default 5,000/s for 60 s) and the accept-to-mirror p99 is
+// printed against 20 ms.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+
+#include "bench/apply/support.hpp"
+
+using namespace bench;
+
+namespace {
+
+struct Options {
+  std::string binary, workdir = "var/bench-apply";
+  std::uint64_t events = 100'000;
+  int workers = 4;
+  int apply_batch = 32;
+  int connections = 32;
+  int runs = 1;
+  bool smoke = false;
+  bool e2e = false;
+  double e2e_rate = 5000;
+  int e2e_seconds = 60;
+  std::string command_line;
+};
+
+struct RunFigures {
+  double xadd_rate = 0;           // pipelined XADD, entries/s
+  double floor_rate = 0;          // XACK+XDEL script calls/s
+  double floor_cpu_us = 0;        // Redis CPU per floor call
+  double fill_rate = 0;           // accepts/s while queueing (for information)
+  double apply_rate = 0;          // events/s drained
+  double apply_cpu_us = 0;        // Redis CPU per event applied
+  double p50_ms = 0, p99_ms = 0;  // accept to mirror
+  double rss_mib = 0;             // the worker service's peak RSS
+  double queued_bytes = 0;        // Redis memory per queued event
+  double record_bytes = 0;        // Redis memory per mirrored record
+  double slowest_ms = 0;          // longest Redis command during the drain
+  double over_2ms = 0;            // commands over 2 ms during the drain
+  double apply_ratio() const { return xadd_rate > 0 ? apply_rate / xadd_rate : 0; }
+  double cpu_ratio() const { return floor_cpu_us > 0 ? apply_cpu_us / floor_cpu_us : 0; }
+};
+
+class Bench {
+ public:
+  explicit Bench(Options o) : o_(std::move(o)) {}
+
+  void start_redis() {
+    std::filesystem::remove_all(o_.workdir + "/redis");
+    std::filesystem::create_directories(o_.workdir + "/redis");
+    redis_port_ = free_port();
+    redis_ = std::make_unique<Child>(
+        std::vector<std::string>{"redis-server", "--port", std::to_string(redis_port_), "--bind",
+                                 "127.0.0.1", "--dir", o_.workdir + "/redis", "--save", "",
+                                 "--appendonly", "yes", "--appendfsync", "always",
+                                 "--maxmemory-policy", "noeviction", "--daemonize", "no"},
+        o_.workdir + "/redis.log");
+    if (!wait_until(
+            [&] {
+              try {
+                Redis r(redis_port_);
+                return r.cmd({"PING"}).str == "PONG";
+              } catch (const std::exception&) {
+                return false;
+              }
+            },
+            10s))
+      throw std::runtime_error("redis-server did not start; see " + o_.workdir + "/redis.log");
+    db_ = std::make_unique<Redis>(redis_port_);
+  }
+
+  void stop_redis() {
+    db_.reset();
+    if (redis_) redis_->stop();
+  }
+
+  // An emptied Redis with a compacted AOF, so every run starts alike.
+  void reset() {
+    db_->cmd({"FLUSHALL"});
+    db_->cmd({"BGREWRITEAOF"});
+    wait_until([&] { return db_->info("persistence", "aof_rewrite_in_progress") == 0; }, 60s);
+  }
+
+  std::string benchmark(const std::string& args) {
+    return run_capture("redis-benchmark -p " + std::to_string(redis_port_) + " -q " + args +
+                       " 2>&1");
+  }
+
+  static double rps_of(const std::string& out) {
+    // -q prints "<name>: <n> requests per second, …" after \r-separated progress.
+    auto at = out.rfind("requests per second");
+    if (at == std::string::npos) throw std::runtime_error("redis-benchmark said: " + out);
+    auto colon = out.rfind(": ", at);
+    return std::strtod(out.c_str() + colon + 2, nullptr);
+  }
+
+  // A value as long as a queued envelope of this benchmark.
+  std::string envelope_sized_value() {
+    auto r = db_->cmd({"XRANGE", "isync:{bench}:events", "-", "+", "COUNT", "1"});
+    std::size_t size = 600;
+    if (!r.elements.empty() && r.elements[0].elements.size() == 2) {
+      const auto& kv = r.elements[0].elements[1].elements;
+      for (std::size_t i = 0; i + 1 < kv.size(); i += 2)
+        if (kv[i].str == "e") size = kv[i + 1].str.size();
+    }
+    return std::string(size, 'x');
+  }
+
+  void floors(RunFigures& f, std::size_t value_size) {
+    const std::uint64_t n = o_.smoke ? 20'000 : 200'000;
+    const std::string value(value_size, 'x');
+    f.xadd_rate = rps_of(
+        benchmark("-c 32 -P 16 -n " + std::to_string(n) + " XADD bench:xadd '*' e " + value));
+    db_->cmd({"DEL", "bench:xadd"});
+
+    // The XACK+XDEL floor over a pre-filled stream.
+    const std::uint64_t m = o_.smoke ? 20'000 : 100'000;
+    benchmark("-c 32 -P 16 -n " + std::to_string(m) + " XADD bench:floor '*' e " + value);
+    if (db_->cmd({"XLEN", "bench:floor"}).integer != static_cast<long long>(m))
+      throw std::runtime_error("the floor's stream did not get " + std::to_string(m) + " entries");
+    db_->cmd({"XGROUP", "CREATE", "bench:floor", "g", "0"});
+    auto sha = db_->cmd({"SCRIPT", "LOAD", R"lua(
+local r = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', 1, 'STREAMS', KEYS[1], '>')
+if not r then return 0 end
+local id = r[1][2][1][1]
+redis.call('XACK', KEYS[1], 'g', id)
+redis.call('XDEL', KEYS[1], id)
+return 1
+)lua"})
+                   .str;
+    const double cpu0 = db_->cpu_seconds();
+    f.floor_rate = rps_of(
+        benchmark("-c 32 -P 1 -n " + std::to_string(m) + " EVALSHA " + sha + " 1 bench:floor"));
+    f.floor_cpu_us = (db_->cpu_seconds() - cpu0) * 1e6 / static_cast<double>(m);
+    if (db_->cmd({"XLEN", "bench:floor"}).integer != 0)
+      throw std::runtime_error("the XACK+XDEL floor left entries behind");
+    db_->cmd({"DEL", "bench:floor"});
+  }
+
+  std::string write_config(int workers, std::uint16_t pub, std::uint16_t admin) {
+    const std::string path = o_.workdir + "/bench-" + std::to_string(workers) + ".toml";
+    std::ofstream(path) << "[server]\npublic_listen = \"127.0.0.1:" << pub
+                        << "\"\nadmin_listen = \"127.0.0.1:" << admin
+                        << "\"\n[redis]\nurl = \"redis://127.0.0.1:" << redis_port_
+                        << "/0\"\n[queue]\nworkers = " << workers
+                        << "\n[mirror]\napply_batch = " << o_.apply_batch
+                        << "\n[log]\nlevel = \"warn\"\n[[tenant]]\nid = \"bench\"\n"
+                           "token = \"env:BENCH_TENANT_TOKEN\"\n";
+    return path;
+  }
+
+  struct Service {
+    std::unique_ptr<Child> child;
+    std::uint16_t pub = 0, admin = 0;
+  };
+
+  Service start_service(int workers, const std::string& name) {
+    Service s;
+    s.pub = free_port();
+    s.admin = free_port();
+    auto config = write_config(workers, s.pub, s.admin);
+    s.child = std::make_unique<Child>(
+        std::vector<std::string>{o_.binary, "serve", "--config", config},
+        o_.workdir + "/" + name + ".log",
+        std::vector<std::string>{std::string("BENCH_TENANT_TOKEN=") + kToken});
+    if (!wait_until([&] { return !http_get(s.pub, "/healthz").empty(); }, 20s))
+      throw std::runtime_error("intacct-sync did not start; see " + o_.workdir + "/" + name +
+                               ".log");
+    return s;
+  }
+
+  void age_figures(RunFigures& f, const Service& s) {
+    auto h = parse_histogram(http_get(s.admin, "/metrics"), "isync_event_age_at_apply_seconds");
+    f.p50_ms = h.quantile(0.50) * 1000;
+    f.p99_ms = h.quantile(0.99) * 1000;
+  }
+
+  // Redis memory of one mirrored record: its hash, audit list and id set,
+  // averaged over a sample, plus its share of the RECORDNO index.
+  double record_bytes(std::uint64_t records) {
+    auto usage = [&](const std::string& key) {
+      auto r = db_->cmd({"MEMORY", "USAGE", key, "SAMPLES", "0"});
+      return static_cast<double>(r.integer);
+    };
+    const std::uint64_t sample = std::min<std::uint64_t>(records, 200);
+    double sum = 0;
+    for (std::uint64_t i = 0; i < sample; ++i) {
+      const auto n = std::to_string(first_ + i * std::max<std::uint64_t>(1, records / sample));
+      sum += usage("isync:{bench}:rec:CUSTOMER:" + n) + usage("isync:{bench}:audit:CUSTOMER:" + n) +
+             usage("isync:{bench}:id:CUSTOMER:C" + n);
+    }
+    const double index = usage("isync:{bench}:idx:CUSTOMER") + usage("isync:{bench}:idxv:CUSTOMER");
+    return sample ? sum / static_cast<double>(sample) + index / static_cast<double>(records) : 0;
+  }
+
+  RunFigures run_once() {
+    RunFigures f;
+    reset();
+    const std::uint64_t n = o_.events;
+    first_ = next_record_;
+    next_record_ += n;
+
+    // Queue N events through a listener-only service.
+    const double mem0 = db_->info("memory", "used_memory");
+    {
+      auto listener = start_service(0, "listener");
+      auto t0 = Clock::now();
+      post_events(listener.pub, o_.connections, first_, n, 0);
+      f.fill_rate =
+          static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - t0).count();
+      listener.child->stop();
+    }
+    const auto queued = db_->cmd({"XLEN", "isync:{bench}:events"}).integer;
+    if (queued != static_cast<long long>(n))
+      throw std::runtime_error("the stream holds " + std::to_string(queued) + " events, not " +
+                               std::to_string(n));
+    const double mem_queued = db_->info("memory", "used_memory");
+    f.queued_bytes = (mem_queued - mem0) / static_cast<double>(n);
+    const auto value_size = envelope_sized_value().size();
+
+    // Drain them with the workers.
+    db_->cmd({"CONFIG", "SET", "slowlog-log-slower-than", "1000"});
+    db_->cmd({"CONFIG", "SET", "slowlog-max-len", "1024"});
+    db_->cmd({"SLOWLOG", "RESET"});
+    const double cpu0 = db_->cpu_seconds();
+    auto workers = start_service(o_.workers, "workers");
+    Clock::time_point first_seen{}, drained{};
+    const auto limit = Clock::now() + std::chrono::seconds(o_.smoke ? 60 : 600);
+    while (Clock::now() < limit) {
+      auto len = db_->cmd({"XLEN", "isync:{bench}:events"}).integer;
+      auto now = Clock::now();
+      if (len < static_cast<long long>(n) && first_seen == Clock::time_point{}) first_seen = now;
+      if (len == 0) {
+        drained = now;
+        break;
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    if (drained == Clock::time_point{}) throw std::runtime_error("the queue did not drain");
+    const double cpu1 = db_->cpu_seconds();
+    f.apply_rate =
+        static_cast<double>(n) / std::chrono::duration<double>(drained - first_seen).count();
+    f.apply_cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(n);
+    age_figures(f, workers);
+    f.rss_mib = static_cast<double>(workers.child->peak_rss_kib()) / 1024.0;
+    for (const auto& e : db_->cmd({"SLOWLOG", "GET", "1024"}).elements) {
+      if (e.elements.size() < 3) continue;
+      const double ms = static_cast<double>(e.elements[2].integer) / 1000.0;
+      f.slowest_ms = std::max(f.slowest_ms, ms);
+      if (ms > 2.0) f.over_2ms += 1;
+    }
+    workers.child->stop();
+    const auto records = db_->cmd({"HLEN", "isync:{bench}:idxv:CUSTOMER"}).integer;
+    if (records != static_cast<long long>(n))
+      throw std::runtime_error("the mirror holds " + std::to_string(records) + " records, not " +
+                               std::to_string(n));
+    f.record_bytes = record_bytes(n);
+
+    floors(f, value_size);
+    return f;
+  }
+
+  void print_run(int i, const RunFigures& f) {
+    std::printf(
+        "run %d: apply %.0f events/s, Redis CPU %.1f µs/event; pipelined XADD %.0f/s; "
+        "XACK+XDEL floor %.0f/s, %.1f µs/entry; accept→mirror p50 %.1f ms p99 %.1f ms; "
+        "peak RSS %.1f MiB; %.0f B/queued event, %.0f B/mirrored record; longest Redis "
+        "command %.2f ms (%g over 2 ms); queueing %.0f accepts/s\n",
+        i, f.apply_rate, f.apply_cpu_us, f.xadd_rate, f.floor_rate, f.floor_cpu_us, f.p50_ms,
+        f.p99_ms, f.rss_mib, f.queued_bytes, f.record_bytes, f.slowest_ms, f.over_2ms, f.fill_rate);
+    std::fflush(stdout);
+  }
+
+  void summary(const std::vector<RunFigures>& runs) {
+    auto row = [&](const char* name, const char* unit, auto get) {
+      std::vector<double> v;
+      for (const auto& f : runs) v.push_back(get(f));
+      auto s = spread(v);
+      std::printf("%-44s %12.3g %12.3g %12.3g  %s\n", name, s.median, s.min, s.max, unit);
+      return s;
+    };
+    std::printf("\n%-44s %12s %12s %12s\n", "figure", "median", "min", "max");
+    row("apply", "events/s", [](auto& f) { return f.apply_rate; });
+    row("Redis CPU per event applied", "µs", [](auto& f) { return f.apply_cpu_us; });
+    row("pipelined XADD (-c 32 -P 16)", "entries/s", [](auto& f) { return f.xadd_rate; });
+    row("XACK+XDEL floor (-c 32 -P 1)", "calls/s", [](auto& f) { return f.floor_rate; });
+    row("XACK+XDEL floor Redis CPU", "µs/entry", [](auto& f) { return f.floor_cpu_us; });
+    row("accept→mirror p50 (queued, then drained)", "ms", [](auto& f) { return f.p50_ms; });
+    row("accept→mirror p99 (queued, then drained)", "ms", [](auto& f) { return f.p99_ms; });
+    row("service peak RSS", "MiB", [](auto& f) { return f.rss_mib; });
+    row("Redis memory per queued event", "bytes", [](auto& f) { return f.queued_bytes; });
+    row("Redis memory per mirrored record", "bytes", [](auto& f) { return f.record_bytes; });
+    row("longest Redis command while draining", "ms", [](auto& f) { return f.slowest_ms; });
+    auto a = row("ratio apply / pipelined XADD", "", [](auto& f) { return f.apply_ratio(); });
+    auto c =
+        row("ratio CPU per event / XACK+XDEL floor", "", [](auto& f) { return f.cpu_ratio(); });
+    if (!o_.smoke) {
+      std::printf("\napply ≥ 0.1 × pipelined XADD: %.3f  %s\n", a.median,
+                  a.median >= 0.1 ? "PASS" : "MISS");
+      std::printf("Redis CPU per event ≤ 2 × XACK+XDEL floor: %.2f  %s\n", c.median,
+                  c.median <= 2.0 ? "PASS" : "MISS");
+    }
+  }
+
+  // One service takes events at a fixed rate; the age histogram gives the
+  // accept-to-mirror figures.
+  void e2e() {
+    reset();
+    auto svc = start_service(o_.workers, "e2e");
+    const auto total = static_cast<std::uint64_t>(o_.e2e_rate * o_.e2e_seconds);
+    std::printf(
+        "\nend to end: %.0f snapshot events/s for %d s (%llu events), %d connections, "
+        "queue.workers = %d, mirror.apply_batch = %d\n",
+        o_.e2e_rate, o_.e2e_seconds, static_cast<unsigned long long>(total), o_.connections,
+        o_.workers, o_.apply_batch);
+    std::fflush(stdout);
+    const double cpu0 = db_->cpu_seconds();
+    auto t0 = Clock::now();
+    post_events(svc.pub, o_.connections, next_record_, total, o_.e2e_rate);
+    const double sent_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    next_record_ += total;
+    wait_until([&] { return db_->cmd({"XLEN", "isync:{bench}:events"}).integer == 0; }, 120s);
+    const double backlog_s = std::chrono::duration<double>(Clock::now() - t0).count() - sent_s;
+    RunFigures f;
+    age_figures(f, svc);
+    const double cpu_us = (db_->cpu_seconds() - cpu0) * 1e6 / static_cast<double>(total);
+    std::printf(
+        "  posted in %.1f s (%.0f/s achieved); drained %.2f s after the last post\n"
+        "  accept→mirror p50 %.2f ms, p99 %.2f ms (goal ≤ 20 ms)%s\n"
+        "  Redis CPU %.1f µs per event (accept and apply); service peak RSS %.1f MiB\n",
+        sent_s, static_cast<double>(total) / sent_s, backlog_s, f.p50_ms, f.p99_ms,
+        o_.smoke ? "" : (f.p99_ms <= 20 ? "  PASS" : "  MISS"), cpu_us,
+        static_cast<double>(svc.child->peak_rss_kib()) / 1024.0);
+    svc.child->stop();
+  }
+
+  void run() {
+    start_redis();
+    std::printf("machine: %u cores; load average at start: %s", std::thread::hardware_concurrency(),
+                run_capture("cut -d' ' -f1-3 /proc/loadavg").c_str());
+    std::printf(
+        "%llu snapshot events per run, queue.workers = %d, mirror.apply_batch = %d, "
+        "appendfsync always, Redis data in %s/redis\n",
+        static_cast<unsigned long long>(o_.events), o_.workers, o_.apply_batch, o_.workdir.c_str());
+    std::fflush(stdout);
+    std::vector<RunFigures> runs;
+    for (int i = 1; i <= o_.runs; ++i) {
+      runs.push_back(run_once());
+      print_run(i, runs.back());
+    }
+    summary(runs);
+    if (o_.e2e) e2e();
+    std::printf("\nload average at end: %s", run_capture("cut -d' ' -f1-3 /proc/loadavg").c_str());
+    std::printf("reproduce: %s\n", o_.command_line.c_str());
+    stop_redis();
+  }
+
+ private:
+  Options o_;
+  std::unique_ptr<Child> redis_;
+  std::unique_ptr<Redis> db_;
+  std::uint16_t redis_port_ = 0;
+  std::uint64_t next_record_ = 1, first_ = 1;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"bench-apply: queued snapshot events drained into the mirror, against Redis floors"};
+  Options o;
+  o.binary =
+#ifdef ISYNC_BINARY
+      ISYNC_BINARY;
+#else
+      "intacct-sync";
+#endif
+  cli.add_option("--binary", o.binary, "the intacct-sync executable");
+  cli.add_option("--workdir", o.workdir, "Redis data and logs (on the disk under test, not tmpfs)");
+  cli.add_option("--events", o.events, "snapshot events queued and drained per run")
+      ->check(CLI::Range(1000, 10'000'000));
+  cli.add_option("--workers", o.workers, "queue.workers of the draining service")
+      ->check(CLI::Range(1, 64));
+  cli.add_option("--apply-batch", o.apply_batch, "mirror.apply_batch of the service")
+      ->check(CLI::Range(1, 256));
+  cli.add_option("--connections", o.connections, "HTTP connections posting events")
+      ->check(CLI::Range(1, 256));
+  cli.add_option("--runs", o.runs, "runs; figures as median, min and max")
+      ->check(CLI::Range(1, 20));
+  cli.add_flag("--smoke", o.smoke, "a short run (≤ 30 s) without thresholds");
+  cli.add_flag("--e2e", o.e2e, "also the end-to-end run at a fixed rate");
+  cli.add_option("--e2e-rate", o.e2e_rate, "events/s of the end-to-end run")
+      ->check(CLI::Range(10.0, 100000.0));
+  cli.add_option("--e2e-seconds", o.e2e_seconds, "length of the end-to-end run")
+      ->check(CLI::Range(1, 3600));
+  CLI11_PARSE(cli, argc, argv);
+  o.command_line = "./bench/apply/run.sh";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--workdir", 0) == 0 || a.rfind("--binary", 0) == 0) {
+      if (a.find('=') == std::string::npos) ++i;  // and its value
+      continue;
+    }
+    o.command_line += " " + a;
+  }
+  if (o.smoke) {
+    o.events = std::min<std::uint64_t>(o.events, 5000);
+    o.runs = 1;
+    o.e2e_seconds = std::min(o.e2e_seconds, 5);
+    o.e2e_rate = std::min(o.e2e_rate, 1000.0);
+  }
+  try {
+    std::filesystem::create_directories(o.workdir);
+    o.workdir = std::filesystem::canonical(o.workdir).string();
+    Bench(o).run();
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench-apply: %s\n", e.what());
+    return 1;
+  }
+}
