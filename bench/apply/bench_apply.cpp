@@ -18,12 +18,18 @@
 // fixed rate (default 5,000/s for 60 s) and the accept-to-mirror p99 is
 // printed against 20 ms.
 #include <CLI/CLI.hpp>
+#include <array>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "bench/apply/support.hpp"
+#include "bench/common/floors.hpp"
+#include "bench/common/process.hpp"
+#include "bench/common/redis.hpp"
+#include "bench/common/stats.hpp"
 
-using namespace bench;
+using namespace isync::bench;
 
 namespace {
 
@@ -48,6 +54,8 @@ struct RunFigures {
   double fill_rate = 0;           // accepts/s while queueing (for information)
   double apply_rate = 0;          // events/s drained
   double apply_cpu_us = 0;        // Redis CPU per event applied
+  double service_cpu_us = 0;      // the worker service's CPU per event applied
+  double calls_per_event = 0;     // EVALSHA calls per event applied
   double p50_ms = 0, p99_ms = 0;  // accept to mirror
   double rss_mib = 0;             // the worker service's peak RSS
   double queued_bytes = 0;        // Redis memory per queued event
@@ -63,57 +71,31 @@ class Bench {
   explicit Bench(Options o) : o_(std::move(o)) {}
 
   void start_redis() {
-    std::filesystem::remove_all(o_.workdir + "/redis");
-    std::filesystem::create_directories(o_.workdir + "/redis");
-    redis_port_ = free_port();
-    redis_ = std::make_unique<Child>(
-        std::vector<std::string>{"redis-server", "--port", std::to_string(redis_port_), "--bind",
-                                 "127.0.0.1", "--dir", o_.workdir + "/redis", "--save", "",
-                                 "--appendonly", "yes", "--appendfsync", "always",
-                                 "--maxmemory-policy", "noeviction", "--daemonize", "no"},
-        o_.workdir + "/redis.log");
-    if (!wait_until(
-            [&] {
-              try {
-                Redis r(redis_port_);
-                return r.cmd({"PING"}).str == "PONG";
-              } catch (const std::exception&) {
-                return false;
-              }
-            },
-            10s))
-      throw std::runtime_error("redis-server did not start; see " + o_.workdir + "/redis.log");
-    db_ = std::make_unique<Redis>(redis_port_);
+    redis_ = std::make_unique<BenchRedis>(o_.workdir + "/redis");
+    // No automatic AOF rewrite (a fork in the middle of a measurement, and
+    // an explicit BGREWRITEAOF would collide with it); reset() compacts.
+    db().cmd({"CONFIG", "SET", "auto-aof-rewrite-percentage", "0"});
+    // A fresh AOF starts with a rewrite of its own; reset() would collide with it.
+    wait_until(
+        [&] {
+          return info("persistence", "aof_rewrite_in_progress") == 0 &&
+                 info("persistence", "aof_rewrite_scheduled") == 0;
+        },
+        60s);
   }
-
-  void stop_redis() {
-    db_.reset();
-    if (redis_) redis_->stop();
+  RedisClient& db() { return redis_->client(); }
+  double evalsha_calls() {
+    auto text = db().cmd({"INFO", "commandstats"}).str;
+    auto at = text.find("cmdstat_evalsha:calls=");
+    return at == std::string::npos ? 0 : std::strtod(text.c_str() + at + 22, nullptr);
   }
-
-  // An emptied Redis with a compacted AOF, so every run starts alike.
-  void reset() {
-    db_->cmd({"FLUSHALL"});
-    db_->cmd({"BGREWRITEAOF"});
-    wait_until([&] { return db_->info("persistence", "aof_rewrite_in_progress") == 0; }, 60s);
-  }
-
-  std::string benchmark(const std::string& args) {
-    return run_capture("redis-benchmark -p " + std::to_string(redis_port_) + " -q " + args +
-                       " 2>&1");
-  }
-
-  static double rps_of(const std::string& out) {
-    // -q prints "<name>: <n> requests per second, …" after \r-separated progress.
-    auto at = out.rfind("requests per second");
-    if (at == std::string::npos) throw std::runtime_error("redis-benchmark said: " + out);
-    auto colon = out.rfind(": ", at);
-    return std::strtod(out.c_str() + colon + 2, nullptr);
+  double info(const std::string& section, const std::string& field) {
+    return std::strtod(redis_->info_field(section, field).c_str(), nullptr);
   }
 
   // A value as long as a queued envelope of this benchmark.
   std::string envelope_sized_value() {
-    auto r = db_->cmd({"XRANGE", "isync:{bench}:events", "-", "+", "COUNT", "1"});
+    auto r = db().cmd({"XRANGE", "isync:{bench}:events", "-", "+", "COUNT", "1"});
     std::size_t size = 600;
     if (!r.elements.empty() && r.elements[0].elements.size() == 2) {
       const auto& kv = r.elements[0].elements[1].elements;
@@ -123,45 +105,27 @@ class Bench {
     return std::string(size, 'x');
   }
 
+  // The floors, each from an emptied Redis (bench/common/floors.hpp).
   void floors(RunFigures& f, std::size_t value_size) {
     const std::uint64_t n = o_.smoke ? 20'000 : 200'000;
     const std::string value(value_size, 'x');
-    f.xadd_rate = rps_of(
-        benchmark("-c 32 -P 16 -n " + std::to_string(n) + " XADD bench:xadd '*' e " + value));
-    db_->cmd({"DEL", "bench:xadd"});
-
-    // The XACK+XDEL floor over a pre-filled stream.
-    const std::uint64_t m = o_.smoke ? 20'000 : 100'000;
-    benchmark("-c 32 -P 16 -n " + std::to_string(m) + " XADD bench:floor '*' e " + value);
-    if (db_->cmd({"XLEN", "bench:floor"}).integer != static_cast<long long>(m))
-      throw std::runtime_error("the floor's stream did not get " + std::to_string(m) + " entries");
-    db_->cmd({"XGROUP", "CREATE", "bench:floor", "g", "0"});
-    auto sha = db_->cmd({"SCRIPT", "LOAD", R"lua(
-local r = redis.call('XREADGROUP', 'GROUP', 'g', 'c', 'COUNT', 1, 'STREAMS', KEYS[1], '>')
-if not r then return 0 end
-local id = r[1][2][1][1]
-redis.call('XACK', KEYS[1], 'g', id)
-redis.call('XDEL', KEYS[1], id)
-return 1
-)lua"})
-                   .str;
-    const double cpu0 = db_->cpu_seconds();
-    f.floor_rate = rps_of(
-        benchmark("-c 32 -P 1 -n " + std::to_string(m) + " EVALSHA " + sha + " 1 bench:floor"));
-    f.floor_cpu_us = (db_->cpu_seconds() - cpu0) * 1e6 / static_cast<double>(m);
-    if (db_->cmd({"XLEN", "bench:floor"}).integer != 0)
-      throw std::runtime_error("the XACK+XDEL floor left entries behind");
-    db_->cmd({"DEL", "bench:floor"});
+    auto xadd = xadd_floor(*redis_, "bench:xadd", value, {32, 16, n});
+    f.xadd_rate = xadd.rate;
+    auto floor = xack_xdel_floor(*redis_, "bench:floor", value, {32, 1, n / 2});
+    f.floor_rate = floor.rate;
+    f.floor_cpu_us = floor.redis_cpu_us_per_event;
+    floor_commands_ = {xadd.command, floor.command};
   }
 
   std::string write_config(int workers, std::uint16_t pub, std::uint16_t admin) {
     const std::string path = o_.workdir + "/bench-" + std::to_string(workers) + ".toml";
     std::ofstream(path) << "[server]\npublic_listen = \"127.0.0.1:" << pub
                         << "\"\nadmin_listen = \"127.0.0.1:" << admin
-                        << "\"\n[redis]\nurl = \"redis://127.0.0.1:" << redis_port_
+                        << "\"\n[redis]\nurl = \"redis://127.0.0.1:" << redis_->port()
                         << "/0\"\n[queue]\nworkers = " << workers
                         << "\n[mirror]\napply_batch = " << o_.apply_batch
-                        << "\n[log]\nlevel = \"warn\"\n[[tenant]]\nid = \"bench\"\n"
+                        << "\n[admin]\ntoken = \"env:BENCH_ADMIN_TOKEN\"\n[log]\nlevel = "
+                           "\"warn\"\n[[tenant]]\nid = \"bench\"\n"
                            "token = \"env:BENCH_TENANT_TOKEN\"\n";
     return path;
   }
@@ -179,7 +143,8 @@ return 1
     s.child = std::make_unique<Child>(
         std::vector<std::string>{o_.binary, "serve", "--config", config},
         o_.workdir + "/" + name + ".log",
-        std::vector<std::string>{std::string("BENCH_TENANT_TOKEN=") + kToken});
+        std::vector<std::string>{std::string("BENCH_TENANT_TOKEN=") + kToken,
+                                 std::string("BENCH_ADMIN_TOKEN=") + kAdminToken});
     if (!wait_until([&] { return !http_get(s.pub, "/healthz").empty(); }, 20s))
       throw std::runtime_error("intacct-sync did not start; see " + o_.workdir + "/" + name +
                                ".log");
@@ -187,7 +152,8 @@ return 1
   }
 
   void age_figures(RunFigures& f, const Service& s) {
-    auto h = parse_histogram(http_get(s.admin, "/metrics"), "isync_event_age_at_apply_seconds");
+    auto h = parse_histogram(http_get(s.admin, "/metrics", kAdminToken),
+                             "isync_event_age_at_apply_seconds");
     f.p50_ms = h.quantile(0.50) * 1000;
     f.p99_ms = h.quantile(0.99) * 1000;
   }
@@ -196,7 +162,7 @@ return 1
   // averaged over a sample, plus its share of the RECORDNO index.
   double record_bytes(std::uint64_t records) {
     auto usage = [&](const std::string& key) {
-      auto r = db_->cmd({"MEMORY", "USAGE", key, "SAMPLES", "0"});
+      auto r = db().cmd({"MEMORY", "USAGE", key, "SAMPLES", "0"});
       return static_cast<double>(r.integer);
     };
     const std::uint64_t sample = std::min<std::uint64_t>(records, 200);
@@ -212,13 +178,13 @@ return 1
 
   RunFigures run_once() {
     RunFigures f;
-    reset();
+    redis_->reset();
     const std::uint64_t n = o_.events;
     first_ = next_record_;
     next_record_ += n;
 
     // Queue N events through a listener-only service.
-    const double mem0 = db_->info("memory", "used_memory");
+    const double mem0 = info("memory", "used_memory");
     {
       auto listener = start_service(0, "listener");
       auto t0 = Clock::now();
@@ -227,24 +193,25 @@ return 1
           static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - t0).count();
       listener.child->stop();
     }
-    const auto queued = db_->cmd({"XLEN", "isync:{bench}:events"}).integer;
+    const auto queued = db().cmd({"XLEN", "isync:{bench}:events"}).integer;
     if (queued != static_cast<long long>(n))
       throw std::runtime_error("the stream holds " + std::to_string(queued) + " events, not " +
                                std::to_string(n));
-    const double mem_queued = db_->info("memory", "used_memory");
+    const double mem_queued = info("memory", "used_memory");
     f.queued_bytes = (mem_queued - mem0) / static_cast<double>(n);
     const auto value_size = envelope_sized_value().size();
 
     // Drain them with the workers.
-    db_->cmd({"CONFIG", "SET", "slowlog-log-slower-than", "1000"});
-    db_->cmd({"CONFIG", "SET", "slowlog-max-len", "1024"});
-    db_->cmd({"SLOWLOG", "RESET"});
-    const double cpu0 = db_->cpu_seconds();
+    db().cmd({"CONFIG", "SET", "slowlog-log-slower-than", "1000"});
+    db().cmd({"CONFIG", "SET", "slowlog-max-len", "1024"});
+    db().cmd({"SLOWLOG", "RESET"});
+    const double cpu0 = redis_->cpu_seconds();
+    const double calls0 = evalsha_calls();
     auto workers = start_service(o_.workers, "workers");
     Clock::time_point first_seen{}, drained{};
     const auto limit = Clock::now() + std::chrono::seconds(o_.smoke ? 60 : 600);
     while (Clock::now() < limit) {
-      auto len = db_->cmd({"XLEN", "isync:{bench}:events"}).integer;
+      auto len = db().cmd({"XLEN", "isync:{bench}:events"}).integer;
       auto now = Clock::now();
       if (len < static_cast<long long>(n) && first_seen == Clock::time_point{}) first_seen = now;
       if (len == 0) {
@@ -254,20 +221,22 @@ return 1
       std::this_thread::sleep_for(2ms);
     }
     if (drained == Clock::time_point{}) throw std::runtime_error("the queue did not drain");
-    const double cpu1 = db_->cpu_seconds();
+    const double cpu1 = redis_->cpu_seconds();
+    f.calls_per_event = (evalsha_calls() - calls0) / static_cast<double>(n);
+    f.service_cpu_us = process_cpu_seconds(workers.child->pid()) * 1e6 / static_cast<double>(n);
     f.apply_rate =
         static_cast<double>(n) / std::chrono::duration<double>(drained - first_seen).count();
     f.apply_cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(n);
     age_figures(f, workers);
-    f.rss_mib = static_cast<double>(workers.child->peak_rss_kib()) / 1024.0;
-    for (const auto& e : db_->cmd({"SLOWLOG", "GET", "1024"}).elements) {
+    f.rss_mib = static_cast<double>(peak_rss_kib(workers.child->pid())) / 1024.0;
+    for (const auto& e : db().cmd({"SLOWLOG", "GET", "1024"}).elements) {
       if (e.elements.size() < 3) continue;
       const double ms = static_cast<double>(e.elements[2].integer) / 1000.0;
       f.slowest_ms = std::max(f.slowest_ms, ms);
       if (ms > 2.0) f.over_2ms += 1;
     }
     workers.child->stop();
-    const auto records = db_->cmd({"HLEN", "isync:{bench}:idxv:CUSTOMER"}).integer;
+    const auto records = db().cmd({"HLEN", "isync:{bench}:idxv:CUSTOMER"}).integer;
     if (records != static_cast<long long>(n))
       throw std::runtime_error("the mirror holds " + std::to_string(records) + " records, not " +
                                std::to_string(n));
@@ -279,12 +248,15 @@ return 1
 
   void print_run(int i, const RunFigures& f) {
     std::printf(
-        "run %d: apply %.0f events/s, Redis CPU %.1f µs/event; pipelined XADD %.0f/s; "
+        "run %d: apply %.0f events/s (%.3f EVALSHA/event), Redis CPU %.1f µs/event, service CPU "
+        "%.1f µs/event; "
+        "pipelined XADD %.0f/s; "
         "XACK+XDEL floor %.0f/s, %.1f µs/entry; accept→mirror p50 %.1f ms p99 %.1f ms; "
         "peak RSS %.1f MiB; %.0f B/queued event, %.0f B/mirrored record; longest Redis "
         "command %.2f ms (%g over 2 ms); queueing %.0f accepts/s\n",
-        i, f.apply_rate, f.apply_cpu_us, f.xadd_rate, f.floor_rate, f.floor_cpu_us, f.p50_ms,
-        f.p99_ms, f.rss_mib, f.queued_bytes, f.record_bytes, f.slowest_ms, f.over_2ms, f.fill_rate);
+        i, f.apply_rate, f.calls_per_event, f.apply_cpu_us, f.service_cpu_us, f.xadd_rate,
+        f.floor_rate, f.floor_cpu_us, f.p50_ms, f.p99_ms, f.rss_mib, f.queued_bytes, f.record_bytes,
+        f.slowest_ms, f.over_2ms, f.fill_rate);
     std::fflush(stdout);
   }
 
@@ -299,6 +271,8 @@ return 1
     std::printf("\n%-44s %12s %12s %12s\n", "figure", "median", "min", "max");
     row("apply", "events/s", [](auto& f) { return f.apply_rate; });
     row("Redis CPU per event applied", "µs", [](auto& f) { return f.apply_cpu_us; });
+    row("service CPU per event applied (start included)", "µs",
+        [](auto& f) { return f.service_cpu_us; });
     row("pipelined XADD (-c 32 -P 16)", "entries/s", [](auto& f) { return f.xadd_rate; });
     row("XACK+XDEL floor (-c 32 -P 1)", "calls/s", [](auto& f) { return f.floor_rate; });
     row("XACK+XDEL floor Redis CPU", "µs/entry", [](auto& f) { return f.floor_cpu_us; });
@@ -322,7 +296,7 @@ return 1
   // One service takes events at a fixed rate; the age histogram gives the
   // accept-to-mirror figures.
   void e2e() {
-    reset();
+    redis_->reset();
     auto svc = start_service(o_.workers, "e2e");
     const auto total = static_cast<std::uint64_t>(o_.e2e_rate * o_.e2e_seconds);
     std::printf(
@@ -331,30 +305,30 @@ return 1
         o_.e2e_rate, o_.e2e_seconds, static_cast<unsigned long long>(total), o_.connections,
         o_.workers, o_.apply_batch);
     std::fflush(stdout);
-    const double cpu0 = db_->cpu_seconds();
+    const double cpu0 = redis_->cpu_seconds();
     auto t0 = Clock::now();
     post_events(svc.pub, o_.connections, next_record_, total, o_.e2e_rate);
     const double sent_s = std::chrono::duration<double>(Clock::now() - t0).count();
     next_record_ += total;
-    wait_until([&] { return db_->cmd({"XLEN", "isync:{bench}:events"}).integer == 0; }, 120s);
+    wait_until([&] { return db().cmd({"XLEN", "isync:{bench}:events"}).integer == 0; }, 120s);
     const double backlog_s = std::chrono::duration<double>(Clock::now() - t0).count() - sent_s;
     RunFigures f;
     age_figures(f, svc);
-    const double cpu_us = (db_->cpu_seconds() - cpu0) * 1e6 / static_cast<double>(total);
+    const double cpu_us = (redis_->cpu_seconds() - cpu0) * 1e6 / static_cast<double>(total);
     std::printf(
         "  posted in %.1f s (%.0f/s achieved); drained %.2f s after the last post\n"
         "  accept→mirror p50 %.2f ms, p99 %.2f ms (goal ≤ 20 ms)%s\n"
         "  Redis CPU %.1f µs per event (accept and apply); service peak RSS %.1f MiB\n",
         sent_s, static_cast<double>(total) / sent_s, backlog_s, f.p50_ms, f.p99_ms,
         o_.smoke ? "" : (f.p99_ms <= 20 ? "  PASS" : "  MISS"), cpu_us,
-        static_cast<double>(svc.child->peak_rss_kib()) / 1024.0);
+        static_cast<double>(peak_rss_kib(svc.child->pid())) / 1024.0);
     svc.child->stop();
   }
 
   void run() {
     start_redis();
     std::printf("machine: %u cores; load average at start: %s", std::thread::hardware_concurrency(),
-                run_capture("cut -d' ' -f1-3 /proc/loadavg").c_str());
+                loadavg().c_str());
     std::printf(
         "%llu snapshot events per run, queue.workers = %d, mirror.apply_batch = %d, "
         "appendfsync always, Redis data in %s/redis\n",
@@ -367,16 +341,23 @@ return 1
     }
     summary(runs);
     if (o_.e2e) e2e();
-    std::printf("\nload average at end: %s", run_capture("cut -d' ' -f1-3 /proc/loadavg").c_str());
+    std::printf("\nload average at end: %s", loadavg().c_str());
     std::printf("reproduce: %s\n", o_.command_line.c_str());
-    stop_redis();
+    std::printf("floors (last run): %s\n                   %s\n", floor_commands_[0].c_str(),
+                floor_commands_[1].c_str());
   }
 
  private:
+  static std::string loadavg() {
+    std::ifstream in("/proc/loadavg");
+    std::string a, b, c;
+    in >> a >> b >> c;
+    return a + " " + b + " " + c + "\n";
+  }
+
   Options o_;
-  std::unique_ptr<Child> redis_;
-  std::unique_ptr<Redis> db_;
-  std::uint16_t redis_port_ = 0;
+  std::unique_ptr<BenchRedis> redis_;
+  std::array<std::string, 2> floor_commands_;
   std::uint64_t next_record_ = 1, first_ = 1;
 };
 

@@ -1,13 +1,8 @@
-// bench-apply's plumbing: child processes, a blocking Redis client, the
-// HTTP load (closed loop to fill the queue, open loop at a fixed rate), the
-// service's /metrics and the figures' summaries.
+// bench-apply's own plumbing (the shared pieces are in bench/common): the
+// HTTP load (closed loop to fill the queue, open loop at a fixed rate) and
+// the service's /metrics.
 #pragma once
 
-#include <fcntl.h>
-#include <hiredis/hiredis.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,8 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <functional>
-#include <map>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -31,9 +25,7 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
-namespace bench {
+namespace isync::bench {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -43,148 +35,23 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 inline constexpr const char* kToken = "bench-token-0123456789abcdef";
+inline constexpr const char* kAdminToken = "bench-admin-token-0123456789abcdef";
 
-inline std::uint16_t free_port() {
-  asio::io_context ioc;
-  tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
-
-inline bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
-  auto until = Clock::now() + limit;
-  while (Clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
+// A process's CPU time so far (user + system), seconds; 0 when unknown.
+inline double process_cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  // Fields 3.. after the name: state is 3, utime 14, stime 15.
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::strtod(field.c_str(), nullptr);
+    if (i == 15) stime = std::strtod(field.c_str(), nullptr);
   }
-  return pred();
-}
-
-class Child {
- public:
-  Child(std::vector<std::string> args, const std::string& log_path,
-        const std::vector<std::string>& extra_env = {}) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    env.insert(env.end(), extra_env.begin(), extra_env.end());
-    std::vector<char*> envp, argv;
-    for (auto& s : env) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    int rc = posix_spawnp(&pid_, argv[0], &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot start " + args[0]);
-  }
-  ~Child() { stop(); }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  // The process's peak resident set (VmHWM), KiB; 0 when unknown.
-  long peak_rss_kib() const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-    }
-    return 0;
-  }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 300; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(100ms);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
-class Redis {
- public:
-  explicit Redis(std::uint16_t port) {
-    timeval tv{30, 0};
-    ctx_ = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (ctx_ == nullptr || ctx_->err) throw std::runtime_error("cannot connect to redis-server");
-    redisSetTimeout(ctx_, tv);
-  }
-  ~Redis() {
-    if (ctx_) redisFree(ctx_);
-  }
-  Redis(const Redis&) = delete;
-  Redis& operator=(const Redis&) = delete;
-
-  struct Reply {
-    int type = REDIS_REPLY_NIL;
-    long long integer = 0;
-    std::string str;
-    std::vector<Reply> elements;
-  };
-
-  Reply cmd(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lens.data()));
-    if (r == nullptr) throw std::runtime_error("redis-server did not answer " + args.front());
-    Reply out = convert(r);
-    freeReplyObject(r);
-    if (out.type == REDIS_REPLY_ERROR)
-      throw std::runtime_error("redis-server answered " + args.front() + ": " + out.str);
-    return out;
-  }
-
-  // One field of INFO <section>, as a number.
-  double info(const std::string& section, const std::string& field) {
-    auto text = cmd({"INFO", section}).str;
-    auto at = text.find("\n" + field + ":");
-    if (at == std::string::npos) return 0;
-    return std::strtod(text.c_str() + at + field.size() + 2, nullptr);
-  }
-
-  // Redis's own CPU time, user + system, seconds.
-  double cpu_seconds() { return info("cpu", "used_cpu_user") + info("cpu", "used_cpu_sys"); }
-
- private:
-  static Reply convert(const redisReply* r) {
-    Reply out;
-    out.type = r->type;
-    out.integer = r->integer;
-    if (r->str) out.str.assign(r->str, r->len);
-    for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
-    return out;
-  }
-  redisContext* ctx_ = nullptr;
-};
-
-// Runs a command line, returns its standard output; throws when it fails.
-inline std::string run_capture(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  if (!p) throw std::runtime_error("cannot run: " + command);
-  char buf[4096];
-  while (auto n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  if (::pclose(p) != 0) throw std::runtime_error("failed: " + command + "\n" + out);
-  return out;
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 // A smart event's body: CUSTOMER `n`, a snapshot of a few fields, a
@@ -254,14 +121,17 @@ inline std::uint64_t post_events(std::uint16_t port, int connections, std::uint6
   return ok;
 }
 
-// GET `target` from 127.0.0.1:`port`; the body, or "" on any failure.
-inline std::string http_get(std::uint16_t port, const std::string& target) {
+// GET `target` from 127.0.0.1:`port` (with a bearer token when given); the
+// body, or "" on any failure.
+inline std::string http_get(std::uint16_t port, const std::string& target,
+                            const std::string& bearer = {}) {
   try {
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
     stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     http::request<http::empty_body> req{http::verb::get, target, 11};
     req.set(http::field::host, "127.0.0.1");
+    if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
     stream.expires_after(10s);
     http::write(stream, req);
     beast::flat_buffer buffer;
@@ -316,14 +186,4 @@ inline Histogram parse_histogram(const std::string& metrics, const std::string& 
   return h;
 }
 
-// Median, min and max of one figure over the runs.
-struct Spread {
-  double median = 0, min = 0, max = 0;
-};
-inline Spread spread(std::vector<double> v) {
-  if (v.empty()) return {};
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
-}
-
-}  // namespace bench
+}  // namespace isync::bench

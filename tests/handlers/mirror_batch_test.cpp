@@ -180,6 +180,13 @@ TEST_CASE_FIXTURE(BatchFixture,
   load_scripts();
   // A record key of the wrong type makes that event's apply raise an error.
   server.cmd({"SET", rec_key("CUSTOMER", "12"), "not a hash"});
+  // The five deliveries' entries (two in flight, then the three), pending.
+  const auto stream = queue::key(isync::testing::kTenant, "events");
+  server.cmd({"XGROUP", "CREATE", stream, std::string(queue::kGroup), "0", "MKSTREAM"});
+  for (int n = 101; n <= 105; ++n)
+    server.cmd({"XADD", stream, "1-" + std::to_string(n), "e", "{}"});
+  server.cmd({"XREADGROUP", "GROUP", std::string(queue::kGroup), "c", "COUNT", "10", "STREAMS",
+              stream, ">"});
   auto out = as_one_batch(
       {
           make_event("CUSTOMER", "11", "set", kV1, {{"NAME", "before"}}),
@@ -201,4 +208,10 @@ TEST_CASE_FIXTURE(BatchFixture,
   CHECK(out[1].failure.message.find("could not apply CUSTOMER 12 of tenant acme") == 0);
   CHECK(out[1].failure.message.find("WRONGTYPE") != std::string::npos);
   CHECK(decisions("CUSTOMER", "error") == 1);
+  // Each applied event's entry was acked and deleted by its call; the poison
+  // event's entry stays pending (the queue files its retry).
+  auto left = server.cmd({"XRANGE", stream, "-", "+"});
+  REQUIRE(left.elements.size() == 1);
+  CHECK(left.elements[0].elements[0].str == "1-104");
+  CHECK(server.cmd({"XPENDING", stream, std::string(queue::kGroup)}).elements[0].integer == 1);
 }
