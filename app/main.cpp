@@ -1,5 +1,5 @@
 // intacct-sync: serve | check-config | encrypt-secret | status | reconcile | events |
-// records. Wiring lives in service.cpp; this file only parses the command line.
+// records | debug. Wiring lives in service.cpp; this file only parses the command line.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "app/debug_cli.hpp"
 #include "app/events_commands.hpp"
 #include "app/service.hpp"
 #include "config/config.hpp"
@@ -172,6 +173,9 @@ int main(int argc, char** argv) {
   isync::app::detail::EventsCommands events_cmds;
   isync::app::detail::add_events_commands(cli, events_cmds);
 
+  isync::app::detail::DebugCommands debug_cmds;
+  isync::app::detail::add_debug_commands(cli, debug_cmds);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -194,6 +198,8 @@ int main(int argc, char** argv) {
     return serve(config_path, *level);
   }
   if (*check_cmd) return check_config(check_path);
+  if (*debug_cmds.script_cmd)
+    return isync::app::detail::debug_script(debug_cmds, std::cout, std::cerr);
   if (*enc_cmd) return encrypt_secret(new_key);
   if (*status_cmd) return status(status_path, status_json);
   if (*reconcile_cmd) {

@@ -4,7 +4,8 @@
 # again without the browser test (label "browser": it tests the page, not the
 # sanitized C++, and is only registered in the release tree). The browser
 # test's `npm ci` is a CTest fixture of the release run (console_browser_npm_ci).
-# Exits non-zero when anything fails.
+# After the release pass, the benchmarks' smoke runs (no thresholds: only a
+# broken benchmark fails). Exits non-zero when anything fails.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source deploy/common.sh
@@ -37,6 +38,21 @@ run_suite() {
 }
 
 run_suite "release" build
+
+# The ingest benchmark's smoke run, from the release tree (never the sanitizer
+# tree): bench/ingest/run.sh --smoke, at most ~30 s, no thresholds. Figures
+# never fail this script; a benchmark that no longer works does (the smoke
+# run exits non-zero only when a target cannot start or answers no 2xx, or a
+# Redis floor did not do the work it measures).
+if [[ -x build/bench/ingest/bench-ingest ]]; then
+  isync_log "bench/ingest --smoke"
+  if ./bench/ingest/run.sh --build-dir build --smoke; then
+    results+=("bench/ingest --smoke: ran")
+  else
+    results+=("bench/ingest --smoke: BROKEN")
+    status=1
+  fi
+fi
 run_suite "asan+ubsan" build-asan -DISYNC_SANITIZE=ON -- -LE browser
 
 echo

@@ -45,6 +45,15 @@ std::vector<double> csv_figures(const std::string& out) {
   return figures;
 }
 
+// redis-benchmark sends whole pipelines: -n is rounded up to a multiple of
+// clients x pipeline so that exactly -n commands run.
+FloorRun rounded(FloorRun run) {
+  const auto batch =
+      static_cast<std::uint64_t>(run.clients) * static_cast<std::uint64_t>(run.pipeline);
+  run.requests = (run.requests + batch - 1) / batch * batch;
+  return run;
+}
+
 FloorResult measure(BenchRedis& redis, const std::string& name, const FloorRun& run,
                     const std::vector<std::string>& command) {
   std::vector<std::string> args{"redis-benchmark",
@@ -148,7 +157,8 @@ AcceptShape capture_accept_shape(BenchRedis& redis, const std::string& script) {
   return shape;
 }
 
-FloorResult accept_floor(BenchRedis& redis, const AcceptShape& shape, const FloorRun& run) {
+FloorResult accept_floor(BenchRedis& redis, const AcceptShape& shape, const FloorRun& asked) {
+  const auto run = rounded(asked);
   redis.reset();
   auto sha = redis.client().cmd({"SCRIPT", "LOAD", shape.script}).str;
   const auto mem0 = redis.used_memory();
@@ -166,7 +176,8 @@ FloorResult accept_floor(BenchRedis& redis, const AcceptShape& shape, const Floo
 }
 
 FloorResult xadd_floor(BenchRedis& redis, const std::string& stream, const std::string& value,
-                       const FloorRun& run) {
+                       const FloorRun& asked) {
+  const auto run = rounded(asked);
   redis.reset();
   const auto mem0 = redis.used_memory();
   auto f = measure(redis, run_name("XADD", run), run,
@@ -181,7 +192,8 @@ FloorResult xadd_floor(BenchRedis& redis, const std::string& stream, const std::
 }
 
 FloorResult xack_xdel_floor(BenchRedis& redis, const std::string& stream, const std::string& value,
-                            const FloorRun& run) {
+                            const FloorRun& asked) {
+  const auto run = rounded(asked);
   redis.reset();
   auto& c = redis.client();
   const std::uint64_t batch = 1000;
@@ -195,7 +207,7 @@ FloorResult xack_xdel_floor(BenchRedis& redis, const std::string& stream, const 
   redis.compact();
   auto sha = c.cmd({"SCRIPT", "LOAD", kXackXdelLua}).str;
   auto f = measure(redis, run_name("XREADGROUP+XACK+XDEL script", run), run,
-                   {"EVALSHA", sha, "1", stream, "bench", "c__rand_int__"});
+                   {"EVALSHA", sha, "1", stream, "bench", "worker-1"});
   const auto left = redis.xlen(stream);
   auto pending = c.cmd({"XPENDING", stream, "bench"});
   const long long pending_count = pending.elements.empty() ? -1 : pending.elements[0].integer;

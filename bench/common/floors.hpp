@@ -5,7 +5,8 @@
 // just rewritten, with Redis's CPU per event = Δ(used_cpu_user +
 // used_cpu_sys) / events. Each checks that Redis did what was measured and
 // throws std::runtime_error otherwise (a floor of the wrong work is worse
-// than none).
+// than none). `requests` is rounded up to a multiple of clients x pipeline
+// (redis-benchmark sends whole pipelines); FloorResult::events says how many ran.
 //
 //   accept_floor     the service's accept script (its text from the binary:
 //                    script_text(binary, "accept")) by EVALSHA, with keys and
