@@ -48,14 +48,16 @@ struct Options {
 };
 
 struct RunFigures {
-  double xadd_rate = 0;           // pipelined XADD, entries/s
-  double floor_rate = 0;          // XACK+XDEL script calls/s
-  double floor_cpu_us = 0;        // Redis CPU per floor call
-  double fill_rate = 0;           // accepts/s while queueing (for information)
-  double apply_rate = 0;          // events/s drained
-  double apply_cpu_us = 0;        // Redis CPU per event applied
-  double service_cpu_us = 0;      // the worker service's CPU per event applied
-  double calls_per_event = 0;     // EVALSHA calls per event applied
+  double xadd_rate = 0;       // pipelined XADD, entries/s
+  double floor_rate = 0;      // XACK+XDEL script calls/s
+  double floor_cpu_us = 0;    // Redis CPU per floor call
+  double fill_rate = 0;       // accepts/s while queueing (for information)
+  double apply_rate = 0;      // events/s drained
+  double apply_cpu_us = 0;    // Redis CPU per event applied
+  double service_cpu_us = 0;  // the worker service's CPU per event applied
+  double calls_per_event = 0;
+  std::uint64_t unavailable =
+      0;  // 503 answers while queueing (each sent again)     // EVALSHA calls per event applied
   double p50_ms = 0, p99_ms = 0;  // accept to mirror
   double rss_mib = 0;             // the worker service's peak RSS
   double queued_bytes = 0;        // Redis memory per queued event
@@ -188,7 +190,7 @@ class Bench {
     {
       auto listener = start_service(0, "listener");
       auto t0 = Clock::now();
-      post_events(listener.pub, o_.connections, first_, n, 0);
+      post_events(listener.pub, o_.connections, first_, n, 0, &f.unavailable);
       f.fill_rate =
           static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - t0).count();
       listener.child->stop();
@@ -253,10 +255,10 @@ class Bench {
         "pipelined XADD %.0f/s; "
         "XACK+XDEL floor %.0f/s, %.1f µs/entry; accept→mirror p50 %.1f ms p99 %.1f ms; "
         "peak RSS %.1f MiB; %.0f B/queued event, %.0f B/mirrored record; longest Redis "
-        "command %.2f ms (%g over 2 ms); queueing %.0f accepts/s\n",
+        "command %.2f ms (%g over 2 ms); queueing %.0f accepts/s (%llu answers 503 sent again)\n",
         i, f.apply_rate, f.calls_per_event, f.apply_cpu_us, f.service_cpu_us, f.xadd_rate,
         f.floor_rate, f.floor_cpu_us, f.p50_ms, f.p99_ms, f.rss_mib, f.queued_bytes, f.record_bytes,
-        f.slowest_ms, f.over_2ms, f.fill_rate);
+        f.slowest_ms, f.over_2ms, f.fill_rate, static_cast<unsigned long long>(f.unavailable));
     std::fflush(stdout);
   }
 
@@ -307,7 +309,8 @@ class Bench {
     std::fflush(stdout);
     const double cpu0 = redis_->cpu_seconds();
     auto t0 = Clock::now();
-    post_events(svc.pub, o_.connections, next_record_, total, o_.e2e_rate);
+    std::uint64_t unavailable = 0;
+    post_events(svc.pub, o_.connections, next_record_, total, o_.e2e_rate, &unavailable);
     const double sent_s = std::chrono::duration<double>(Clock::now() - t0).count();
     next_record_ += total;
     wait_until([&] { return db().cmd({"XLEN", "isync:{bench}:events"}).integer == 0; }, 120s);
@@ -316,12 +319,13 @@ class Bench {
     age_figures(f, svc);
     const double cpu_us = (redis_->cpu_seconds() - cpu0) * 1e6 / static_cast<double>(total);
     std::printf(
-        "  posted in %.1f s (%.0f/s achieved); drained %.2f s after the last post\n"
+        "  posted in %.1f s (%.0f/s achieved, %llu answers 503 sent again); drained %.2f s "
+        "after the last post\n"
         "  accept→mirror p50 %.2f ms, p99 %.2f ms (goal ≤ 20 ms)%s\n"
         "  Redis CPU %.1f µs per event (accept and apply); service peak RSS %.1f MiB\n",
-        sent_s, static_cast<double>(total) / sent_s, backlog_s, f.p50_ms, f.p99_ms,
-        o_.smoke ? "" : (f.p99_ms <= 20 ? "  PASS" : "  MISS"), cpu_us,
-        static_cast<double>(peak_rss_kib(svc.child->pid())) / 1024.0);
+        sent_s, static_cast<double>(total) / sent_s, static_cast<unsigned long long>(unavailable),
+        backlog_s, f.p50_ms, f.p99_ms, o_.smoke ? "" : (f.p99_ms <= 20 ? "  PASS" : "  MISS"),
+        cpu_us, static_cast<double>(peak_rss_kib(svc.child->pid())) / 1024.0);
     svc.child->stop();
   }
 

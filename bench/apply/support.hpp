@@ -70,10 +70,12 @@ inline std::string event_body(std::uint64_t n) {
 // HTTP load on `connections` keep-alive connections, one thread each.
 // rate 0: closed loop (each connection posts as soon as the last answer
 // came); else open loop, request k due at start + k / rate (a late one is
-// sent at once). Returns the 2xx count; any other answer or error throws.
+// sent at once). A 503 is sent again (counted in *unavailable_out). Returns
+// the 2xx count; any other answer or error throws.
 inline std::uint64_t post_events(std::uint16_t port, int connections, std::uint64_t first,
-                                 std::uint64_t count, double rate) {
-  std::atomic<std::uint64_t> next{0}, ok{0};
+                                 std::uint64_t count, double rate,
+                                 std::uint64_t* unavailable_out = nullptr) {
+  std::atomic<std::uint64_t> next{0}, ok{0}, unavailable{0};
   std::atomic<bool> failed{false};
   std::string why;
   std::mutex why_mu;
@@ -93,19 +95,29 @@ inline std::uint64_t post_events(std::uint16_t port, int connections, std::uint6
                                  static_cast<std::int64_t>(static_cast<double>(k) * 1e9 / rate));
           std::this_thread::sleep_until(due);
         }
-        http::request<http::string_body> req{http::verb::post, "/v1/intacct/bench/events", 11};
-        req.set(http::field::host, "127.0.0.1");
-        req.set(http::field::authorization, std::string("Bearer ") + kToken);
-        req.set(http::field::content_type, "application/x-www-form-urlencoded");
-        req.body() = event_body(first + k);
-        req.prepare_payload();
-        stream.expires_after(30s);
-        http::write(stream, req);
-        http::response<http::string_body> res;
-        http::read(stream, buffer, res);
-        if (res.result_int() / 100 != 2)
-          throw std::runtime_error("answer " + std::to_string(res.result_int()) + ": " +
-                                   res.body());
+        // A 503 (the queue unavailable for a moment: not accepted) is sent
+        // again, as Intacct would; anything else that is not 2xx fails.
+        for (int attempt = 0;; ++attempt) {
+          http::request<http::string_body> req{http::verb::post, "/v1/intacct/bench/events", 11};
+          req.set(http::field::host, "127.0.0.1");
+          req.set(http::field::authorization, std::string("Bearer ") + kToken);
+          req.set(http::field::content_type, "application/x-www-form-urlencoded");
+          req.body() = event_body(first + k);
+          req.prepare_payload();
+          stream.expires_after(30s);
+          http::write(stream, req);
+          http::response<http::string_body> res;
+          http::read(stream, buffer, res);
+          if (res.result_int() == 503 && attempt < 100) {
+            ++unavailable;
+            std::this_thread::sleep_for(100ms);
+            continue;
+          }
+          if (res.result_int() / 100 != 2)
+            throw std::runtime_error("answer " + std::to_string(res.result_int()) + ": " +
+                                     res.body());
+          break;
+        }
         ++ok;
       }
     } catch (const std::exception& e) {
@@ -118,6 +130,7 @@ inline std::uint64_t post_events(std::uint16_t port, int connections, std::uint6
   for (int i = 0; i < connections; ++i) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   if (failed) throw std::runtime_error("posting events failed: " + why);
+  if (unavailable_out) *unavailable_out = unavailable;
   return ok;
 }
 
