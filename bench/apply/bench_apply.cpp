@@ -37,7 +37,7 @@ struct Options {
   std::string binary, workdir = "var/bench-apply";
   std::uint64_t events = 100'000;
   int workers = 4;
-  int apply_batch = 32;
+  int apply_batch = 16;
   int connections = 32;
   int runs = 1;
   bool smoke = false;
