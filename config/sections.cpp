@@ -128,6 +128,11 @@ std::vector<Field<Config>> queue_fields() {
 
 std::vector<Field<Config>> mirror_fields() {
   return {
+      {"apply_batch", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         ISYNC_TRY(c.mirror.apply_batch, as_int32(k, r, 1, 256));
+         return {};
+       }},
       {"audit_max_entries", true,
        [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
          ISYNC_TRY(c.mirror.audit_max_entries, as_int32(k, r, 1, 1'000'000));

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "handlers/detail/apply_batch.hpp"
 #include "handlers/detail/read_batcher.hpp"
 #include "handlers/detail/read_failure.hpp"
 #include "handlers/detail/record_doc.hpp"
@@ -111,7 +112,10 @@ MirrorHandler::Apply MirrorHandler::read_apply(const queue::Envelope& e, const i
 
 MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOptions options,
                              Metrics& metrics, Clock& clock, Log& log)
-    : conn_(std::move(conn)), options_(options), metrics_(metrics), clock_(clock), log_(log) {}
+    : conn_(std::move(conn)), options_(options), metrics_(metrics), clock_(clock), log_(log) {
+  if (options_.apply_batch > 1)
+    applier_ = std::make_shared<detail::ApplyBatcher>(conn_, options_.apply_batch);
+}
 
 MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOptions options,
                              Metrics& metrics, Clock& clock, Log& log,
@@ -123,6 +127,8 @@ MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOpti
       clock_(clock),
       log_(log),
       intacct_(std::move(intacct)) {
+  if (options_.apply_batch > 1)
+    applier_ = std::make_shared<detail::ApplyBatcher>(conn_, options_.apply_batch);
   if (intacct_)
     batcher_ = std::make_shared<detail::ReadBatcher>(
         executor, conn_, clock_, options_.read_batch_window, options_.settle_margin);
@@ -202,8 +208,16 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
 }
 
 // Events are never fenced: only reconcile's writes are (MirrorSync).
+// Snapshot, draft and delete events go through the batcher; thin events and
+// reads keep the one-event script.
 void MirrorHandler::apply(const queue::Delivery& d, const Apply& a,
                           std::function<void(std::string decision)> then) {
+  if (applier_ && (a.kind == "snapshot" || a.kind == "draft" || a.kind == "delete")) {
+    std::vector<std::string> keys, args;
+    detail::apply_inputs(d, a, options_, clock_.now_ms(), detail::ApplyFence{}, keys, args);
+    applier_->apply(d.tenant, std::move(keys), std::move(args), std::move(then));
+    return;
+  }
   detail::run_apply(*conn_, d, a, options_, clock_.now_ms(), detail::ApplyFence{}, std::move(then));
 }
 

@@ -63,9 +63,12 @@ local function isync_evindex(doc)
 end
 )lua";
 
-constexpr char kAckTail[] = R"lua(
+constexpr char kAckEntry[] = R"lua(
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
+)lua";
+
+constexpr char kAckDoc[] = R"lua(
 if redis.call('EXISTS', KEYS[2]) == 1 then
   local t = redis.call('TIME')
   redis.call('HSET', KEYS[2], 'state', 'done',
@@ -83,7 +86,16 @@ constexpr std::array<char, A + B - 1> join(const char (&a)[A], const char (&b)[B
   return out;
 }
 
-constexpr auto kAckText = join(kIndexText, kAckTail);
+template <std::size_t A, std::size_t B>
+constexpr std::array<char, A + B - 1> join(const std::array<char, A>& a, const char (&b)[B]) {
+  std::array<char, A + B - 1> out{};
+  for (std::size_t i = 0; i + 1 < A; ++i) out[i] = a[i];
+  for (std::size_t i = 0; i < B; ++i) out[A - 1 + i] = b[i];
+  return out;
+}
+
+constexpr auto kAckDocText = join(kIndexText, kAckDoc);
+constexpr auto kAckText = join(join(kIndexText, kAckEntry), kAckDoc);
 
 }  // namespace
 
@@ -95,5 +107,7 @@ const char* const kEventIndexLua = kIndexText;
 // expire, the sweep removes them (event_index.hpp); it stays so that the
 // handlers' own argument positions do not move.
 const char* const kAckLua = kAckText.data();
+
+const char* const kAckDocLua = kAckDocText.data();
 
 }  // namespace isync::queue

@@ -20,6 +20,13 @@ std::string consumer_base() {
   return std::string(host[0] != '\0' ? host : "host") + "-" + std::to_string(::getpid());
 }
 
+// Accept-to-apply ages: milliseconds while the queue keeps up, up to hours
+// for events that waited in the retry schedule or parked.
+std::vector<double> age_buckets() {
+  return {0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25,
+          0.5,   1,     2.5,   5,    10,    30,   60,   300,  900, 3600};
+}
+
 }  // namespace
 
 WorkerPool::Impl::Entry WorkerPool::Impl::parse_entry(const Reply& r) {
@@ -45,7 +52,12 @@ WorkerPool::Impl::Impl(asio::any_io_executor ex, redis::Endpoint endpoint,
       reclaim_timer_(strand_),
       group_timer_(strand_),
       activity_timer_(strand_),
-      rng_(std::random_device{}()) {
+      rng_(std::random_device{}()),
+      age_at_apply_(metrics.histogram(
+          "isync_event_age_at_apply_seconds",
+          "Time from an event's accept (its received_at) to its outcome done (applied and acked), "
+          "seconds; includes queueing, retries and parking.",
+          {}, age_buckets())) {
   for (auto& t : tenants) {
     stream_tenant_[key(t, "events")] = t;
     tenants_.push_back(std::move(t));
@@ -253,6 +265,10 @@ void WorkerPool::Impl::settle(const std::shared_ptr<Job>& job, Outcome o) {
   detail::report_outcome(metrics_, log_, d, o,
                          std::chrono::duration<double>(SteadyClock::now() - job->started).count());
   activity_.add(d.tenant, activity_kind(o.kind), now);
+  if (o.kind == Outcome::Kind::done && d.envelope.received_at_ms > 0) {
+    age_at_apply_.observe(
+        static_cast<double>(std::max<std::int64_t>(0, now - d.envelope.received_at_ms)) / 1000.0);
+  }
   // unknown: whatever Redis holds decides (acked, or pending and reclaimed).
   if (o.kind == Outcome::Kind::done || o.kind == Outcome::Kind::unknown) return finished(job);
   move(job, o, now);

@@ -47,12 +47,14 @@ ApplyStep read_step(const std::string& object, const intacct::Row& row, std::int
   return a;
 }
 
-void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplyStep& step,
-               const MirrorOptions& options, std::int64_t now_ms, const ApplyFence& fence,
-               std::function<void(std::string decision)> then) {
+void apply_inputs(const queue::Delivery& d, const ApplyStep& step, const MirrorOptions& options,
+                  std::int64_t now_ms, const ApplyFence& fence, std::vector<std::string>& keys,
+                  std::vector<std::string>& args) {
   const queue::Envelope& e = d.envelope;
-  std::vector<std::string> keys;
-  std::vector<std::string> args;
+  keys.clear();
+  args.clear();
+  keys.reserve(kApplyKeyCount);
+  args.reserve(kApplyArgCount);
   queue::ack_inputs(d, keys, args, options.done_retention);
   keys.push_back(queue::key(d.tenant, "rec:" + e.object + ":" + e.key));
   keys.push_back(queue::key(d.tenant, "audit:" + e.object + ":" + e.key));
@@ -61,8 +63,8 @@ void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplySte
   keys.push_back(queue::key(d.tenant, "recheck:channel"));
   // ack_inputs fills KEYS[1..2] and ARGV[1..3]; the positions below are fixed
   // by the script.
-  assert(keys.size() == 7 && args.size() == 3);
-  args.resize(kArgRecheckLease);
+  assert(keys.size() == kApplyKeyCount && args.size() == 3);
+  args.resize(kApplyArgCount);
   auto arg = [&args](int pos) -> std::string& { return args[static_cast<std::size_t>(pos - 1)]; };
   arg(kArgAction) = e.action;
   arg(kArgVersion) = std::to_string(step.version);
@@ -88,19 +90,34 @@ void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplySte
   arg(kArgChannel) = e.channel;
   arg(kArgRecheckLease) =
       step.recheck_lease > 0 ? std::to_string(step.recheck_lease) : std::string();
+}
 
+std::string decision_of(boost::system::error_code ec, const redis::Reply& reply) {
+  if (ec) {
+    return (redis::may_have_run(ec) ? "error:lost:Redis " : "error:Redis ") + ec.message();
+  }
+  if (reply.is_error()) return "error:Redis answered " + reply.str;
+  if (reply.type != redis::Reply::Type::array || reply.elements.empty() ||
+      reply.elements[0].type != redis::Reply::Type::string) {
+    return "error:unexpected reply from the apply script";
+  }
+  return reply.elements[0].str;
+}
+
+void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplyStep& step,
+               const MirrorOptions& options, std::int64_t now_ms, const ApplyFence& fence,
+               std::function<void(std::string decision)> then) {
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+  apply_inputs(d, step, options, now_ms, fence, keys, args);
+  run_apply(conn, std::move(keys), std::move(args), std::move(then));
+}
+
+void run_apply(redis::Connection& conn, std::vector<std::string> keys,
+               std::vector<std::string> args, std::function<void(std::string decision)> then) {
   conn.eval(apply_script(), std::move(keys), std::move(args),
             [then = std::move(then)](boost::system::error_code ec, redis::Reply reply) {
-              if (ec) {
-                return then((redis::may_have_run(ec) ? "error:lost:Redis " : "error:Redis ") +
-                            ec.message());
-              }
-              if (reply.is_error()) return then("error:Redis answered " + reply.str);
-              if (reply.type != redis::Reply::Type::array || reply.elements.empty() ||
-                  reply.elements[0].type != redis::Reply::Type::string) {
-                return then("error:unexpected reply from the apply script");
-              }
-              then(reply.elements[0].str);
+              then(decision_of(ec, reply));
             });
 }
 

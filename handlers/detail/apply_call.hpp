@@ -3,9 +3,11 @@
 // reconcile path (MirrorSync). Internal to handlers/.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "intacct/intacct.hpp"
 #include "queue/queue.hpp"
@@ -47,6 +49,16 @@ ApplyStep read_step(const std::string& object, const intacct::Row& row, std::int
 // Whether `row`'s WHENMODIFIED parses (read_step then uses it).
 bool has_valid_whenmodified(const intacct::Row& row);
 
+// The apply script's KEYS and ARGV for one run (detail/mirror_lua.hpp).
+inline constexpr std::size_t kApplyKeyCount = 7;
+inline constexpr std::size_t kApplyArgCount = 23;
+void apply_inputs(const queue::Delivery& d, const ApplyStep& step, const MirrorOptions& options,
+                  std::int64_t now_ms, const ApplyFence& fence, std::vector<std::string>& keys,
+                  std::vector<std::string>& args);
+
+// The decision in the apply script's reply (see run_apply for the errors).
+std::string decision_of(boost::system::error_code ec, const redis::Reply& reply);
+
 // Runs the apply script for record d.envelope.object / d.envelope.key of
 // d.tenant, acking d's stream entry (an entry id no stream holds, e.g. "0-1",
 // acks nothing). `then` gets the script's decision, or "error:lost:<why>"
@@ -55,5 +67,8 @@ bool has_valid_whenmodified(const intacct::Row& row);
 void run_apply(redis::Connection& conn, const queue::Delivery& d, const ApplyStep& step,
                const MirrorOptions& options, std::int64_t now_ms, const ApplyFence& fence,
                std::function<void(std::string decision)> then);
+// The same with inputs made by apply_inputs.
+void run_apply(redis::Connection& conn, std::vector<std::string> keys,
+               std::vector<std::string> args, std::function<void(std::string decision)> then);
 
 }  // namespace isync::handlers::detail

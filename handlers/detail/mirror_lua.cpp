@@ -73,6 +73,14 @@ local function sorted_keys(t)
   return ks
 end
 
+-- cjson.encode of one value, without the call for the common string that
+-- needs no escaping (no control, quote, backslash, '/' or non-ASCII byte):
+-- the same text, cheaper.
+local function jstr(v)
+  if type(v) == 'string' and not v:find('[%c"\\/\128-\255]') then return '"' .. v .. '"' end
+  return cjson.encode(v)
+end
+
 -- Redis's cjson escapes every '/' as '\/' (valid JSON, but dates read back as
 -- "11\/22\/2026"): a '/' after an odd run of backslashes is such an escape
 -- and loses its backslash; an even run is escaped backslashes, kept.
@@ -85,8 +93,10 @@ end
 -- the hash order; sorted keys keep stored documents stable.
 local function encode_object(t)
   local parts = {}
-  for i, k in ipairs(sorted_keys(t)) do parts[i] = cjson.encode(k) .. ':' .. cjson.encode(t[k]) end
-  return unslash('{' .. table.concat(parts, ',') .. '}')
+  for i, k in ipairs(sorted_keys(t)) do parts[i] = jstr(k) .. ':' .. jstr(t[k]) end
+  local text = '{' .. table.concat(parts, ',') .. '}'
+  if text:find('\\/', 1, true) then text = unslash(text) end
+  return text
 end
 
 local function settled_at(version, rt)
@@ -96,8 +106,13 @@ end
 local function write(del, drft, f, fvs)
   redis.call('HSET', rec, 'v', vtext, 'wm', wm, 'del', del, 'draft', drft, 'ev', event_id,
              'f', encode_object(f), 'fv', encode_object(fvs))
-  -- rt: when the stored fields were read from Intacct (only for reads).
-  if read_at then redis.call('HSET', rec, 'rt', ARGV[18]) else redis.call('HDEL', rec, 'rt') end
+  -- rt: when the stored fields were read from Intacct (only for reads). Only
+  -- this script sets it, so a record that had none (cur[7]) has none now.
+  if read_at then
+    redis.call('HSET', rec, 'rt', ARGV[18])
+  elseif cur[7] then
+    redis.call('HDEL', rec, 'rt')
+  end
 end
 
 -- After a read at version `version`: recheck the record once its second has
@@ -109,26 +124,30 @@ end
 
 local function append_audit(result, changed)
   local names = {}
-  for i, n in ipairs(changed) do names[i] = cjson.encode(n) end
-  local entry = '{"event_id":' .. cjson.encode(event_id) .. ',"at":' .. cjson.encode(now_iso) ..
-      ',"source":' .. cjson.encode(source) ..
-      (channel ~= '' and (',"channel":' .. cjson.encode(channel)) or '') ..
-      ',"action":' .. cjson.encode(action) .. ',"result":' .. cjson.encode(result) .. ',"version":' .. vtext ..
+  for i, n in ipairs(changed) do names[i] = jstr(n) end
+  local entry = '{"event_id":' .. jstr(event_id) .. ',"at":' .. jstr(now_iso) ..
+      ',"source":' .. jstr(source) ..
+      (channel ~= '' and (',"channel":' .. jstr(channel)) or '') ..
+      ',"action":' .. jstr(action) .. ',"result":' .. jstr(result) .. ',"version":' .. vtext ..
       ',"changed":[' .. table.concat(names, ',') .. ']}'
-  redis.call('LPUSH', audit, entry)
-  redis.call('LTRIM', audit, 0, audit_max - 1)
+  local len = redis.call('LPUSH', audit, entry)
+  if len > audit_max then
+    redis.call('LTRIM', audit, 0, audit_max - 1)
+    len = audit_max
+  end
   if channel_taken then
     redis.call('HDEL', recheck_channels, member)
     channel_taken = false
   end
   -- Newest first, and "at" is fixed-width ISO-8601 UTC, so the old ones are
-  -- a suffix and compare as text.
-  while true do
+  -- a suffix and compare as text. A list of one holds only this entry.
+  while len > 1 do
     local tail = redis.call('LINDEX', audit, -1)
     if not tail then break end
     local ok, doc = pcall(cjson.decode, tail)
     if ok and type(doc) == 'table' and type(doc.at) == 'string' and doc.at < cutoff_iso then
       redis.call('RPOP', audit)
+      len = len - 1
     else
       break
     end
@@ -143,8 +162,10 @@ local function reindex(old_id, new_id)
   if new_id then redis.call('SADD', id_prefix .. new_id, recordno) end
 end
 
+-- Only a tombstone or a draft marker has a TTL on its record (expire(), and
+-- the marker's EXPIRE): a live record has none to remove.
 local function keep()
-  redis.call('PERSIST', rec)
+  if not live then redis.call('PERSIST', rec) end
   redis.call('PERSIST', audit)
 end
 
@@ -347,6 +368,58 @@ const redis::Script& apply_script() {
       "local isync_result = isync_apply()\n"
       "isync_index(KEYS[3])\n"
       "return isync_result\n");
+  return script;
+}
+
+// The same apply, for several events in one call: each event's KEYS and ARGV
+// are handed to a function as its own KEYS and ARGV (parameters shadow the
+// globals, so the apply text is the one above, unchanged). Each event runs
+// under pcall: an error ends that event alone (what it wrote before the
+// error stays, as when the one-event script fails; its ack is not reached
+// unless the error came after it) and is answered {'error', message}. The
+// acks are gathered (ids per stream; the first element is the group) and
+// made with one XACK and one XDEL per stream at the end of the same script.
+const redis::Script& apply_batch_script() {
+  static const redis::Script script(
+      std::string(kIndexLua) + kFenceLua +
+      "local isync_acks = {}\n"
+      "local function isync_one(KEYS, ARGV)\n"
+      "local function isync_ack()\n"
+      "local ids = isync_acks[KEYS[1]]\n"
+      "if not ids then ids = {ARGV[1]}; isync_acks[KEYS[1]] = ids end\n"
+      "ids[#ids + 1] = ARGV[2]\n" +
+      queue::kAckDocLua +
+      "\nend\n"
+      "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
+      "local function isync_apply()\n" +
+      kApplyBody +
+      "\nend\n"
+      "local isync_result = isync_apply()\n"
+      "isync_index(KEYS[3])\n"
+      "return isync_result\n"
+      "end\n" +
+      R"lua(
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = math.floor(#KEYS / nk)
+local out = {}
+for i = 0, n - 1 do
+  local k, a = {}, {}
+  for j = 1, nk do k[j] = KEYS[i * nk + j] end
+  for j = 1, na do a[j] = ARGV[2 + i * na + j] end
+  local ok, r = pcall(isync_one, k, a)
+  if ok then
+    out[i + 1] = r
+  else
+    out[i + 1] = {'error', type(r) == 'table' and tostring(r.err or '') or tostring(r)}
+  end
+end
+-- The entries acked above, in one XACK and one XDEL per stream.
+for stream, ids in pairs(isync_acks) do
+  redis.call('XACK', stream, unpack(ids))
+  redis.call('XDEL', stream, unpack(ids, 2))
+end
+return out
+)lua");
   return script;
 }
 

@@ -67,6 +67,13 @@ enum ApplyArg : int {
   kArgRecheckLease = 23,  // a recheck's read: the lease score it was taken under; else ""
 };
 
+// apply_script for several events of one tenant in one call. KEYS: each
+// event's 7 keys in turn. ARGV: 1 keys per event (7), 2 arguments per event
+// (23), then each event's arguments in turn. Returns one reply per event, in
+// order: what apply_script returns, or {'error', message} when that event's
+// apply raised an error (the other events are not affected).
+const redis::Script& apply_batch_script();
+
 // Read one record. KEYS: 1 record, 2 audit. ARGV: 1 audit entries limit.
 // Returns {} when absent (or a draft marker), else {v, wm, del, f, {audit…}}.
 const redis::Script& read_script();

@@ -100,6 +100,8 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   boost::asio::steady_timer activity_timer_;
   std::mt19937_64 rng_;
   ActivityCounter activity_;
+  // isync_event_age_at_apply_seconds: accept (envelope received_at) to done.
+  Histogram& age_at_apply_;
 
   std::vector<std::string> tenants_;
   std::map<std::string, std::string> stream_tenant_;

@@ -1,0 +1,136 @@
+#include "handlers/detail/apply_batch.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "handlers/detail/mirror_lua.hpp"
+
+namespace isync::handlers::detail {
+
+ApplyBatcher::ApplyBatcher(std::shared_ptr<redis::Connection> conn, int max_events)
+    : conn_(std::move(conn)), max_events_(static_cast<std::size_t>(std::max(1, max_events))) {}
+
+void ApplyBatcher::apply(const std::string& tenant, std::vector<std::string> keys,
+                         std::vector<std::string> args,
+                         std::function<void(std::string decision)> then) {
+  Item item{std::move(keys), std::move(args), 0, std::move(then)};
+  for (const auto& a : item.args) item.bytes += a.size();
+  {
+    std::lock_guard lock(mu_);
+    auto& q = waiting_[tenant];
+    if (q.empty()) order_.push_back(tenant);
+    q.push_back(std::move(item));
+  }
+  next();
+}
+
+bool ApplyBatcher::take(Batch& out) {
+  if (order_.empty()) return false;
+  const std::string tenant = order_.front();
+  order_.erase(order_.begin());
+  auto it = waiting_.find(tenant);
+  auto& q = it->second;
+  std::size_t n = 0, bytes = 0;
+  while (n < q.size() && n < max_events_ && (n == 0 || bytes + q[n].bytes <= kMaxBatchBytes)) {
+    bytes += q[n].bytes;
+    ++n;
+  }
+  out.assign(std::make_move_iterator(q.begin()),
+             std::make_move_iterator(q.begin() + static_cast<std::ptrdiff_t>(n)));
+  q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n));
+  if (q.empty()) {
+    waiting_.erase(it);
+  } else {
+    order_.push_back(tenant);  // its turn again after the other tenants
+  }
+  return true;
+}
+
+// Sends while there is room. One thread sends at a time (sending_), so
+// batches reach the connection in the order they were taken: two events of
+// one record are applied in the order apply() saw them.
+void ApplyBatcher::next() {
+  {
+    std::lock_guard lock(mu_);
+    if (sending_) return;  // that thread's loop takes this event too
+    sending_ = true;
+  }
+  while (true) {
+    Batch batch;
+    {
+      std::lock_guard lock(mu_);
+      if (in_flight_ >= kMaxInFlight || !take(batch)) {
+        sending_ = false;
+        return;
+      }
+      ++in_flight_;
+    }
+    send(std::move(batch));
+  }
+}
+
+void ApplyBatcher::send(Batch batch) {
+  if (batch.size() == 1) {
+    // One event: the one-event script, exactly as without batching.
+    Item item = std::move(batch.front());
+    run_apply(*conn_, std::move(item.keys), std::move(item.args),
+              [self = shared_from_this(), then = std::move(item.then)](std::string decision) {
+                {
+                  std::lock_guard lock(self->mu_);
+                  --self->in_flight_;
+                }
+                then(std::move(decision));
+                self->next();
+              });
+    return;
+  }
+  std::vector<std::string> keys, args;
+  keys.reserve(batch.size() * kApplyKeyCount);
+  args.reserve(2 + batch.size() * kApplyArgCount);
+  args.push_back(std::to_string(kApplyKeyCount));
+  args.push_back(std::to_string(kApplyArgCount));
+  for (const auto& item : batch) {
+    keys.insert(keys.end(), item.keys.begin(), item.keys.end());
+    args.insert(args.end(), item.args.begin(), item.args.end());
+  }
+  auto shared = std::make_shared<Batch>(std::move(batch));
+  conn_->eval(apply_batch_script(), std::move(keys), std::move(args),
+              [self = shared_from_this(), shared](boost::system::error_code ec, redis::Reply r) {
+                self->answered(std::move(*shared), ec, r);
+              });
+}
+
+void ApplyBatcher::answered(Batch batch, boost::system::error_code ec, const redis::Reply& reply) {
+  {
+    std::lock_guard lock(mu_);
+    --in_flight_;
+  }
+  const bool whole_error = !ec && reply.is_error();
+  const bool shaped =
+      !ec && reply.type == redis::Reply::Type::array && reply.elements.size() == batch.size();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    Item& item = batch[i];
+    if (whole_error) {
+      // Redis refused or aborted the call: each event once more on its own.
+      run_apply(*conn_, std::move(item.keys), std::move(item.args), std::move(item.then));
+      continue;
+    }
+    if (ec || !shaped) {
+      item.then(ec ? decision_of(ec, reply)
+                   : std::string("error:unexpected reply from the apply script"));
+      continue;
+    }
+    const redis::Reply& one = reply.elements[i];
+    if (one.type == redis::Reply::Type::array && one.elements.size() >= 1 &&
+        one.elements[0].type == redis::Reply::Type::string && one.elements[0].str == "error") {
+      // This event's apply raised an error inside the batch: run it alone,
+      // so it gets the one-event script's own answer.
+      run_apply(*conn_, std::move(item.keys), std::move(item.args), std::move(item.then));
+      continue;
+    }
+    item.then(decision_of({}, one));
+  }
+  next();
+}
+
+}  // namespace isync::handlers::detail
