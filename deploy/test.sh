@@ -39,34 +39,29 @@ run_suite() {
 
 run_suite "release" build
 
-# The ingest benchmark's smoke run, from the release tree (never the sanitizer
-# tree): bench/ingest/run.sh --smoke, at most ~30 s, no thresholds. Figures
-# never fail this script; a benchmark that no longer works does (the smoke
-# run exits non-zero only when a target cannot start or answers no 2xx, or a
-# Redis floor did not do the work it measures).
+# The benchmarks' smoke runs, from the release tree (never the sanitizer tree;
+# they are not CTests): each at most ~30 s, no thresholds. Figures never fail
+# this script; a benchmark that no longer works does (a smoke run exits
+# non-zero only when a target cannot start or answers no 2xx, a Redis floor did
+# not do the work it measures, or a run cannot finish).
+# smoke <name> <command...>
+smoke() {
+  local name=$1
+  shift
+  isync_log "$name --smoke"
+  if "$@" --smoke; then
+    results+=("$name --smoke: ran")
+  else
+    results+=("$name --smoke: BROKEN")
+    status=1
+  fi
+}
 if [[ -x build/bench/ingest/bench-ingest ]]; then
-  isync_log "bench/ingest --smoke"
-  if ./bench/ingest/run.sh --build-dir build --smoke; then
-    results+=("bench/ingest --smoke: ran")
-  else
-    results+=("bench/ingest --smoke: BROKEN")
-    status=1
-  fi
-fi
-
-# The sandbox's and the reconcile benchmark's smoke runs (10,000 records, no
-# thresholds: only a broken benchmark fails), with the release tree's
-# binaries, never the sanitizer tree's; not CTests.
-if [[ -x build/bench/reconcile/bench-reconcile && -x build/bench/sandbox/bench-sandbox ]]; then
-  isync_log "bench-sandbox and bench-reconcile --smoke"
-  mkdir -p var/bench-reconcile-smoke
-  if build/bench/sandbox/bench-sandbox --smoke &&
-    build/bench/reconcile/bench-reconcile --smoke --workdir var/bench-reconcile-smoke; then
-    results+=("bench-sandbox and bench-reconcile --smoke: ran")
-  else
-    results+=("bench-sandbox and bench-reconcile --smoke: BROKEN")
-    status=1
-  fi
+  smoke bench/ingest ./bench/ingest/run.sh --build-dir build
+  mkdir -p var/bench-apply-smoke var/bench-reconcile-smoke
+  smoke bench/apply build/bench/apply/bench-apply --workdir var/bench-apply-smoke
+  smoke bench/sandbox build/bench/sandbox/bench-sandbox
+  smoke bench/reconcile build/bench/reconcile/bench-reconcile --workdir var/bench-reconcile-smoke
 fi
 run_suite "asan+ubsan" build-asan -DISYNC_SANITIZE=ON -- -LE browser
 
