@@ -2,9 +2,26 @@
 // with Expect: 100-continue, and the drain on stop().
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <future>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "tests/ingest/server_harness.hpp"
 
 using namespace isync::testing::ingest_server;
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using isync::testing::read_reply;
 
 TEST_CASE("a client that sends half a header and stalls is disconnected after read_timeout") {
   RedisServer redis;

@@ -5,26 +5,14 @@
 #pragma once
 
 #include <doctest/doctest.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 
-#include <atomic>
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <cstdint>
 #include <future>
-#include <map>
-#include <mutex>
+#include <memory>
 #include <optional>
-#include <set>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <vector>
 
 #include "handlers/handlers.hpp"
@@ -35,14 +23,9 @@
 
 namespace isync::testing::ingest_server {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
-using asio::ip::tcp;
 using isync::testing::close_and_wait;
 using isync::testing::eventually;
 using isync::testing::exchange;
-using isync::testing::read_reply;
 using isync::testing::RedisServer;
 using isync::testing::Reply;
 

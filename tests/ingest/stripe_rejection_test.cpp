@@ -2,6 +2,10 @@
 // message, and nothing written.
 #include <doctest/doctest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "tests/ingest/stripe_route_harness.hpp"
 
 using namespace isync::testing::stripe_route;

@@ -6,20 +6,14 @@
 #pragma once
 
 #include <doctest/doctest.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <future>
-#include <map>
+#include <memory>
 #include <string>
-#include <thread>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,10 +26,6 @@
 
 namespace isync::testing::stripe_route {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
-using asio::ip::tcp;
 using isync::testing::close_and_wait;
 using isync::testing::eventually;
 using isync::testing::exchange;
