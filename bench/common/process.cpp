@@ -11,6 +11,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -162,13 +164,41 @@ RunResult run(const std::vector<std::string>& args, std::chrono::seconds limit) 
   return r;
 }
 
-std::uint64_t peak_rss_kib(pid_t pid) {
+namespace {
+
+// kB of a /proc/<pid>/status line ("VmHWM:", "VmRSS:").
+std::uint64_t status_kib(pid_t pid, const std::string& key) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6));
+    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size()));
   }
   return 0;
+}
+
+}  // namespace
+
+std::uint64_t peak_rss_kib(pid_t pid) { return status_kib(pid, "VmHWM:"); }
+
+std::uint64_t rss_kib(pid_t pid) { return status_kib(pid, "VmRSS:"); }
+
+void reset_peak_rss(pid_t pid) {
+  std::ofstream out("/proc/" + std::to_string(pid) + "/clear_refs");
+  out << "5";
+}
+
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14 || i == 15) ticks += std::stod(f);  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 std::string shell_line(const std::vector<std::string>& args) {

@@ -1,5 +1,5 @@
 // Shared by the benchmarks (bench/*): child processes, ports, readiness
-// probes and a process's peak RSS. Synchronous: a benchmark's driver thread
+// probes and a process's RSS and CPU time. Synchronous: a benchmark's driver thread
 // calls these between measurements, never while its load is running.
 #pragma once
 
@@ -55,6 +55,15 @@ RunResult run(const std::vector<std::string>& args, std::chrono::seconds limit);
 // The process's peak resident set size (VmHWM of /proc/<pid>/status) in KiB;
 // 0 when unknown. Read it before the process exits.
 std::uint64_t peak_rss_kib(pid_t pid);
+
+// The process's resident set size now (VmRSS) in KiB; 0 when unknown.
+std::uint64_t rss_kib(pid_t pid);
+
+// Resets the process's peak RSS (VmHWM) to its current RSS (/proc/<pid>/clear_refs).
+void reset_peak_rss(pid_t pid);
+
+// CPU seconds (user + system) the process has used; 0 when unknown.
+double cpu_seconds(pid_t pid);
 
 // The command line as a shell would take it (arguments with spaces or
 // quotes single-quoted), for "reproduce:" lines.

@@ -76,7 +76,7 @@ TEST_CASE("every refusal of a reconcile request names the member and what to sen
 
 TEST_CASE("a reconcile body that is not strict JSON is malformed_body") {
   for (const std::string& body : {std::string("{"), std::string(R"({"tenant":"a","tenant":"b"})"),
-                                 std::string(R"({"tenant":"acme"} x)"), std::string("")}) {
+                                  std::string(R"({"tenant":"acme"} x)"), std::string("")}) {
     CAPTURE(body);
     auto r = parse_reconcile_request(body);
     REQUIRE_FALSE(r.has_value());
