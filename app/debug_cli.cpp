@@ -18,6 +18,8 @@ const std::vector<NamedScript>& debug_scripts() {
        &queue::detail::release_script},
       {"apply", "apply one event to the mirror, XACK + XDEL its entry",
        &handlers::detail::apply_script},
+      {"apply-batch", "apply several events to the mirror, one XACK + XDEL per stream",
+       &handlers::detail::apply_batch_script},
   };
   return scripts;
 }

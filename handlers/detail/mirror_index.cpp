@@ -5,12 +5,15 @@
 namespace isync::handlers::detail {
 
 const char* const kIndexLua = R"lua(
-local function isync_index(rec_key)
+local function isync_index(rec_key, written)
   local obj, no = rec_key:match(':rec:([^:]+):([^:]+)$')
   if not obj then return end
   local base = rec_key:sub(1, #rec_key - #obj - #no - 5)
   local idx, idxv = base .. 'idx:' .. obj, base .. 'idxv:' .. obj
-  local r = redis.call('HMGET', rec_key, 'v', 'del', 'draft', 'f')
+  -- written: {v, TOTALDUE} of a live record the caller has just written in
+  -- full (what a read back would find); nil: read the record.
+  local r = written and {written[1], '0', '0'} or
+      redis.call('HMGET', rec_key, 'v', 'del', 'draft', 'f')
   if not r[1] or r[2] == '1' or r[3] == '1' or not tonumber(no) then
     redis.call('ZREM', idx, no)
     redis.call('HDEL', idxv, no)
@@ -19,8 +22,12 @@ local function isync_index(rec_key)
   local val = r[1]
   if obj == 'ARINVOICE' then
     local due = ''
-    local ok, f = pcall(cjson.decode, r[4] or '{}')
-    if ok and type(f) == 'table' and type(f.TOTALDUE) == 'string' then due = f.TOTALDUE end
+    if written then
+      if type(written[2]) == 'string' then due = written[2] end
+    else
+      local ok, f = pcall(cjson.decode, r[4] or '{}')
+      if ok and type(f) == 'table' and type(f.TOTALDUE) == 'string' then due = f.TOTALDUE end
+    end
     val = val .. ':' .. due
   end
   redis.call('ZADD', idx, tonumber(no), no)

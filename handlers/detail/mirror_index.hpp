@@ -23,8 +23,10 @@
 
 namespace isync::handlers::detail {
 
-// Defines `local function isync_index(rec_key)`. Record keys look like
-// isync:{t}:rec:<OBJECT>:<recordno>.
+// Defines `local function isync_index(rec_key, written)`. Record keys look
+// like isync:{t}:rec:<OBJECT>:<recordno>. written (optional): {v, TOTALDUE}
+// when the caller has just written the record live in full, so the entry is
+// made from them instead of a read of the record.
 extern const char* const kIndexLua;
 
 // Defines `local function isync_fenced(lock_key, token)`: false when token is

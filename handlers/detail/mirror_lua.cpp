@@ -73,13 +73,9 @@ local function sorted_keys(t)
   return ks
 end
 
--- cjson.encode of one value, without the call for the common string that
--- needs no escaping (no control, quote, backslash, '/' or non-ASCII byte):
--- the same text, cheaper.
-local function jstr(v)
-  if type(v) == 'string' and not v:find('[%c"\\/\128-\255]') then return '"' .. v .. '"' end
-  return cjson.encode(v)
-end
+-- One value as JSON. cjson.encode itself: a check in Lua for strings that
+-- need no escaping cost four times the call it saved.
+local jstr = cjson.encode
 
 -- Redis's cjson escapes every '/' as '\/' (valid JSON, but dates read back as
 -- "11\/22\/2026"): a '/' after an odd run of backslashes is such an escape
@@ -104,15 +100,16 @@ local function settled_at(version, rt)
 end
 
 local function write(del, drft, f, fvs)
-  redis.call('HSET', rec, 'v', vtext, 'wm', wm, 'del', del, 'draft', drft, 'ev', event_id,
-             'f', encode_object(f), 'fv', encode_object(fvs))
   -- rt: when the stored fields were read from Intacct (only for reads). Only
   -- this script sets it, so a record that had none (cur[7]) has none now.
   if read_at then
-    redis.call('HSET', rec, 'rt', ARGV[18])
-  elseif cur[7] then
-    redis.call('HDEL', rec, 'rt')
+    redis.call('HSET', rec, 'v', vtext, 'wm', wm, 'del', del, 'draft', drft, 'ev', event_id,
+               'f', encode_object(f), 'fv', encode_object(fvs), 'rt', ARGV[18])
+    return
   end
+  redis.call('HSET', rec, 'v', vtext, 'wm', wm, 'del', del, 'draft', drft, 'ev', event_id,
+             'f', encode_object(f), 'fv', encode_object(fvs))
+  if cur[7] then redis.call('HDEL', rec, 'rt') end
 end
 
 -- After a read at version `version`: recheck the record once its second has
@@ -121,6 +118,9 @@ local function schedule_recheck(version)
   if not read_at or settled_at(version, read_at) then return end
   redis.call('ZADD', recheck_key, (version + 1) * 1000 + settle_ms, member)
 end
+
+-- Whether append_audit created the audit list (it had no entries, so no TTL).
+local audit_created = false
 
 local function append_audit(result, changed)
   local names = {}
@@ -131,6 +131,7 @@ local function append_audit(result, changed)
       ',"action":' .. jstr(action) .. ',"result":' .. jstr(result) .. ',"version":' .. vtext ..
       ',"changed":[' .. table.concat(names, ',') .. ']}'
   local len = redis.call('LPUSH', audit, entry)
+  audit_created = len == 1
   if len > audit_max then
     redis.call('LTRIM', audit, 0, audit_max - 1)
     len = audit_max
@@ -163,10 +164,12 @@ local function reindex(old_id, new_id)
 end
 
 -- Only a tombstone or a draft marker has a TTL on its record (expire(), and
--- the marker's EXPIRE): a live record has none to remove.
+-- the marker's EXPIRE): a live record has none to remove, nor has a record
+-- the script's write created. An audit list append_audit created has none
+-- either. Called after write() and append_audit().
 local function keep()
-  if not live then redis.call('PERSIST', rec) end
-  redis.call('PERSIST', audit)
+  if exists and not live then redis.call('PERSIST', rec) end
+  if not audit_created then redis.call('PERSIST', audit) end
 end
 
 local function expire()
@@ -323,9 +326,12 @@ if exists and v == sv and #changed == 0 then
 end
 
 write('0', '0', fields, fv)
-keep()
 append_audit('applied', changed)
+keep()
 reindex(old_id, fields[id_field])
+-- The record is live and holds what write() stored: its index entry needs
+-- no read back.
+isync_written = {vtext, fields.TOTALDUE}
 return done('applied', #changed)
 )lua";
 
@@ -362,11 +368,12 @@ const redis::Script& apply_script() {
       std::string("local function isync_ack()\n") + queue::kAckLua + "\nend\n" + kIndexLua +
       kFenceLua +
       "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
+      "local isync_written = nil\n"
       "local function isync_apply()\n" +
       kApplyBody +
       "\nend\n"
       "local isync_result = isync_apply()\n"
-      "isync_index(KEYS[3])\n"
+      "isync_index(KEYS[3], isync_written)\n"
       "return isync_result\n");
   return script;
 }
@@ -391,11 +398,12 @@ const redis::Script& apply_batch_script() {
       queue::kAckDocLua +
       "\nend\n"
       "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
+      "local isync_written = nil\n"
       "local function isync_apply()\n" +
       kApplyBody +
       "\nend\n"
       "local isync_result = isync_apply()\n"
-      "isync_index(KEYS[3])\n"
+      "isync_index(KEYS[3], isync_written)\n"
       "return isync_result\n"
       "end\n" +
       R"lua(

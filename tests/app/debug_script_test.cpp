@@ -56,6 +56,7 @@ TEST_CASE("debug script prints each script's exact text, byte for byte") {
       {"move", &isync::queue::detail::move_script()},
       {"release", &isync::queue::detail::release_script()},
       {"apply", &isync::handlers::detail::apply_script()},
+      {"apply-batch", &isync::handlers::detail::apply_batch_script()},
   };
   for (const auto& [name, script] : scripts) {
     CAPTURE(name);
@@ -75,5 +76,5 @@ TEST_CASE("debug script refuses an unknown name and lists the known ones") {
   CHECK(r.out.empty());
   CHECK(r.err ==
         "intacct-sync: no script named \"nope\" (known: accept, accept-any, move, release, "
-        "apply)\n");
+        "apply, apply-batch)\n");
 }
