@@ -42,6 +42,10 @@ namespace isync::handlers::detail {
 // found no such record (a tombstone).
 // Whatever the decision (fenced aside), the record's RECORDNO index entry is
 // set from what the record holds before the script returns (isync_index).
+// The apply's decision text (Lua, mirror_lua.cpp): the body the apply and the
+// batched apply scripts wrap (mirror_scripts.cpp).
+const char* apply_body();
+
 const redis::Script& apply_script();
 
 enum ApplyArg : int {

@@ -1,0 +1,118 @@
+#include <string>
+
+#include "handlers/detail/mirror_index.hpp"
+#include "handlers/detail/mirror_lua.hpp"
+#include "queue/queue.hpp"
+
+// The mirror's scripts, assembled from the apply's decision text
+// (mirror_lua.cpp), the queue's ack lines, the index and the fence.
+namespace isync::handlers::detail {
+namespace {
+
+constexpr const char* kReadBody = R"lua(
+local r = redis.call('HMGET', KEYS[1], 'v', 'wm', 'del', 'draft', 'f')
+if not r[1] or r[4] == '1' then return {} end
+local a = redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+return {r[1], r[2] or '', r[3] or '0', r[5] or '{}', a}
+)lua";
+
+constexpr const char* kFindBody = R"lua(
+local ids = redis.call('SMEMBERS', KEYS[1])
+table.sort(ids, function(a, b) return (tonumber(a) or 0) < (tonumber(b) or 0) end)
+local limit, alimit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local out = {}
+for _, recno in ipairs(ids) do
+  if #out >= limit then break end
+  local r = redis.call('HMGET', ARGV[1] .. recno, 'v', 'wm', 'del', 'draft', 'f')
+  if r[1] and r[4] ~= '1' then
+    out[#out + 1] = {recno, r[1], r[2] or '', r[3] or '0', r[5] or '{}',
+                     redis.call('LRANGE', ARGV[2] .. recno, 0, alimit - 1)}
+  end
+end
+return out
+)lua";
+
+}  // namespace
+
+// The decision part runs as a function so that every path, whatever it
+// returns, ends with the record's index entry set from what it holds; a
+// fenced call writes nothing at all.
+const redis::Script& apply_script() {
+  static const redis::Script script(
+      std::string("local function isync_ack()\n") + queue::kAckLua + "\nend\n" + kIndexLua +
+      kFenceLua +
+      "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
+      "local isync_written = nil\n"
+      "local function isync_apply()\n" +
+      apply_body() +
+      "\nend\n"
+      "local isync_result = isync_apply()\n"
+      "isync_index(KEYS[3], isync_written)\n"
+      "return isync_result\n");
+  return script;
+}
+
+// The same apply, for several events in one call: each event's KEYS and ARGV
+// are handed to a function as its own KEYS and ARGV (parameters shadow the
+// globals, so the apply text is the one above, unchanged). Each event runs
+// under pcall: an error ends that event alone (what it wrote before the
+// error stays, as when the one-event script fails; its ack is not reached
+// unless the error came after it) and is answered {'error', message}. The
+// acks are gathered (ids per stream; the first element is the group) and
+// made with one XACK and one XDEL per stream at the end of the same script.
+const redis::Script& apply_batch_script() {
+  static const redis::Script script(
+      std::string(kIndexLua) + kFenceLua +
+      "local isync_acks = {}\n"
+      "local function isync_one(KEYS, ARGV)\n"
+      "local function isync_ack()\n"
+      "local ids = isync_acks[KEYS[1]]\n"
+      "if not ids then ids = {ARGV[1]}; isync_acks[KEYS[1]] = ids end\n"
+      "ids[#ids + 1] = ARGV[2]\n" +
+      queue::kAckDocLua +
+      "\nend\n"
+      "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
+      "local isync_written = nil\n"
+      "local function isync_apply()\n" +
+      apply_body() +
+      "\nend\n"
+      "local isync_result = isync_apply()\n"
+      "isync_index(KEYS[3], isync_written)\n"
+      "return isync_result\n"
+      "end\n" +
+      R"lua(
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = math.floor(#KEYS / nk)
+local out = {}
+for i = 0, n - 1 do
+  local k, a = {}, {}
+  for j = 1, nk do k[j] = KEYS[i * nk + j] end
+  for j = 1, na do a[j] = ARGV[2 + i * na + j] end
+  local ok, r = pcall(isync_one, k, a)
+  if ok then
+    out[i + 1] = r
+  else
+    out[i + 1] = {'error', type(r) == 'table' and tostring(r.err or '') or tostring(r)}
+  end
+end
+-- The entries acked above, in one XACK and one XDEL per stream.
+for stream, ids in pairs(isync_acks) do
+  redis.call('XACK', stream, unpack(ids))
+  redis.call('XDEL', stream, unpack(ids, 2))
+end
+return out
+)lua");
+  return script;
+}
+
+const redis::Script& read_script() {
+  static const redis::Script script(kReadBody);
+  return script;
+}
+
+const redis::Script& find_script() {
+  static const redis::Script script(kFindBody);
+  return script;
+}
+
+}  // namespace isync::handlers::detail
