@@ -32,23 +32,27 @@ end
 return out
 )lua";
 
-}  // namespace
-
 // The decision part runs as a function so that every path, whatever it
 // returns, ends with the record's index entry set from what it holds; a
-// fenced call writes nothing at all.
+// fenced call writes nothing at all. Expects isync_ack, isync_index and
+// isync_fenced defined before it.
+std::string fenced_apply() {
+  return std::string(
+             "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
+             "local isync_written = nil\n"
+             "local function isync_apply()\n") +
+         apply_body() +
+         "\nend\n"
+         "local isync_result = isync_apply()\n"
+         "isync_index(KEYS[3], isync_written)\n"
+         "return isync_result\n";
+}
+
+}  // namespace
+
 const redis::Script& apply_script() {
-  static const redis::Script script(
-      std::string("local function isync_ack()\n") + queue::kAckLua + "\nend\n" + kIndexLua +
-      kFenceLua +
-      "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
-      "local isync_written = nil\n"
-      "local function isync_apply()\n" +
-      apply_body() +
-      "\nend\n"
-      "local isync_result = isync_apply()\n"
-      "isync_index(KEYS[3], isync_written)\n"
-      "return isync_result\n");
+  static const redis::Script script(std::string("local function isync_ack()\n") + queue::kAckLua +
+                                    "\nend\n" + kIndexLua + kFenceLua + fenced_apply());
   return script;
 }
 
@@ -69,17 +73,7 @@ const redis::Script& apply_batch_script() {
       "local ids = isync_acks[KEYS[1]]\n"
       "if not ids then ids = {ARGV[1]}; isync_acks[KEYS[1]] = ids end\n"
       "ids[#ids + 1] = ARGV[2]\n" +
-      queue::kAckDocLua +
-      "\nend\n"
-      "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
-      "local isync_written = nil\n"
-      "local function isync_apply()\n" +
-      apply_body() +
-      "\nend\n"
-      "local isync_result = isync_apply()\n"
-      "isync_index(KEYS[3], isync_written)\n"
-      "return isync_result\n"
-      "end\n" +
+      queue::kAckDocLua + "\nend\n" + fenced_apply() + "end\n" +
       R"lua(
 local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
 local n = math.floor(#KEYS / nk)
