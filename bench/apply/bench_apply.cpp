@@ -23,6 +23,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "bench/apply/apply_bench.hpp"
 #include "bench/apply/support.hpp"
 #include "bench/common/floors.hpp"
 #include "bench/common/process.hpp"
@@ -30,43 +31,9 @@
 #include "bench/common/stats.hpp"
 
 using namespace isync::bench;
+using namespace isync::bench::apply;
 
 namespace {
-
-struct Options {
-  std::string binary, workdir = "var/bench-apply";
-  std::uint64_t events = 100'000;
-  int workers = 4;
-  int apply_batch = 16;
-  int connections = 32;
-  int runs = 1;
-  bool smoke = false;
-  bool e2e = false;
-  double e2e_rate = 5000;
-  int e2e_seconds = 60;
-  std::string command_line;
-};
-
-struct RunFigures {
-  double xadd_rate = 0;       // pipelined XADD, entries/s
-  double floor_rate = 0;      // XACK+XDEL script calls/s
-  double floor_cpu_us = 0;    // Redis CPU per floor call
-  double fill_rate = 0;       // accepts/s while queueing (for information)
-  double apply_rate = 0;      // events/s drained
-  double apply_cpu_us = 0;    // Redis CPU per event applied
-  double service_cpu_us = 0;  // the worker service's CPU per event applied
-  double calls_per_event = 0;
-  std::uint64_t unavailable =
-      0;  // 503 answers while queueing (each sent again)     // EVALSHA calls per event applied
-  double p50_ms = 0, p99_ms = 0;  // accept to mirror
-  double rss_mib = 0;             // the worker service's peak RSS
-  double queued_bytes = 0;        // Redis memory per queued event
-  double record_bytes = 0;        // Redis memory per mirrored record
-  double slowest_ms = 0;          // longest Redis command during the drain
-  double over_2ms = 0;            // commands over 2 ms during the drain
-  double apply_ratio() const { return xadd_rate > 0 ? apply_rate / xadd_rate : 0; }
-  double cpu_ratio() const { return floor_cpu_us > 0 ? apply_cpu_us / floor_cpu_us : 0; }
-};
 
 class Bench {
  public:
@@ -248,53 +215,6 @@ class Bench {
     return f;
   }
 
-  void print_run(int i, const RunFigures& f) {
-    std::printf(
-        "run %d: apply %.0f events/s (%.3f EVALSHA/event), Redis CPU %.1f µs/event, service CPU "
-        "%.1f µs/event; "
-        "pipelined XADD %.0f/s; "
-        "XACK+XDEL floor %.0f/s, %.1f µs/entry; accept→mirror p50 %.1f ms p99 %.1f ms; "
-        "peak RSS %.1f MiB; %.0f B/queued event, %.0f B/mirrored record; longest Redis "
-        "command %.2f ms (%g over 2 ms); queueing %.0f accepts/s (%llu answers 503 sent again)\n",
-        i, f.apply_rate, f.calls_per_event, f.apply_cpu_us, f.service_cpu_us, f.xadd_rate,
-        f.floor_rate, f.floor_cpu_us, f.p50_ms, f.p99_ms, f.rss_mib, f.queued_bytes, f.record_bytes,
-        f.slowest_ms, f.over_2ms, f.fill_rate, static_cast<unsigned long long>(f.unavailable));
-    std::fflush(stdout);
-  }
-
-  void summary(const std::vector<RunFigures>& runs) {
-    auto row = [&](const char* name, const char* unit, auto get) {
-      std::vector<double> v;
-      for (const auto& f : runs) v.push_back(get(f));
-      auto s = spread(v);
-      std::printf("%-44s %12.3g %12.3g %12.3g  %s\n", name, s.median, s.min, s.max, unit);
-      return s;
-    };
-    std::printf("\n%-44s %12s %12s %12s\n", "figure", "median", "min", "max");
-    row("apply", "events/s", [](auto& f) { return f.apply_rate; });
-    row("Redis CPU per event applied", "µs", [](auto& f) { return f.apply_cpu_us; });
-    row("service CPU per event applied (start included)", "µs",
-        [](auto& f) { return f.service_cpu_us; });
-    row("pipelined XADD (-c 32 -P 16)", "entries/s", [](auto& f) { return f.xadd_rate; });
-    row("XACK+XDEL floor (-c 32 -P 1)", "calls/s", [](auto& f) { return f.floor_rate; });
-    row("XACK+XDEL floor Redis CPU", "µs/entry", [](auto& f) { return f.floor_cpu_us; });
-    row("accept→mirror p50 (queued, then drained)", "ms", [](auto& f) { return f.p50_ms; });
-    row("accept→mirror p99 (queued, then drained)", "ms", [](auto& f) { return f.p99_ms; });
-    row("service peak RSS", "MiB", [](auto& f) { return f.rss_mib; });
-    row("Redis memory per queued event", "bytes", [](auto& f) { return f.queued_bytes; });
-    row("Redis memory per mirrored record", "bytes", [](auto& f) { return f.record_bytes; });
-    row("longest Redis command while draining", "ms", [](auto& f) { return f.slowest_ms; });
-    auto a = row("ratio apply / pipelined XADD", "", [](auto& f) { return f.apply_ratio(); });
-    auto c =
-        row("ratio CPU per event / XACK+XDEL floor", "", [](auto& f) { return f.cpu_ratio(); });
-    if (!o_.smoke) {
-      std::printf("\napply ≥ 0.1 × pipelined XADD: %.3f  %s\n", a.median,
-                  a.median >= 0.1 ? "PASS" : "MISS");
-      std::printf("Redis CPU per event ≤ 2 × XACK+XDEL floor: %.2f  %s\n", c.median,
-                  c.median <= 2.0 ? "PASS" : "MISS");
-    }
-  }
-
   // One service takes events at a fixed rate; the age histogram gives the
   // accept-to-mirror figures.
   void e2e() {
@@ -343,7 +263,7 @@ class Bench {
       runs.push_back(run_once());
       print_run(i, runs.back());
     }
-    summary(runs);
+    print_summary(runs, o_.smoke);
     if (o_.e2e) e2e();
     std::printf("\nload average at end: %s", loadavg().c_str());
     std::printf("reproduce: %s\n", o_.command_line.c_str());
