@@ -31,6 +31,10 @@ enum class FieldType {
   boolean,    // true | false
 };
 
+// Compared as numbers (integer cents), and as times.
+inline bool numeric(FieldType t) { return t == FieldType::integer || t == FieldType::money; }
+inline bool temporal(FieldType t) { return t == FieldType::date || t == FieldType::timestamp; }
+
 struct FieldDef {
   std::string name;  // flattened with dots: DISPLAYCONTACT.EMAIL1
   FieldType type = FieldType::text;
