@@ -9,20 +9,15 @@
 
 #include "intacct/intacct.hpp"
 #include "sandbox/sandbox.hpp"
+#include "tests/sandbox/options.hpp"
 
 namespace sb = isync::sandbox;
 namespace ii = isync::intacct;
 
 namespace {
 
-constexpr std::int64_t kStart = 1795352400000;  // 2026-11-22T13:00:00Z
-
-sb::Options options() {
-  sb::Options o;
-  o.credentials = {"SENDER", "sender-pw", "ACME", "ws_user", "user-pw"};
-  o.endpoint_url = "http://127.0.0.1:8089/ia/xml/xmlgw.phtml";
-  return o;
-}
+using isync::sandbox::test::kStart;
+using isync::sandbox::test::options;
 
 using Fields = std::map<std::string, std::string>;
 

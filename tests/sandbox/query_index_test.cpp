@@ -8,6 +8,7 @@
 
 #include "intacct/intacct.hpp"
 #include "sandbox/sandbox.hpp"
+#include "tests/sandbox/options.hpp"
 
 namespace sb = isync::sandbox;
 namespace ii = isync::intacct;
@@ -15,14 +16,8 @@ using ii::Status;
 
 namespace {
 
-constexpr std::int64_t kStart = 1795352400000;  // 2026-11-22T13:00:00Z
-
-sb::Options options() {
-  sb::Options o;
-  o.credentials = {"SENDER", "sender-pw", "ACME", "ws_user", "user-pw"};
-  o.endpoint_url = "http://127.0.0.1:8089/ia/xml/xmlgw.phtml";
-  return o;
-}
+using isync::sandbox::test::kStart;
+using isync::sandbox::test::options;
 
 ii::FunctionResult run(sb::Company& c, const std::string& body) {
   const auto reply = c.handle_gateway(
