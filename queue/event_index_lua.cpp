@@ -94,7 +94,6 @@ constexpr std::array<char, A + B - 1> join(const std::array<char, A>& a, const c
   return out;
 }
 
-constexpr auto kAckDocText = join(kIndexText, kAckDoc);
 constexpr auto kAckText = join(join(kIndexText, kAckEntry), kAckDoc);
 
 }  // namespace
@@ -108,6 +107,6 @@ const char* const kEventIndexLua = kIndexText;
 // handlers' own argument positions do not move.
 const char* const kAckLua = kAckText.data();
 
-const char* const kAckDocLua = kAckDocText.data();
+const char* const kAckDocLua = kAckDoc;
 
 }  // namespace isync::queue

@@ -205,9 +205,10 @@ Outcome redis_failure(bool may_have_run, const std::string& what);
 // (unused now; kept so that the handlers' own argument positions stay).
 // Handler scripts put their own keys and args after those.
 extern const char* const kAckLua;
-// kAckLua without its XACK + XDEL: for a script that commits several entries
-// and acks their ids together (XACK and XDEL with many ids) before it ends.
-// The same inputs; the document part is the same.
+// kAckLua's document part alone, for a script that commits several entries
+// and acks their ids together (XACK and XDEL with many ids) before it ends:
+// no XACK + XDEL, and no local functions: the script defines kEventIndexLua
+// once at its top level (not once per entry). The same inputs.
 extern const char* const kAckDocLua;
 
 // Keeps `d` from being reclaimed while its handler is still working on it (a

@@ -3,74 +3,58 @@
 namespace isync::handlers::detail {
 namespace {
 
-// The decision part of the apply script. The queue's ack lines are wrapped in
-// a function (prepended in mirror_scripts.cpp) so that whatever they return, the script can
-// still report its decision.
-constexpr const char* kApplyBody = R"lua(
-local rec, audit = KEYS[3], KEYS[4]
-local action, vtext, wm = ARGV[4], ARGV[5], ARGV[6]
-local v = tonumber(vtext)
-local event_id, source = ARGV[7], ARGV[8]
-local channel = ARGV[22] or ''
-local now_iso, cutoff_iso = ARGV[9], ARGV[10]
-local audit_max, tomb_ttl = tonumber(ARGV[11]), tonumber(ARGV[12])
-local id_field, id_prefix, recordno = ARGV[13], ARGV[14], ARGV[15]
-local kind = ARGV[16]
-local snap = cjson.decode(ARGV[17])
--- read / readdraft: the whole record as Intacct has it now (a read with every
--- field). It replaces the mirror's fields and settles same-second conflicts.
-local authoritative = kind == 'read' or kind == 'readdraft'
-if kind == 'read' then kind = 'snapshot' elseif kind == 'readdraft' then kind = 'draft' end
--- WHENMODIFIED has whole seconds, so a record read during the second of its
--- own WHENMODIFIED may change again with the same WHENMODIFIED, and that
--- change's thin event is a duplicate of the first. A read is "settled" when
--- it was made at least settle_ms after that second ended; an unsettled read
--- puts the record on the recheck schedule for then.
-local read_at, settle_ms = tonumber(ARGV[18]), tonumber(ARGV[19])
-local recheck_key = KEYS[5]
--- defer_ms (thin and conflicting events): when set, the record is read only
--- once its second has settled: instead of answering 'thin'/'reread' the
--- script puts the record on the recheck schedule (due then, at most
--- settle + 1 s from now, in case WHENMODIFIED runs ahead of this clock)
--- and acks the event ('deferred'). Empty: the caller reads at once.
-local defer_now = tonumber(ARGV[20])
--- The channels (envelope "channel", e.g. "trigger") of the events that put
--- the record on the schedule, as a comma-separated list per member. A read
--- made for the schedule (recheck_lease: the score it was taken under) is
--- audited with them. Its audit entry takes them off only while the member
--- still holds that lease; an event that scheduled the record anew meanwhile
--- leaves them for the next read. The recheck's end removes them with the
--- member (recheck_done_script).
-local recheck_channels, member = KEYS[7], KEYS[3]:match(':rec:(.*)$')
-local recheck_lease = tonumber(ARGV[23])
-local channel_taken = false
-if recheck_lease then
-  local named = redis.call('HGET', recheck_channels, member)
-  if named then
-    channel = named
-    channel_taken = tonumber(redis.call('ZSCORE', recheck_key, member)) == recheck_lease
-  end
-end
-
-local cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv', 'wm', 'rt', 'need')
-local exists = cur[1] ~= false
-local sv = exists and tonumber(cur[1]) or nil
-local deleted = cur[2] == '1'
-local draft = cur[3] == '1'
-local fields = (exists and cur[4]) and cjson.decode(cur[4]) or {}
-local fv = (exists and cur[5]) and cjson.decode(cur[5]) or {}
-local live = exists and not deleted and not draft
+// The apply script's text in two parts, so that a call applying several
+// events makes its functions once (mirror_scripts.cpp assembles them).
+// kApplyDefs: the state of the event being applied (script-level locals)
+// and the functions that read it; expects isync_ack defined before it.
+// kApplyBody: one event, the body of a function of (KEYS, ARGV): it sets
+// that state and decides. Whatever it returns, the script can still report
+// its decision (the ack lines are a function called from here).
+constexpr const char* kApplyDefs = R"lua(
+-- The state of the event being applied, set by isync_apply (one call may
+-- apply several events: the functions below are made once per call).
+local rec, audit, action, vtext, wm, v, event_id, source, channel, now_iso, cutoff_iso, audit_max, tomb_ttl, id_field, id_prefix, recordno, authoritative, read_at, read_at_text, settle_ms, recheck_key, defer_now, recheck_channels, member, channel_taken, cur, exists, live, audit_created
 
 local function sorted_keys(t)
-  local ks = {}
-  for k in pairs(t) do ks[#ks + 1] = k end
+  local ks, n = {}, 0
+  for k in pairs(t) do
+    n = n + 1
+    ks[n] = k
+  end
   table.sort(ks)
   return ks
 end
 
 -- One value as JSON. cjson.encode itself: a check in Lua for strings that
--- need no escaping cost four times the call it saved.
+-- need no escaping cost more than the call it saved.
 local jstr = cjson.encode
+-- Field names, version texts and the audit's words recur in every event of
+-- a call: each is encoded once per call.
+local jnames = {}
+local function jname(s)
+  local e = jnames[s]
+  if not e then
+    e = jstr(s)
+    jnames[s] = e
+  end
+  return e
+end
+
+-- t's keys in order: the sorted list ks itself when t has exactly its keys
+-- (the snapshot's keys are sorted once and serve the fields and versions).
+local function keys_of(t, ks)
+  if ks then
+    local n = 0
+    for _ in pairs(t) do n = n + 1 end
+    if n == #ks then
+      for i = 1, n do
+        if t[ks[i]] == nil then return sorted_keys(t) end
+      end
+      return ks
+    end
+  end
+  return sorted_keys(t)
+end
 
 -- Redis's cjson escapes every '/' as '\/' (valid JSON, but dates read back as
 -- "11\/22\/2026"): a '/' after an odd run of backslashes is such an escape
@@ -81,10 +65,14 @@ local function unslash(text)
   end))
 end
 -- cjson would encode an empty table as {} either way, but its key order is
--- the hash order; sorted keys keep stored documents stable.
-local function encode_object(t)
+-- the hash order; sorted keys (ks) keep stored documents stable. versions:
+-- the values are version texts (few, encoded once each).
+local function encode_object(t, ks, versions)
   local parts = {}
-  for i, k in ipairs(sorted_keys(t)) do parts[i] = jstr(k) .. ':' .. jstr(t[k]) end
+  for i = 1, #ks do
+    local k = ks[i]
+    parts[i] = jname(k) .. ':' .. (versions and jname(t[k]) or jstr(t[k]))
+  end
   local text = '{' .. table.concat(parts, ',') .. '}'
   if text:find('\\/', 1, true) then text = unslash(text) end
   return text
@@ -94,16 +82,19 @@ local function settled_at(version, rt)
   return rt ~= nil and rt >= (version + 1) * 1000 + settle_ms
 end
 
-local function write(del, drft, f, fvs)
+-- ks: f's keys sorted, when the caller has them (keys_of checks).
+local function write(del, drft, f, fvs, ks)
+  ks = keys_of(f, ks)
+  local ftext, fvtext = encode_object(f, ks), encode_object(fvs, keys_of(fvs, ks), true)
   -- rt: when the stored fields were read from Intacct (only for reads). Only
   -- this script sets it, so a record that had none (cur[7]) has none now.
   if read_at then
     redis.call('HSET', rec, 'v', vtext, 'wm', wm, 'del', del, 'draft', drft, 'ev', event_id,
-               'f', encode_object(f), 'fv', encode_object(fvs), 'rt', ARGV[18])
+               'f', ftext, 'fv', fvtext, 'rt', read_at_text)
     return
   end
   redis.call('HSET', rec, 'v', vtext, 'wm', wm, 'del', del, 'draft', drft, 'ev', event_id,
-             'f', encode_object(f), 'fv', encode_object(fvs))
+             'f', ftext, 'fv', fvtext)
   if cur[7] then redis.call('HDEL', rec, 'rt') end
 end
 
@@ -114,16 +105,13 @@ local function schedule_recheck(version)
   redis.call('ZADD', recheck_key, (version + 1) * 1000 + settle_ms, member)
 end
 
--- Whether append_audit created the audit list (it had no entries, so no TTL).
-local audit_created = false
-
 local function append_audit(result, changed)
   local names = {}
-  for i, n in ipairs(changed) do names[i] = jstr(n) end
-  local entry = '{"event_id":' .. jstr(event_id) .. ',"at":' .. jstr(now_iso) ..
-      ',"source":' .. jstr(source) ..
-      (channel ~= '' and (',"channel":' .. jstr(channel)) or '') ..
-      ',"action":' .. jstr(action) .. ',"result":' .. jstr(result) .. ',"version":' .. vtext ..
+  for i = 1, #changed do names[i] = jname(changed[i]) end
+  local entry = '{"event_id":' .. jstr(event_id) .. ',"at":' .. jname(now_iso) ..
+      ',"source":' .. jname(source) ..
+      (channel ~= '' and (',"channel":' .. jname(channel)) or '') ..
+      ',"action":' .. jname(action) .. ',"result":' .. jname(result) .. ',"version":' .. vtext ..
       ',"changed":[' .. table.concat(names, ',') .. ']}'
   local len = redis.call('LPUSH', audit, entry)
   audit_created = len == 1
@@ -207,12 +195,70 @@ local function done(decision, n)
     if tonumber(now[3]) and tonumber(now[3]) <= v then redis.call('HDEL', rec, 'need') end
     if tonumber(now[1]) == v then
       -- The same fields were confirmed by this read (applied or identical).
-      if read_at > (tonumber(now[2]) or 0) then redis.call('HSET', rec, 'rt', ARGV[18]) end
+      if read_at > (tonumber(now[2]) or 0) then redis.call('HSET', rec, 'rt', read_at_text) end
       schedule_recheck(v)
     end
   end
   return {decision, n}
 end
+)lua";
+
+constexpr const char* kApplyBody = R"lua(
+rec, audit = KEYS[3], KEYS[4]
+action, vtext, wm = ARGV[4], ARGV[5], ARGV[6]
+v = tonumber(vtext)
+event_id, source = ARGV[7], ARGV[8]
+channel = ARGV[22] or ''
+now_iso, cutoff_iso = ARGV[9], ARGV[10]
+audit_max, tomb_ttl = tonumber(ARGV[11]), tonumber(ARGV[12])
+id_field, id_prefix, recordno = ARGV[13], ARGV[14], ARGV[15]
+local kind = ARGV[16]
+local snap = cjson.decode(ARGV[17])
+-- read / readdraft: the whole record as Intacct has it now (a read with every
+-- field). It replaces the mirror's fields and settles same-second conflicts.
+authoritative = kind == 'read' or kind == 'readdraft'
+if kind == 'read' then kind = 'snapshot' elseif kind == 'readdraft' then kind = 'draft' end
+-- WHENMODIFIED has whole seconds, so a record read during the second of its
+-- own WHENMODIFIED may change again with the same WHENMODIFIED, and that
+-- change's thin event is a duplicate of the first. A read is "settled" when
+-- it was made at least settle_ms after that second ended; an unsettled read
+-- puts the record on the recheck schedule for then.
+read_at_text = ARGV[18]
+read_at, settle_ms = tonumber(read_at_text), tonumber(ARGV[19])
+recheck_key = KEYS[5]
+-- defer_ms (thin and conflicting events): when set, the record is read only
+-- once its second has settled: instead of answering 'thin'/'reread' the
+-- script puts the record on the recheck schedule (due then, at most
+-- settle + 1 s from now, in case WHENMODIFIED runs ahead of this clock)
+-- and acks the event ('deferred'). Empty: the caller reads at once.
+defer_now = tonumber(ARGV[20])
+-- The channels (envelope "channel", e.g. "trigger") of the events that put
+-- the record on the schedule, as a comma-separated list per member. A read
+-- made for the schedule (recheck_lease: the score it was taken under) is
+-- audited with them. Its audit entry takes them off only while the member
+-- still holds that lease; an event that scheduled the record anew meanwhile
+-- leaves them for the next read. The recheck's end removes them with the
+-- member (recheck_done_script).
+recheck_channels, member = KEYS[7], KEYS[3]:match(':rec:(.*)$')
+local recheck_lease = tonumber(ARGV[23])
+channel_taken = false
+audit_created = false
+if recheck_lease then
+  local named = redis.call('HGET', recheck_channels, member)
+  if named then
+    channel = named
+    channel_taken = tonumber(redis.call('ZSCORE', recheck_key, member)) == recheck_lease
+  end
+end
+
+cur = redis.call('HMGET', rec, 'v', 'del', 'draft', 'f', 'fv', 'wm', 'rt', 'need')
+exists = cur[1] ~= false
+local sv = exists and tonumber(cur[1]) or nil
+local deleted = cur[2] == '1'
+local draft = cur[3] == '1'
+local fields = (exists and cur[4]) and cjson.decode(cur[4]) or {}
+local fv = (exists and cur[5]) and cjson.decode(cur[5]) or {}
+live = exists and not deleted and not draft
 
 local old_id = fields[id_field]
 
@@ -305,7 +351,9 @@ if authoritative then
     end
   end
 end
-for _, k in ipairs(sorted_keys(snap)) do
+local ks = sorted_keys(snap)
+for i = 1, #ks do
+  local k = ks[i]
   local val = snap[k]
   if fields[k] ~= val then changed[#changed + 1] = k end
   if fv[k] ~= vtext then fv_moved = true end
@@ -316,11 +364,11 @@ end
 if exists and v == sv and #changed == 0 then
   -- Same second, same values: nothing changes but which version each field
   -- is known at.
-  if fv_moved then redis.call('HSET', rec, 'fv', encode_object(fv)) end
+  if fv_moved then redis.call('HSET', rec, 'fv', encode_object(fv, keys_of(fv, ks), true)) end
   return done('ignored', 0)
 end
 
-write('0', '0', fields, fv)
+write('0', '0', fields, fv, ks)
 append_audit('applied', changed)
 keep()
 reindex(old_id, fields[id_field])
@@ -331,6 +379,8 @@ return done('applied', #changed)
 )lua";
 
 }  // namespace
+
+const char* apply_defs() { return kApplyDefs; }
 
 const char* apply_body() { return kApplyBody; }
 

@@ -42,8 +42,11 @@ namespace isync::handlers::detail {
 // found no such record (a tombstone).
 // Whatever the decision (fenced aside), the record's RECORDNO index entry is
 // set from what the record holds before the script returns (isync_index).
-// The apply's decision text (Lua, mirror_lua.cpp): the body the apply and the
-// batched apply scripts wrap (mirror_scripts.cpp).
+// The apply's decision text (Lua, mirror_lua.cpp), in two parts the apply
+// and the batched apply scripts wrap (mirror_scripts.cpp): the functions and
+// the state they read, made once per script call (apply_defs), and one
+// event's body, run as a function of (KEYS, ARGV) (apply_body).
+const char* apply_defs();
 const char* apply_body();
 
 const redis::Script& apply_script();

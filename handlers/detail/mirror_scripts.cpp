@@ -2,6 +2,7 @@
 
 #include "handlers/detail/mirror_index.hpp"
 #include "handlers/detail/mirror_lua.hpp"
+#include "queue/event_index.hpp"
 #include "queue/queue.hpp"
 
 // The mirror's scripts, assembled from the apply's decision text
@@ -32,48 +33,54 @@ end
 return out
 )lua";
 
-// The decision part runs as a function so that every path, whatever it
-// returns, ends with the record's index entry set from what it holds; a
-// fenced call writes nothing at all. Expects isync_ack, isync_index and
-// isync_fenced defined before it.
+// One event, fenced and indexed: the decision runs as a function so that
+// every path, whatever it returns, ends with the record's index entry set
+// from what it holds; a fenced call writes nothing at all. Expects
+// isync_ack, isync_index and isync_fenced defined before it.
 std::string fenced_apply() {
-  return std::string(
-             "if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
-             "local isync_written = nil\n"
-             "local function isync_apply()\n") +
+  return std::string(apply_defs()) +
+         "\nlocal isync_written = nil\n"
+         "local function isync_apply(KEYS, ARGV)\n" +
          apply_body() +
          "\nend\n"
-         "local isync_result = isync_apply()\n"
-         "isync_index(KEYS[3], isync_written)\n"
-         "return isync_result\n";
+         "local function isync_run(KEYS, ARGV)\n"
+         "  if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
+         "  isync_written = nil\n"
+         "  local result = isync_apply(KEYS, ARGV)\n"
+         "  isync_index(KEYS[3], isync_written)\n"
+         "  return result\n"
+         "end\n";
 }
 
 }  // namespace
 
 const redis::Script& apply_script() {
   static const redis::Script script(std::string("local function isync_ack()\n") + queue::kAckLua +
-                                    "\nend\n" + kIndexLua + kFenceLua + fenced_apply());
+                                    "\nend\n" + kIndexLua + kFenceLua + fenced_apply() +
+                                    "return isync_run(KEYS, ARGV)\n");
   return script;
 }
 
 // The same apply, for several events in one call: each event's KEYS and ARGV
-// are handed to a function as its own KEYS and ARGV (parameters shadow the
-// globals, so the apply text is the one above, unchanged). Each event runs
-// under pcall: an error ends that event alone (what it wrote before the
-// error stays, as when the one-event script fails; its ack is not reached
-// unless the error came after it) and is answered {'error', message}. The
-// acks are gathered (ids per stream; the first element is the group) and
-// made with one XACK and one XDEL per stream at the end of the same script.
+// are handed to isync_run as its own KEYS and ARGV (parameters shadow the
+// globals, so the apply text is the one above, unchanged); the functions are
+// made once per call. Each event runs under pcall: an error ends that event
+// alone (what it wrote before the error stays, as when the one-event script
+// fails; its ack is not reached unless the error came after it) and is
+// answered {'error', message}. The acks are gathered (ids per stream; the
+// first element is the group) and made with one XACK and one XDEL per stream
+// at the end of the same script.
 const redis::Script& apply_batch_script() {
   static const redis::Script script(
-      std::string(kIndexLua) + kFenceLua +
+      std::string(kIndexLua) + kFenceLua + queue::kEventIndexLua +
       "local isync_acks = {}\n"
-      "local function isync_one(KEYS, ARGV)\n"
+      "local isync_keys, isync_args\n"
       "local function isync_ack()\n"
+      "local KEYS, ARGV = isync_keys, isync_args\n"
       "local ids = isync_acks[KEYS[1]]\n"
       "if not ids then ids = {ARGV[1]}; isync_acks[KEYS[1]] = ids end\n"
       "ids[#ids + 1] = ARGV[2]\n" +
-      queue::kAckDocLua + "\nend\n" + fenced_apply() + "end\n" +
+      queue::kAckDocLua + "\nend\n" + fenced_apply() +
       R"lua(
 local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
 local n = math.floor(#KEYS / nk)
@@ -82,7 +89,8 @@ for i = 0, n - 1 do
   local k, a = {}, {}
   for j = 1, nk do k[j] = KEYS[i * nk + j] end
   for j = 1, na do a[j] = ARGV[2 + i * na + j] end
-  local ok, r = pcall(isync_one, k, a)
+  isync_keys, isync_args = k, a
+  local ok, r = pcall(isync_run, k, a)
   if ok then
     out[i + 1] = r
   else
