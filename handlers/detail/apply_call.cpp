@@ -31,9 +31,11 @@ bool has_valid_whenmodified(const intacct::Row& row) {
 ApplyStep read_step(const std::string& object, const intacct::Row& row, std::int64_t read_at_ms,
                     std::string source, std::int64_t fallback_version, std::string fallback_wm) {
   std::vector<std::pair<std::string, std::string>> fields(row.fields.begin(), row.fields.end());
+  SnapshotText text = snapshot_text(fields);
   ApplyStep a{
-      "read",    snapshot_json(fields), fallback_version, std::move(fallback_wm), std::move(source),
+      "read",    std::move(text.json), fallback_version, std::move(fallback_wm), std::move(source),
       read_at_ms};
+  a.snapshot_names = std::move(text.names);
   if (const std::string* wm = row.get("WHENMODIFIED")) {
     if (auto v = parse_whenmodified(*wm)) {
       a.version = *v;
@@ -90,6 +92,27 @@ void apply_inputs(const queue::Delivery& d, const ApplyStep& step, const MirrorO
   arg(kArgChannel) = e.channel;
   arg(kArgRecheckLease) =
       step.recheck_lease > 0 ? std::to_string(step.recheck_lease) : std::string();
+  if (!step.snapshot_names.empty()) {
+    // ["A","B"] and {"A":"<version>","B":"<version>"}.
+    std::string& names = arg(kArgSnapshotNames);
+    std::string& versions = arg(kArgSnapshotVersions);
+    const std::string& vtext = arg(kArgVersion);
+    names = "[";
+    versions = "{";
+    for (const std::string& n : step.snapshot_names) {
+      if (names.size() > 1) {
+        names += ',';
+        versions += ',';
+      }
+      names += n;
+      versions += n;
+      versions += ":\"";
+      versions += vtext;
+      versions += '"';
+    }
+    names += ']';
+    versions += '}';
+  }
 }
 
 std::string decision_of(boost::system::error_code ec, const redis::Reply& reply) {

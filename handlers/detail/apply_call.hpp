@@ -31,6 +31,10 @@ struct ApplyStep {
   // A read made for the recheck schedule: the lease score it was taken
   // under; its audit names the channels of the events that scheduled it.
   std::int64_t recheck_lease = 0;
+  // snapshot_json's names as JSON strings in its order, when it is a
+  // SnapshotText's json (record_doc.hpp): the script may then store it as it
+  // is. Empty = not given (the script encodes what it stores).
+  std::vector<std::string> snapshot_names = {};
 };
 
 // A reconcile run's fence (detail/mirror_index.hpp): token "" = not fenced.
@@ -51,7 +55,7 @@ bool has_valid_whenmodified(const intacct::Row& row);
 
 // The apply script's KEYS and ARGV for one run (detail/mirror_lua.hpp).
 inline constexpr std::size_t kApplyKeyCount = 7;
-inline constexpr std::size_t kApplyArgCount = 23;
+inline constexpr std::size_t kApplyArgCount = 25;
 void apply_inputs(const queue::Delivery& d, const ApplyStep& step, const MirrorOptions& options,
                   std::int64_t now_ms, const ApplyFence& fence, std::vector<std::string>& keys,
                   std::vector<std::string>& args);

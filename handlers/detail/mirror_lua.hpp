@@ -72,11 +72,18 @@ enum ApplyArg : int {
   kArgFenceToken = 21,  // a reconcile run's fencing token; "" = not fenced (events)
   kArgChannel = 22,     // the envelope's channel ("trigger"); "" = none (no "channel" in the audit)
   kArgRecheckLease = 23,  // a recheck's read: the lease score it was taken under; else ""
+  // Both or neither ("" = not given): kArgSnapshot's names in its order as a
+  // JSON array, and a JSON object of each name at kArgVersion. Given, the
+  // snapshot must be record_doc.hpp's SnapshotText json (names in order,
+  // each once): the script stores it as it is when the fields it leaves are
+  // exactly the snapshot's (a new record, a read, every stored field named).
+  kArgSnapshotNames = 24,
+  kArgSnapshotVersions = 25,
 };
 
 // apply_script for several events of one tenant in one call. KEYS: each
 // event's 7 keys in turn. ARGV: 1 keys per event (7), 2 arguments per event
-// (23), then each event's arguments in turn. Returns one reply per event, in
+// (25), then each event's arguments in turn. Returns one reply per event, in
 // order: what apply_script returns, or {'error', message} when that event's
 // apply raised an error (the other events are not affected).
 const redis::Script& apply_batch_script();

@@ -1,5 +1,6 @@
 #include "handlers/detail/record_doc.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include "core/core.hpp"
@@ -33,17 +34,27 @@ bool valid_recordno(std::string_view s) {
   return true;
 }
 
-std::string snapshot_json(const std::vector<std::pair<std::string, std::string>>& fields) {
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [name, value] : fields) {
-    if (!first) out += ',';
-    first = false;
-    append_json_string(out, name);
-    out += ':';
-    append_json_string(out, value);
+SnapshotText snapshot_text(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::vector<const std::pair<std::string, std::string>*> order;
+  order.reserve(fields.size());
+  for (const auto& f : fields) order.push_back(&f);
+  // Stable: of a name given twice, the last one sorts last and wins below.
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto* a, const auto* b) { return a->first < b->first; });
+  SnapshotText out;
+  out.json.push_back('{');
+  out.names.reserve(order.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (i + 1 < order.size() && order[i + 1]->first == order[i]->first) continue;
+    if (out.json.size() > 1) out.json += ',';
+    std::string name;
+    append_json_string(name, order[i]->first);
+    out.json += name;
+    out.json += ':';
+    append_json_string(out.json, order[i]->second);
+    out.names.push_back(std::move(name));
   }
-  out += '}';
+  out.json += '}';
   return out;
 }
 

@@ -18,8 +18,15 @@ std::string iso8601_ms(std::int64_t epoch_ms);
 // A positive decimal integer of at most 19 digits, no sign, no leading zero.
 bool valid_recordno(std::string_view s);
 
-// {"A":"1","B":"2"} from snapshot pairs.
-std::string snapshot_json(const std::vector<std::pair<std::string, std::string>>& fields);
+// A snapshot as the apply script stores it: the fields as one JSON object,
+// each name once (a name given twice keeps its last value, as a JSON decoder
+// would), names in byte order; and those names as JSON strings in the same
+// order (the script then needs no sorting nor encoding: mirror_lua.hpp).
+struct SnapshotText {
+  std::string json;                // {"A":"1","B":"2"}
+  std::vector<std::string> names;  // "\"A\"", "\"B\""
+};
+SnapshotText snapshot_text(const std::vector<std::pair<std::string, std::string>>& fields);
 
 // Appends one record document (PRODUCT.md §6) from the reply parts
 // {v, wm, del, f, {audit…}} (offset `at` into `parts`). False when the reply
