@@ -168,8 +168,8 @@ if authoritative then
 end
 local fresh = next(fields) == nil and next(fv) == nil
 if fresh then
-  -- Nothing stored: every field is new.
-  for i = 1, #ks do changed[i] = ks[i] end
+  -- Nothing stored: every field is new (ks is only read from here on).
+  changed = ks
   fv_moved = #ks > 0
 else
   for i = 1, #ks do

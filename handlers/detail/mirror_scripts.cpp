@@ -86,9 +86,8 @@ local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
 local n = math.floor(#KEYS / nk)
 local out = {}
 for i = 0, n - 1 do
-  local k, a = {}, {}
-  for j = 1, nk do k[j] = KEYS[i * nk + j] end
-  for j = 1, na do a[j] = ARGV[2 + i * na + j] end
+  local k = {unpack(KEYS, i * nk + 1, (i + 1) * nk)}
+  local a = {unpack(ARGV, 3 + i * na, 2 + (i + 1) * na)}
   isync_keys, isync_args = k, a
   local ok, r = pcall(isync_run, k, a)
   if ok then
