@@ -93,25 +93,13 @@ void apply_inputs(const queue::Delivery& d, const ApplyStep& step, const MirrorO
   arg(kArgRecheckLease) =
       step.recheck_lease > 0 ? std::to_string(step.recheck_lease) : std::string();
   if (!step.snapshot_names.empty()) {
-    // ["A","B"] and {"A":"<version>","B":"<version>"}.
-    std::string& names = arg(kArgSnapshotNames);
-    std::string& versions = arg(kArgSnapshotVersions);
-    const std::string& vtext = arg(kArgVersion);
+    std::string& names = arg(kArgSnapshotNames);  // ["A","B"]
     names = "[";
-    versions = "{";
     for (const std::string& n : step.snapshot_names) {
-      if (names.size() > 1) {
-        names += ',';
-        versions += ',';
-      }
+      if (names.size() > 1) names += ',';
       names += n;
-      versions += n;
-      versions += ":\"";
-      versions += vtext;
-      versions += '"';
     }
     names += ']';
-    versions += '}';
   }
 }
 

@@ -55,7 +55,7 @@ bool has_valid_whenmodified(const intacct::Row& row);
 
 // The apply script's KEYS and ARGV for one run (detail/mirror_lua.hpp).
 inline constexpr std::size_t kApplyKeyCount = 7;
-inline constexpr std::size_t kApplyArgCount = 25;
+inline constexpr std::size_t kApplyArgCount = 24;
 void apply_inputs(const queue::Delivery& d, const ApplyStep& step, const MirrorOptions& options,
                   std::int64_t now_ms, const ApplyFence& fence, std::vector<std::string>& keys,
                   std::vector<std::string>& args);

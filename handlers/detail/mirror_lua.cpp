@@ -61,7 +61,14 @@ local sv = exists and tonumber(cur[1]) or nil
 local deleted = cur[2] == '1'
 local draft = cur[3] == '1'
 local fields = (exists and cur[4]) and cjson.decode(cur[4]) or {}
-local fv = (exists and cur[5]) and cjson.decode(cur[5]) or {}
+local fv
+if exists and cur[5] == '' then
+  -- Every field at the record's version.
+  fv = {}
+  for k in pairs(fields) do fv[k] = cur[1] end
+else
+  fv = (exists and cur[5]) and cjson.decode(cur[5]) or {}
+end
 live = exists and not deleted and not draft
 
 local old_id = fields[id_field]
@@ -143,12 +150,12 @@ if exists and v == sv and not authoritative then
   end
 end
 
--- The caller may give the snapshot's names in order (kArgSnapshotNames) and
--- each at this version (kArgSnapshotVersions): ARGV[17] is then the fields'
--- stored text too, whenever the merge leaves exactly the snapshot's fields
--- (a new record, a read, a snapshot naming every stored field): no encoding.
-local names_text, versions_text = ARGV[24] or '', ARGV[25] or ''
-local given = names_text ~= '' and versions_text ~= ''
+-- The caller may give the snapshot's names in order (kArgSnapshotNames):
+-- ARGV[17] is then the fields' stored text too, whenever the merge leaves
+-- exactly the snapshot's fields, all at this version (fv ''): a new record,
+-- a read, a snapshot naming every stored field. Nothing to encode.
+local names_text = ARGV[24] or ''
+local given = names_text ~= ''
 local ks = given and cjson.decode(names_text) or sorted_keys(snap)
 local changed = {}
 local fv_moved = false
@@ -190,7 +197,7 @@ if exists and v == sv and #changed == 0 then
 end
 
 if given and (fresh or (covered(fields, snap) and covered(fv, snap))) then
-  write_text('0', '0', ARGV[17], versions_text)
+  write_text('0', '0', ARGV[17], '')
   fields = snap
 else
   merge(fields, fv, snap, ks)

@@ -15,7 +15,8 @@
 //          that last set each field. "Equal version, different content" is a
 //          field set at that same version with another value; a field only
 //          known from an older version is merged, so partial snapshots of one
-//          second merge in any order.
+//          second merge in any order. "" = every field at v (the fields were
+//          stored whole from one snapshot or read: the common case, kept short).
 #pragma once
 
 #include "redis/redis.hpp"
@@ -72,13 +73,12 @@ enum ApplyArg : int {
   kArgFenceToken = 21,  // a reconcile run's fencing token; "" = not fenced (events)
   kArgChannel = 22,     // the envelope's channel ("trigger"); "" = none (no "channel" in the audit)
   kArgRecheckLease = 23,  // a recheck's read: the lease score it was taken under; else ""
-  // Both or neither ("" = not given): kArgSnapshot's names in its order as a
-  // JSON array, and a JSON object of each name at kArgVersion. Given, the
-  // snapshot must be record_doc.hpp's SnapshotText json (names in order,
-  // each once): the script stores it as it is when the fields it leaves are
-  // exactly the snapshot's (a new record, a read, every stored field named).
+  // kArgSnapshot's names in its order as a JSON array ("" = not given).
+  // Given, the snapshot must be record_doc.hpp's SnapshotText json (names
+  // in order, each once): the script stores it as it is when the fields it
+  // leaves are exactly the snapshot's (a new record, a read, every stored
+  // field named), all at this version (fv "").
   kArgSnapshotNames = 24,
-  kArgSnapshotVersions = 25,
 };
 
 // apply_script for several events of one tenant in one call. KEYS: each
