@@ -108,7 +108,12 @@ void WorkerPool::Impl::ensure_groups() {
             }
             if (--*remaining > 0) return;
             if (*failed) {
-              self->group_timer_.expires_after(ms(500));
+              // Right after start the connection is usually still being made
+              // (the command was not sent): try again soon, then back off,
+              // so the workers start reading within milliseconds of Redis
+              // answering, not half a second later.
+              self->group_retry_ = std::min(self->group_retry_ * 2, ms(500));
+              self->group_timer_.expires_after(self->group_retry_);
               self->group_timer_.async_wait([self](boost::system::error_code tec) {
                 if (!tec) self->ensure_groups();
               });

@@ -171,9 +171,7 @@ class Bench {
     const auto value_size = envelope_sized_value().size();
 
     // Drain them with the workers.
-    db().cmd({"CONFIG", "SET", "slowlog-log-slower-than", "1000"});
-    db().cmd({"CONFIG", "SET", "slowlog-max-len", "1024"});
-    db().cmd({"SLOWLOG", "RESET"});
+    reset_slowlog();
     const double cpu0 = redis_->cpu_seconds();
     const double calls0 = evalsha_calls();
     auto workers = start_service(o_.workers, "workers");
@@ -198,12 +196,7 @@ class Bench {
     f.apply_cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(n);
     age_figures(f, workers);
     f.rss_mib = static_cast<double>(peak_rss_kib(workers.child->pid())) / 1024.0;
-    for (const auto& e : db().cmd({"SLOWLOG", "GET", "1024"}).elements) {
-      if (e.elements.size() < 3) continue;
-      const double ms = static_cast<double>(e.elements[2].integer) / 1000.0;
-      f.slowest_ms = std::max(f.slowest_ms, ms);
-      if (ms > 2.0) f.over_2ms += 1;
-    }
+    slowlog(f);
     workers.child->stop();
     const auto records = db().cmd({"HLEN", "isync:{bench}:idxv:CUSTOMER"}).integer;
     if (records != static_cast<long long>(n))
@@ -213,6 +206,22 @@ class Bench {
 
     floors(f, value_size);
     return f;
+  }
+
+  // Redis commands over 1 ms are kept from here on (SLOWLOG).
+  void reset_slowlog() {
+    db().cmd({"CONFIG", "SET", "slowlog-log-slower-than", "1000"});
+    db().cmd({"CONFIG", "SET", "slowlog-max-len", "1024"});
+    db().cmd({"SLOWLOG", "RESET"});
+  }
+  // The longest command since reset_slowlog(), and how many took over 2 ms.
+  void slowlog(RunFigures& f) {
+    for (const auto& e : db().cmd({"SLOWLOG", "GET", "1024"}).elements) {
+      if (e.elements.size() < 3) continue;
+      const double ms = static_cast<double>(e.elements[2].integer) / 1000.0;
+      f.slowest_ms = std::max(f.slowest_ms, ms);
+      if (ms > 2.0) f.over_2ms += 1;
+    }
   }
 
   // One service takes events at a fixed rate; the age histogram gives the
@@ -227,6 +236,7 @@ class Bench {
         o_.e2e_rate, o_.e2e_seconds, static_cast<unsigned long long>(total), o_.connections,
         o_.workers, o_.apply_batch);
     std::fflush(stdout);
+    reset_slowlog();
     const double cpu0 = redis_->cpu_seconds();
     auto t0 = Clock::now();
     std::uint64_t unavailable = 0;
@@ -237,15 +247,33 @@ class Bench {
     const double backlog_s = std::chrono::duration<double>(Clock::now() - t0).count() - sent_s;
     RunFigures f;
     age_figures(f, svc);
+    slowlog(f);
+    // Where the slow ones fall: events per age bucket above 20 ms.
+    std::string slow;
+    {
+      auto h = parse_histogram(http_get(svc.admin, "/metrics", kAdminToken),
+                               "isync_event_age_at_apply_seconds");
+      double below = 0;
+      for (const auto& [bound, cum] : h.buckets) {
+        if (bound > 0.02 && cum > below) {
+          char part[64];
+          std::snprintf(part, sizeof part, " ≤%gs: %.0f", bound, cum - below);
+          slow += part;
+        }
+        below = cum;
+      }
+    }
     const double cpu_us = (redis_->cpu_seconds() - cpu0) * 1e6 / static_cast<double>(total);
     std::printf(
         "  posted in %.1f s (%.0f/s achieved, %llu answers 503 sent again); drained %.2f s "
         "after the last post\n"
         "  accept→mirror p50 %.2f ms, p99 %.2f ms (goal ≤ 20 ms)%s\n"
-        "  Redis CPU %.1f µs per event (accept and apply); service peak RSS %.1f MiB\n",
+        "  Redis CPU %.1f µs per event (accept and apply); service peak RSS %.1f MiB\n"
+        "  longest Redis command %.2f ms (%.0f over 2 ms); events over 20 ms by age:%s\n",
         sent_s, static_cast<double>(total) / sent_s, static_cast<unsigned long long>(unavailable),
         backlog_s, f.p50_ms, f.p99_ms, o_.smoke ? "" : (f.p99_ms <= 20 ? "  PASS" : "  MISS"),
-        cpu_us, static_cast<double>(peak_rss_kib(svc.child->pid())) / 1024.0);
+        cpu_us, static_cast<double>(peak_rss_kib(svc.child->pid())) / 1024.0, f.slowest_ms,
+        f.over_2ms, slow.empty() ? " none" : slow.c_str());
     svc.child->stop();
   }
 

@@ -97,6 +97,7 @@ struct WorkerPool::Impl : std::enable_shared_from_this<Impl> {
   boost::asio::steady_timer mover_timer_;
   boost::asio::steady_timer reclaim_timer_;
   boost::asio::steady_timer group_timer_;
+  ms group_retry_{5};  // the next XGROUP CREATE retry's delay (doubles to 500 ms)
   boost::asio::steady_timer activity_timer_;
   std::mt19937_64 rng_;
   ActivityCounter activity_;
