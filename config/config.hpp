@@ -92,7 +92,7 @@ struct QueueConfig {
 struct MirrorConfig {
   // Snapshot events applied to the mirror in one script call, at most
   // (count); 1 = one script per event.
-  int apply_batch = 16;
+  int apply_batch = 64;
   int audit_max_entries = 100;
   std::chrono::milliseconds audit_max_age{90LL * 86'400'000};
   std::chrono::milliseconds tombstone_retention{30LL * 86'400'000};

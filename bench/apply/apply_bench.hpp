@@ -12,7 +12,7 @@ struct Options {
   std::string binary, workdir = "var/bench-apply";
   std::uint64_t events = 100'000;
   int workers = 4;
-  int apply_batch = 16;
+  int apply_batch = 64;
   int connections = 32;
   int runs = 1;
   bool smoke = false;

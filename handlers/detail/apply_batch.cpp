@@ -7,8 +7,11 @@
 
 namespace isync::handlers::detail {
 
-ApplyBatcher::ApplyBatcher(std::shared_ptr<redis::Connection> conn, int max_events)
-    : conn_(std::move(conn)), max_events_(static_cast<std::size_t>(std::max(1, max_events))) {}
+ApplyBatcher::ApplyBatcher(std::shared_ptr<redis::Connection> conn, int max_events,
+                           std::chrono::microseconds budget)
+    : conn_(std::move(conn)),
+      max_events_(static_cast<std::size_t>(std::max(1, max_events))),
+      budget_us_(std::to_string(std::max<std::int64_t>(1, budget.count()))) {}
 
 void ApplyBatcher::apply(const std::string& tenant, std::vector<std::string> keys,
                          std::vector<std::string> args,
@@ -35,8 +38,9 @@ bool ApplyBatcher::take(Batch& out) {
     bytes += q[n].bytes;
     ++n;
   }
-  out.assign(std::make_move_iterator(q.begin()),
-             std::make_move_iterator(q.begin() + static_cast<std::ptrdiff_t>(n)));
+  out.tenant = tenant;
+  out.items.assign(std::make_move_iterator(q.begin()),
+                   std::make_move_iterator(q.begin() + static_cast<std::ptrdiff_t>(n)));
   q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n));
   if (q.empty()) {
     waiting_.erase(it);
@@ -48,7 +52,8 @@ bool ApplyBatcher::take(Batch& out) {
 
 // Sends while there is room. One thread sends at a time (sending_), so
 // batches reach the connection in the order they were taken: two events of
-// one record are applied in the order apply() saw them.
+// one record are applied in the order apply() saw them (but see "later" in
+// the header).
 void ApplyBatcher::next() {
   {
     std::lock_guard lock(mu_);
@@ -70,26 +75,25 @@ void ApplyBatcher::next() {
 }
 
 void ApplyBatcher::send(Batch batch) {
-  if (batch.size() == 1) {
+  if (batch.items.size() == 1) {
     // One event: the one-event script, exactly as without batching.
-    Item item = std::move(batch.front());
+    Item item = std::move(batch.items.front());
     run_apply(*conn_, std::move(item.keys), std::move(item.args),
-              [self = shared_from_this(), then = std::move(item.then)](std::string decision) {
-                {
-                  std::lock_guard lock(self->mu_);
-                  --self->in_flight_;
-                }
+              [self = shared_from_this(), tenant = std::move(batch.tenant),
+               then = std::move(item.then)](std::string decision) {
+                self->finished(tenant, {});
                 then(std::move(decision));
                 self->next();
               });
     return;
   }
   std::vector<std::string> keys, args;
-  keys.reserve(batch.size() * kApplyKeyCount);
-  args.reserve(2 + batch.size() * kApplyArgCount);
+  keys.reserve(batch.items.size() * kApplyKeyCount);
+  args.reserve(3 + batch.items.size() * kApplyArgCount);
   args.push_back(std::to_string(kApplyKeyCount));
   args.push_back(std::to_string(kApplyArgCount));
-  for (const auto& item : batch) {
+  args.push_back(budget_us_);
+  for (const auto& item : batch.items) {
     keys.insert(keys.end(), item.keys.begin(), item.keys.end());
     args.insert(args.end(), item.args.begin(), item.args.end());
   }
@@ -100,36 +104,57 @@ void ApplyBatcher::send(Batch batch) {
               });
 }
 
-void ApplyBatcher::answered(Batch batch, boost::system::error_code ec, const redis::Reply& reply) {
-  {
-    std::lock_guard lock(mu_);
-    --in_flight_;
+void ApplyBatcher::finished(const std::string& tenant, std::vector<Item> later) {
+  std::lock_guard lock(mu_);
+  --in_flight_;
+  if (later.empty()) return;
+  auto& q = waiting_[tenant];
+  if (q.empty()) {
+    // Its turn first: these events have waited longest.
+    order_.insert(order_.begin(), tenant);
   }
+  q.insert(q.begin(), std::make_move_iterator(later.begin()), std::make_move_iterator(later.end()));
+}
+
+void ApplyBatcher::answered(Batch batch, boost::system::error_code ec, const redis::Reply& reply) {
   const bool whole_error = !ec && reply.is_error();
   const bool shaped =
-      !ec && reply.type == redis::Reply::Type::array && reply.elements.size() == batch.size();
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    Item& item = batch[i];
+      !ec && reply.type == redis::Reply::Type::array && reply.elements.size() == batch.items.size();
+  auto is = [](const redis::Reply& one, const char* word) {
+    return one.type == redis::Reply::Type::array && !one.elements.empty() &&
+           one.elements[0].type == redis::Reply::Type::string && one.elements[0].str == word;
+  };
+  std::vector<Item> later;
+  std::vector<std::pair<std::function<void(std::string)>, std::string>> answers;
+  for (std::size_t i = 0; i < batch.items.size(); ++i) {
+    Item& item = batch.items[i];
     if (whole_error) {
       // Redis refused or aborted the call: each event once more on its own.
       run_apply(*conn_, std::move(item.keys), std::move(item.args), std::move(item.then));
       continue;
     }
     if (ec || !shaped) {
-      item.then(ec ? decision_of(ec, reply)
-                   : std::string("error:unexpected reply from the apply script"));
+      answers.emplace_back(std::move(item.then),
+                           ec ? decision_of(ec, reply)
+                              : std::string("error:unexpected reply from the apply script"));
       continue;
     }
     const redis::Reply& one = reply.elements[i];
-    if (one.type == redis::Reply::Type::array && one.elements.size() >= 1 &&
-        one.elements[0].type == redis::Reply::Type::string && one.elements[0].str == "error") {
+    if (is(one, "later")) {
+      // The call ran out of time before this event: the next call takes it.
+      later.push_back(std::move(item));
+      continue;
+    }
+    if (is(one, "error")) {
       // This event's apply raised an error inside the batch: run it alone,
       // so it gets the one-event script's own answer.
       run_apply(*conn_, std::move(item.keys), std::move(item.args), std::move(item.then));
       continue;
     }
-    item.then(decision_of({}, one));
+    answers.emplace_back(std::move(item.then), decision_of({}, one));
   }
+  finished(batch.tenant, std::move(later));
+  for (auto& [then, decision] : answers) then(std::move(decision));
   next();
 }
 

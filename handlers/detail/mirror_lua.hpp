@@ -83,9 +83,12 @@ enum ApplyArg : int {
 
 // apply_script for several events of one tenant in one call. KEYS: each
 // event's 7 keys in turn. ARGV: 1 keys per event (7), 2 arguments per event
-// (25), then each event's arguments in turn. Returns one reply per event, in
-// order: what apply_script returns, or {'error', message} when that event's
-// apply raised an error (the other events are not affected).
+// (24), 3 time budget in µs ("" or 0 = none), then each event's arguments in
+// turn. Returns one reply per event, in order: what apply_script returns,
+// {'error', message} when that event's apply raised an error (the other
+// events are not affected), or {'later'} for every event after the budget
+// ran out (looked at before every 4th event; the first always runs): those
+// were not run at all.
 const redis::Script& apply_batch_script();
 
 // Read one record. KEYS: 1 record, 2 audit. ARGV: 1 audit entries limit.

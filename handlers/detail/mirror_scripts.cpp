@@ -61,7 +61,9 @@ const redis::Script& apply_script() {
   return script;
 }
 
-// The same apply, for several events in one call: each event's KEYS and ARGV
+// The same apply, for several events in one call, for at most ARGV[3] µs:
+// from then on (looked at every 4 events) the remaining events are answered
+// {'later'} and not run. Each event's KEYS and ARGV
 // are handed to isync_run as its own KEYS and ARGV (parameters shadow the
 // globals, so the apply text is the one above, unchanged); the functions are
 // made once per call. Each event runs under pcall: an error ends that event
@@ -82,12 +84,22 @@ const redis::Script& apply_batch_script() {
       "ids[#ids + 1] = ARGV[2]\n" +
       queue::kAckDocLua + "\nend\n" + fenced_apply() +
       R"lua(
-local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local nk, na, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) or 0
 local n = math.floor(#KEYS / nk)
 local out = {}
+local function isync_us()
+  local t = redis.call('TIME')
+  return t[1] * 1000000 + t[2]
+end
+local start = budget > 0 and isync_us()
 for i = 0, n - 1 do
+  -- Out of time (looked at every 4 events): the rest wait for the next call.
+  if start and i % 4 == 0 and i > 0 and isync_us() - start >= budget then
+    for j = i + 1, n do out[j] = {'later'} end
+    break
+  end
   local k = {unpack(KEYS, i * nk + 1, (i + 1) * nk)}
-  local a = {unpack(ARGV, 3 + i * na, 2 + (i + 1) * na)}
+  local a = {unpack(ARGV, 4 + i * na, 3 + (i + 1) * na)}
   isync_keys, isync_args = k, a
   local ok, r = pcall(isync_run, k, a)
   if ok then

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "handlers/detail/apply_batch.hpp"
 #include "handlers/detail/mirror_lua.hpp"
+#include "handlers/detail/record_doc.hpp"
 #include "tests/handlers/mirror_fixture.hpp"
 
 namespace queue = isync::queue;
@@ -214,4 +216,42 @@ TEST_CASE_FIXTURE(BatchFixture,
   REQUIRE(left.elements.size() == 1);
   CHECK(left.elements[0].elements[0].str == "1-104");
   CHECK(server.cmd({"XPENDING", stream, std::string(queue::kGroup)}).elements[0].integer == 1);
+}
+
+TEST_CASE_FIXTURE(BatchFixture,
+                  "a call that runs out of time leaves its remaining events to the next call and "
+                  "every event lands in order") {
+  load_scripts();
+  // A budget of 1 µs: each call runs the 4 events before its first look at
+  // the clock and answers the rest "later".
+  auto batcher = std::make_shared<isync::handlers::detail::ApplyBatcher>(
+      conn, 64, std::chrono::microseconds(1));
+  std::vector<std::future<std::string>> decisions;
+  const long long calls_before = evalsha_calls();
+  REQUIRE(server.cmd({"CLIENT", "PAUSE", "10000", "WRITE"}).str == "OK");
+  for (int i = 0; i < 13; ++i) {
+    auto d = delivery_of(make_event("CUSTOMER", "31", "set", kV1 + i), 200 + i);
+    auto text = isync::handlers::detail::snapshot_text({{"NAME", "v" + std::to_string(i)}});
+    isync::handlers::detail::ApplyStep step{"snapshot", std::move(text.json), kV1 + i,
+                                            isync::format_whenmodified(kV1 + i), "intacct"};
+    step.snapshot_names = std::move(text.names);
+    std::vector<std::string> keys, args;
+    isync::handlers::detail::apply_inputs(d, step, options, isync::testing::kStartMs, {}, keys,
+                                          args);
+    auto promise = std::make_shared<std::promise<std::string>>();
+    decisions.push_back(promise->get_future());
+    batcher->apply(isync::testing::kTenant, std::move(keys), std::move(args),
+                   [promise](std::string decision) { promise->set_value(std::move(decision)); });
+  }
+  REQUIRE(server.cmd({"CLIENT", "UNPAUSE"}).str == "OK");
+  for (auto& f : decisions) {
+    REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    // An event applied after a newer one of its record would be "ignored".
+    CHECK(f.get() == "applied");
+  }
+  // The first two alone (the calls in flight while Redis was paused), then
+  // the other 11 in calls running 4, 4 and 3 of them.
+  CHECK(evalsha_calls() - calls_before == 5);
+  CHECK(fields("CUSTOMER", "31").at("NAME") == "v12");
+  CHECK(audit_len("CUSTOMER", "31") == 13);
 }
