@@ -87,20 +87,47 @@ void ApplyBatcher::send(Batch batch) {
               });
     return;
   }
-  std::vector<std::string> keys, args;
-  keys.reserve(batch.items.size() * kApplyKeyCount);
-  args.reserve(3 + batch.items.size() * kApplyArgCount);
-  args.push_back(std::to_string(kApplyKeyCount));
-  args.push_back(std::to_string(kApplyArgCount));
-  args.push_back(budget_us_);
-  for (const auto& item : batch.items) {
-    keys.insert(keys.end(), item.keys.begin(), item.keys.end());
-    args.insert(args.end(), item.args.begin(), item.args.end());
+  // A value every event has at one position is sent once (most arguments:
+  // stream, group, tenant keys, options, often the field names): fewer
+  // strings for Redis to make per event.
+  const auto& first = batch.items.front();
+  auto shared = [&](auto member, std::size_t p) {
+    for (const auto& item : batch.items)
+      if ((item.*member)[p] != (first.*member)[p]) return false;
+    return true;
+  };
+  std::vector<bool> kshared(kApplyKeyCount), ashared(kApplyArgCount);
+  std::string kpos, apos;
+  for (std::size_t p = 0; p < kApplyKeyCount; ++p) {
+    kshared[p] = shared(&Item::keys, p);
+    if (kshared[p]) kpos += std::to_string(p + 1) + ' ';
   }
-  auto shared = std::make_shared<Batch>(std::move(batch));
+  for (std::size_t p = 0; p < kApplyArgCount; ++p) {
+    ashared[p] = shared(&Item::args, p);
+    if (ashared[p]) apos += std::to_string(p + 1) + ' ';
+  }
+  std::vector<std::string> keys, args{std::to_string(kApplyKeyCount),
+                                      std::to_string(kApplyArgCount),
+                                      budget_us_,
+                                      std::to_string(batch.items.size()),
+                                      kpos,
+                                      apos};
+  keys.reserve(batch.items.size() * kApplyKeyCount);
+  args.reserve(6 + batch.items.size() * kApplyArgCount);
+  for (std::size_t p = 0; p < kApplyKeyCount; ++p)
+    if (kshared[p]) keys.push_back(first.keys[p]);
+  for (std::size_t p = 0; p < kApplyArgCount; ++p)
+    if (ashared[p]) args.push_back(first.args[p]);
+  for (const auto& item : batch.items) {
+    for (std::size_t p = 0; p < kApplyKeyCount; ++p)
+      if (!kshared[p]) keys.push_back(item.keys[p]);
+    for (std::size_t p = 0; p < kApplyArgCount; ++p)
+      if (!ashared[p]) args.push_back(item.args[p]);
+  }
+  auto held = std::make_shared<Batch>(std::move(batch));
   conn_->eval(apply_batch_script(), std::move(keys), std::move(args),
-              [self = shared_from_this(), shared](boost::system::error_code ec, redis::Reply r) {
-                self->answered(std::move(*shared), ec, r);
+              [self = shared_from_this(), held](boost::system::error_code ec, redis::Reply r) {
+                self->answered(std::move(*held), ec, r);
               });
 }
 

@@ -81,10 +81,12 @@ enum ApplyArg : int {
   kArgSnapshotNames = 24,
 };
 
-// apply_script for several events of one tenant in one call. KEYS: each
-// event's 7 keys in turn. ARGV: 1 keys per event (7), 2 arguments per event
-// (24), 3 time budget in µs ("" or 0 = none), then each event's arguments in
-// turn. Returns one reply per event, in order: what apply_script returns,
+// apply_script for several events of one tenant in one call. ARGV: 1 keys
+// per event (7), 2 arguments per event (24), 3 time budget in µs ("" or 0 =
+// none), 4 events, 5 and 6 the key and argument positions all events share
+// (numbers separated by spaces, ascending), then the shared arguments once,
+// then each event's other arguments in position order. KEYS: the shared
+// keys once, then each event's other keys in position order. Returns one reply per event, in order: what apply_script returns,
 // {'error', message} when that event's apply raised an error (the other
 // events are not affected), or {'later'} for every event after the budget
 // ran out (looked at before every 4th event; the first always runs): those

@@ -84,8 +84,32 @@ const redis::Script& apply_batch_script() {
       "ids[#ids + 1] = ARGV[2]\n" +
       queue::kAckDocLua + "\nend\n" + fenced_apply() +
       R"lua(
-local nk, na, budget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) or 0
-local n = math.floor(#KEYS / nk)
+local nk, na, budget, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) or 0,
+    tonumber(ARGV[4])
+-- The positions every event shares are sent once (first in KEYS, and after
+-- the header in ARGV); each event's own values follow, in position order.
+local function positions(text)
+  local p = {}
+  for x in string.gmatch(text, '%d+') do p[#p + 1] = tonumber(x) end
+  return p
+end
+local kt, at, ki, ai = {}, {}, 0, 6
+for _, p in ipairs(positions(ARGV[5])) do
+  ki = ki + 1
+  kt[p] = KEYS[ki]
+end
+for _, p in ipairs(positions(ARGV[6])) do
+  ai = ai + 1
+  at[p] = ARGV[ai]
+end
+local vk, va = {}, {}
+for p = 1, nk do
+  if kt[p] == nil then vk[#vk + 1] = p end
+end
+for p = 1, na do
+  if at[p] == nil then va[#va + 1] = p end
+end
+local nvk, nva = #vk, #va
 local out = {}
 local function isync_us()
   local t = redis.call('TIME')
@@ -98,8 +122,9 @@ for i = 0, n - 1 do
     for j = i + 1, n do out[j] = {'later'} end
     break
   end
-  local k = {unpack(KEYS, i * nk + 1, (i + 1) * nk)}
-  local a = {unpack(ARGV, 4 + i * na, 3 + (i + 1) * na)}
+  local k, a = {unpack(kt, 1, nk)}, {unpack(at, 1, na)}
+  for j = 1, nvk do k[vk[j]] = KEYS[ki + i * nvk + j] end
+  for j = 1, nva do a[va[j]] = ARGV[ai + i * nva + j] end
   isync_keys, isync_args = k, a
   local ok, r = pcall(isync_run, k, a)
   if ok then
