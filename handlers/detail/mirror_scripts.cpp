@@ -110,6 +110,12 @@ for p = 1, na do
   if at[p] == nil then va[#va + 1] = p end
 end
 local nvk, nva = #vk, #va
+-- One KEYS and one ARGV table serve every event in turn: the shared values
+-- stay, each event's own are written over the last one's (the events run one
+-- after another and nothing keeps these tables).
+local k, a = {}, {}
+for p = 1, nk do k[p] = kt[p] or false end
+for p = 1, na do a[p] = at[p] or false end
 local out = {}
 local function isync_us()
   local t = redis.call('TIME')
@@ -122,7 +128,6 @@ for i = 0, n - 1 do
     for j = i + 1, n do out[j] = {'later'} end
     break
   end
-  local k, a = {unpack(kt, 1, nk)}, {unpack(at, 1, na)}
   for j = 1, nvk do k[vk[j]] = KEYS[ki + i * nvk + j] end
   for j = 1, nva do a[va[j]] = ARGV[ai + i * nva + j] end
   isync_keys, isync_args = k, a
