@@ -38,6 +38,8 @@ struct RunFigures {
   double record_bytes = 0;        // Redis memory per mirrored record
   double slowest_ms = 0;          // longest Redis command during the drain
   double over_2ms = 0;            // commands over 2 ms during the drain
+  // The same records updated (every field named, one changed), for information.
+  double update_rate = 0, update_cpu_us = 0;
   double apply_ratio() const { return xadd_rate > 0 ? apply_rate / xadd_rate : 0; }
   double cpu_ratio() const { return floor_cpu_us > 0 ? apply_cpu_us / floor_cpu_us : 0; }
 };

@@ -175,6 +175,40 @@ class Bench {
     const double cpu0 = redis_->cpu_seconds();
     const double calls0 = evalsha_calls();
     auto workers = start_service(o_.workers, "workers");
+    f.apply_rate = drain(n);
+    const double cpu1 = redis_->cpu_seconds();
+    f.calls_per_event = (evalsha_calls() - calls0) / static_cast<double>(n);
+    f.service_cpu_us = process_cpu_seconds(workers.child->pid()) * 1e6 / static_cast<double>(n);
+    f.apply_cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(n);
+    age_figures(f, workers);
+    f.rss_mib = static_cast<double>(peak_rss_kib(workers.child->pid())) / 1024.0;
+    slowlog(f);
+    workers.child->stop();
+    const auto records = db().cmd({"HLEN", "isync:{bench}:idxv:CUSTOMER"}).integer;
+    if (records != static_cast<long long>(n))
+      throw std::runtime_error("the mirror holds " + std::to_string(records) + " records, not " +
+                               std::to_string(n));
+    f.record_bytes = record_bytes(n);
+
+    // The same records updated: queued, then drained the same way.
+    {
+      auto listener = start_service(0, "listener-updates");
+      post_events(listener.pub, o_.connections, first_, n, 0, &f.unavailable, 1);
+      listener.child->stop();
+      const double ucpu0 = redis_->cpu_seconds();
+      auto updater = start_service(o_.workers, "workers-updates");
+      f.update_rate = drain(n);
+      f.update_cpu_us = (redis_->cpu_seconds() - ucpu0) * 1e6 / static_cast<double>(n);
+      updater.child->stop();
+    }
+
+    floors(f, value_size);
+    return f;
+  }
+
+  // Waits until the `n` queued events are gone from the stream; their
+  // rate from the first one taken to the last.
+  double drain(std::uint64_t n) {
     Clock::time_point first_seen{}, drained{};
     const auto limit = Clock::now() + std::chrono::seconds(o_.smoke ? 60 : 600);
     while (Clock::now() < limit) {
@@ -188,24 +222,7 @@ class Bench {
       std::this_thread::sleep_for(2ms);
     }
     if (drained == Clock::time_point{}) throw std::runtime_error("the queue did not drain");
-    const double cpu1 = redis_->cpu_seconds();
-    f.calls_per_event = (evalsha_calls() - calls0) / static_cast<double>(n);
-    f.service_cpu_us = process_cpu_seconds(workers.child->pid()) * 1e6 / static_cast<double>(n);
-    f.apply_rate =
-        static_cast<double>(n) / std::chrono::duration<double>(drained - first_seen).count();
-    f.apply_cpu_us = (cpu1 - cpu0) * 1e6 / static_cast<double>(n);
-    age_figures(f, workers);
-    f.rss_mib = static_cast<double>(peak_rss_kib(workers.child->pid())) / 1024.0;
-    slowlog(f);
-    workers.child->stop();
-    const auto records = db().cmd({"HLEN", "isync:{bench}:idxv:CUSTOMER"}).integer;
-    if (records != static_cast<long long>(n))
-      throw std::runtime_error("the mirror holds " + std::to_string(records) + " records, not " +
-                               std::to_string(n));
-    f.record_bytes = record_bytes(n);
-
-    floors(f, value_size);
-    return f;
+    return static_cast<double>(n) / std::chrono::duration<double>(drained - first_seen).count();
   }
 
   // Redis commands over 1 ms are kept from here on (SLOWLOG).

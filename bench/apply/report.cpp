@@ -12,10 +12,12 @@ void print_run(int i, const RunFigures& f) {
       "pipelined XADD %.0f/s; "
       "XACK+XDEL floor %.0f/s, %.1f µs/entry; accept→mirror p50 %.1f ms p99 %.1f ms; "
       "peak RSS %.1f MiB; %.0f B/queued event, %.0f B/mirrored record; longest Redis "
-      "command %.2f ms (%g over 2 ms); queueing %.0f accepts/s (%llu answers 503 sent again)\n",
+      "command %.2f ms (%g over 2 ms); queueing %.0f accepts/s (%llu answers 503 sent again); "
+      "updates of the same records %.0f events/s, Redis CPU %.1f µs/event\n",
       i, f.apply_rate, f.calls_per_event, f.apply_cpu_us, f.service_cpu_us, f.xadd_rate,
       f.floor_rate, f.floor_cpu_us, f.p50_ms, f.p99_ms, f.rss_mib, f.queued_bytes, f.record_bytes,
-      f.slowest_ms, f.over_2ms, f.fill_rate, static_cast<unsigned long long>(f.unavailable));
+      f.slowest_ms, f.over_2ms, f.fill_rate, static_cast<unsigned long long>(f.unavailable),
+      f.update_rate, f.update_cpu_us);
   std::fflush(stdout);
 }
 
@@ -41,6 +43,9 @@ void print_summary(const std::vector<RunFigures>& runs, bool smoke) {
   row("Redis memory per queued event", "bytes", [](auto& f) { return f.queued_bytes; });
   row("Redis memory per mirrored record", "bytes", [](auto& f) { return f.record_bytes; });
   row("longest Redis command while draining", "ms", [](auto& f) { return f.slowest_ms; });
+  row("updates of the same records (information)", "events/s",
+      [](auto& f) { return f.update_rate; });
+  row("Redis CPU per update applied (information)", "µs", [](auto& f) { return f.update_cpu_us; });
   auto a = row("ratio apply / pipelined XADD", "", [](auto& f) { return f.apply_ratio(); });
   auto c = row("ratio CPU per event / XACK+XDEL floor", "", [](auto& f) { return f.cpu_ratio(); });
   if (!smoke) {

@@ -55,16 +55,18 @@ inline double process_cpu_seconds(int pid) {
 }
 
 // A smart event's body: CUSTOMER `n`, a snapshot of a few fields, a
-// WHENMODIFIED that moves with n (every event unique).
-inline std::string event_body(std::uint64_t n) {
+// WHENMODIFIED that moves with n (every event unique). revision 1: the same
+// record a year later, every field named again and STATUS changed.
+inline std::string event_body(std::uint64_t n, int revision = 0) {
   int sec = static_cast<int>(n % 60), min = static_cast<int>((n / 60) % 60),
       hour = static_cast<int>((n / 3600) % 24), day = static_cast<int>(1 + (n / 86400) % 28);
   char when[32];
-  std::snprintf(when, sizeof when, "06/%02d/2024 %02d:%02d:%02d", day, hour, min, sec);
+  std::snprintf(when, sizeof when, "06/%02d/%d %02d:%02d:%02d", day, 2024 + revision, hour, min,
+                sec);
   return "object=CUSTOMER\naction=set\nrecordno=" + std::to_string(n) + "\nwhenmodified=" + when +
          "\nCUSTOMERID=C" + std::to_string(n) + "\nNAME=Bench customer " + std::to_string(n) +
-         "\nSTATUS=active\nCURRENCY=USD\nTERMNAME=Net 30\nEMAIL1=ap" + std::to_string(n) +
-         "@example.com";
+         "\nSTATUS=" + (revision ? "inactive" : "active") +
+         "\nCURRENCY=USD\nTERMNAME=Net 30\nEMAIL1=ap" + std::to_string(n) + "@example.com";
 }
 
 // HTTP load on `connections` keep-alive connections, one thread each.
@@ -74,7 +76,7 @@ inline std::string event_body(std::uint64_t n) {
 // the 2xx count; any other answer or error throws.
 inline std::uint64_t post_events(std::uint16_t port, int connections, std::uint64_t first,
                                  std::uint64_t count, double rate,
-                                 std::uint64_t* unavailable_out = nullptr) {
+                                 std::uint64_t* unavailable_out = nullptr, int revision = 0) {
   std::atomic<std::uint64_t> next{0}, ok{0}, unavailable{0};
   std::atomic<bool> failed{false};
   std::string why;
@@ -102,7 +104,7 @@ inline std::uint64_t post_events(std::uint16_t port, int connections, std::uint6
           req.set(http::field::host, "127.0.0.1");
           req.set(http::field::authorization, std::string("Bearer ") + kToken);
           req.set(http::field::content_type, "application/x-www-form-urlencoded");
-          req.body() = event_body(first + k);
+          req.body() = event_body(first + k, revision);
           req.prepare_payload();
           stream.expires_after(30s);
           http::write(stream, req);
