@@ -185,11 +185,7 @@ void MirrorHandler::handle(const queue::Delivery& d, std::function<void(queue::O
 
   const std::string kind = kind_of(e);
   Apply first{kind, "{}", e.version, e.whenmodified, e.source};
-  if (kind == "snapshot" || kind == "draft") {
-    detail::SnapshotText text = detail::snapshot_text(e.snapshot);
-    first.snapshot_json = std::move(text.json);
-    first.snapshot_names = std::move(text.names);
-  }
+  if (kind == "snapshot" || kind == "draft") detail::set_snapshot(first, e.object, e.snapshot);
   // Deferred reads wait in the recheck schedule; while the tenant's circuit
   // is open, events park instead (the park/unpark cycle probes it).
   if (options_.read_after_settle && intacct_ && batcher_) {

@@ -31,11 +31,9 @@ bool has_valid_whenmodified(const intacct::Row& row) {
 ApplyStep read_step(const std::string& object, const intacct::Row& row, std::int64_t read_at_ms,
                     std::string source, std::int64_t fallback_version, std::string fallback_wm) {
   std::vector<std::pair<std::string, std::string>> fields(row.fields.begin(), row.fields.end());
-  SnapshotText text = snapshot_text(fields);
-  ApplyStep a{
-      "read",    std::move(text.json), fallback_version, std::move(fallback_wm), std::move(source),
-      read_at_ms};
-  a.snapshot_names = std::move(text.names);
+  ApplyStep a{"read",    "{}", fallback_version, std::move(fallback_wm), std::move(source),
+              read_at_ms};
+  set_snapshot(a, object, fields);
   if (const std::string* wm = row.get("WHENMODIFIED")) {
     if (auto v = parse_whenmodified(*wm)) {
       a.version = *v;
@@ -47,6 +45,21 @@ ApplyStep read_step(const std::string& object, const intacct::Row& row, std::int
     if (state && iequals(*state, "draft")) a.kind = "readdraft";
   }
   return a;
+}
+
+void set_snapshot(ApplyStep& step, const std::string& object,
+                  const std::vector<std::pair<std::string, std::string>>& fields) {
+  SnapshotText text = snapshot_text(fields);
+  step.snapshot_json = std::move(text.json);
+  step.snapshot_names = std::move(text.names);
+  // The last value of a name given twice, as the JSON keeps.
+  const std::string id_field = id_field_of_object(object);
+  step.snapshot_id.clear();
+  step.snapshot_totaldue.clear();
+  for (const auto& [name, value] : fields) {
+    if (!id_field.empty() && name == id_field) step.snapshot_id = value;
+    if (name == "TOTALDUE") step.snapshot_totaldue = value;
+  }
 }
 
 void apply_inputs(const queue::Delivery& d, const ApplyStep& step, const MirrorOptions& options,
@@ -100,6 +113,9 @@ void apply_inputs(const queue::Delivery& d, const ApplyStep& step, const MirrorO
       names += n;
     }
     names += ']';
+    arg(kArgSnapshotId) = step.snapshot_id;
+    arg(kArgSnapshotTotaldue) = step.snapshot_totaldue;
+    arg(kArgSnapshotCount) = std::to_string(step.snapshot_names.size());
   }
 }
 

@@ -35,7 +35,16 @@ struct ApplyStep {
   // SnapshotText's json (record_doc.hpp): the script may then store it as it
   // is. Empty = not given (the script encodes what it stores).
   std::vector<std::string> snapshot_names = {};
+  // With snapshot_names: the snapshot's value of the object's id field and
+  // of TOTALDUE ("" when it has none), for a new record stored without
+  // decoding its snapshot.
+  std::string snapshot_id = {}, snapshot_totaldue = {};
 };
+
+// Sets `step`'s snapshot from `fields` of a record of `object` (the JSON,
+// its names, the id and TOTALDUE values).
+void set_snapshot(ApplyStep& step, const std::string& object,
+                  const std::vector<std::pair<std::string, std::string>>& fields);
 
 // A reconcile run's fence (detail/mirror_index.hpp): token "" = not fenced.
 struct ApplyFence {
@@ -55,7 +64,7 @@ bool has_valid_whenmodified(const intacct::Row& row);
 
 // The apply script's KEYS and ARGV for one run (detail/mirror_lua.hpp).
 inline constexpr std::size_t kApplyKeyCount = 7;
-inline constexpr std::size_t kApplyArgCount = 24;
+inline constexpr std::size_t kApplyArgCount = 27;
 void apply_inputs(const queue::Delivery& d, const ApplyStep& step, const MirrorOptions& options,
                   std::int64_t now_ms, const ApplyFence& fence, std::vector<std::string>& keys,
                   std::vector<std::string>& args);

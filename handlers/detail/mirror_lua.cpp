@@ -17,7 +17,9 @@ now_iso, cutoff_iso = ARGV[9], ARGV[10]
 audit_max, tomb_ttl = tonumber(ARGV[11]), tonumber(ARGV[12])
 id_field, id_prefix, recordno = ARGV[13], ARGV[14], ARGV[15]
 local kind = ARGV[16]
-local snap = cjson.decode(ARGV[17])
+-- The snapshot's fields (kArgSnapshot), decoded where the snapshot path
+-- needs them.
+local snap
 -- read / readdraft: the whole record as Intacct has it now (a read with every
 -- field). It replaces the mirror's fields and settles same-second conflicts.
 authoritative = kind == 'read' or kind == 'readdraft'
@@ -142,6 +144,25 @@ if draft then
   redis.call('DEL', rec)
 end
 
+-- The caller may give the snapshot's names in order (kArgSnapshotNames):
+-- ARGV[17] is then the fields' stored text too, whenever the merge leaves
+-- exactly the snapshot's fields, all at this version (fv ''): a new record,
+-- a read, a snapshot naming every stored field. Nothing to encode.
+local names_text = ARGV[24] or ''
+local given = names_text ~= ''
+-- Nothing stored: every field is new.
+local fresh = next(fields) == nil and next(fv) == nil
+if fresh and given then
+  -- Not even a decode: the caller gave the new id, TOTALDUE and the count.
+  write_text('0', '0', ARGV[17], '')
+  append_audit('applied', nil, names_text)
+  keep()
+  reindex(old_id, ARGV[25])
+  isync_written = {vtext, ARGV[26]}
+  return done('applied', tonumber(ARGV[27]) or 0)
+end
+snap = cjson.decode(ARGV[17])
+
 if exists and v == sv and not authoritative then
   for k, val in pairs(snap) do
     if fields[k] ~= nil and fields[k] ~= val and (tonumber(fv[k]) or 0) >= v then
@@ -150,12 +171,6 @@ if exists and v == sv and not authoritative then
   end
 end
 
--- The caller may give the snapshot's names in order (kArgSnapshotNames):
--- ARGV[17] is then the fields' stored text too, whenever the merge leaves
--- exactly the snapshot's fields, all at this version (fv ''): a new record,
--- a read, a snapshot naming every stored field. Nothing to encode.
-local names_text = ARGV[24] or ''
-local given = names_text ~= ''
 local ks = given and cjson.decode(names_text) or sorted_keys(snap)
 local changed = {}
 local fv_moved = false
@@ -173,7 +188,6 @@ if authoritative then
     fv_moved = true
   end
 end
-local fresh = next(fields) == nil and next(fv) == nil
 if fresh then
   -- Nothing stored: every field is new (ks is only read from here on).
   changed = ks

@@ -79,14 +79,21 @@ enum ApplyArg : int {
   // leaves are exactly the snapshot's (a new record, a read, every stored
   // field named), all at this version (fv "").
   kArgSnapshotNames = 24,
+  // With kArgSnapshotNames: the snapshot's value of kArgIdField and of
+  // TOTALDUE ("" = none), and its field count; a new record is then stored
+  // without decoding the snapshot at all.
+  kArgSnapshotId = 25,
+  kArgSnapshotTotaldue = 26,
+  kArgSnapshotCount = 27,
 };
 
 // apply_script for several events of one tenant in one call. ARGV: 1 keys
-// per event (7), 2 arguments per event (24), 3 time budget in µs ("" or 0 =
+// per event (7), 2 arguments per event (27), 3 time budget in µs ("" or 0 =
 // none), 4 events, 5 and 6 the key and argument positions all events share
 // (numbers separated by spaces, ascending), then the shared arguments once,
 // then each event's other arguments in position order. KEYS: the shared
-// keys once, then each event's other keys in position order. Returns one reply per event, in order: what apply_script returns,
+// keys once, then each event's other keys in position order. Returns one reply per event, in order:
+// what apply_script returns,
 // {'error', message} when that event's apply raised an error (the other
 // events are not affected), or {'later'} for every event after the budget
 // ran out (looked at before every 4th event; the first always runs): those

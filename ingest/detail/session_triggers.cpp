@@ -104,7 +104,9 @@ void Session::refuse_trigger(unsigned status, std::string_view code, std::string
 void Session::route_triggers() {
   const auto& req = parser_->get();
   const Options& opts = state_->options();
-  trigger_.emplace();
+  // From a value, not emplace(): clang finds the nested struct not default
+  // constructible (its initializers are parsed after std::optional asked).
+  trigger_.emplace(TriggerRequest{});
   std::optional<std::string_view> signature;
   if (auto it = req.find(kSignatureHeader); it != req.end()) signature = it->value();
   if (req.count(kSignatureHeader) > 1) {

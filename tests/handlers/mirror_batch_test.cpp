@@ -231,10 +231,9 @@ TEST_CASE_FIXTURE(BatchFixture,
   REQUIRE(server.cmd({"CLIENT", "PAUSE", "10000", "WRITE"}).str == "OK");
   for (int i = 0; i < 13; ++i) {
     auto d = delivery_of(make_event("CUSTOMER", "31", "set", kV1 + i), 200 + i);
-    auto text = isync::handlers::detail::snapshot_text({{"NAME", "v" + std::to_string(i)}});
-    isync::handlers::detail::ApplyStep step{"snapshot", std::move(text.json), kV1 + i,
+    isync::handlers::detail::ApplyStep step{"snapshot", "{}", kV1 + i,
                                             isync::format_whenmodified(kV1 + i), "intacct"};
-    step.snapshot_names = std::move(text.names);
+    isync::handlers::detail::set_snapshot(step, "CUSTOMER", {{"NAME", "v" + std::to_string(i)}});
     std::vector<std::string> keys, args;
     isync::handlers::detail::apply_inputs(d, step, options, isync::testing::kStartMs, {}, keys,
                                           args);

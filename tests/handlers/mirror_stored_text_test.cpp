@@ -48,10 +48,9 @@ struct TextFixture : MirrorFixture {
 
   static detail::ApplyStep snapshot(const Fields& fields, std::int64_t version,
                                     std::string kind = "snapshot") {
-    auto text = detail::snapshot_text(fields);
-    detail::ApplyStep step{std::move(kind), std::move(text.json), version,
-                           isync::format_whenmodified(version), "intacct"};
-    step.snapshot_names = std::move(text.names);
+    detail::ApplyStep step{std::move(kind), "{}", version, isync::format_whenmodified(version),
+                           "intacct"};
+    detail::set_snapshot(step, "CUSTOMER", fields);
     if (step.kind == "read") step.read_at_ms = (version + 5) * 1000;
     return step;
   }
@@ -124,6 +123,12 @@ TEST_CASE_FIXTURE(TextFixture,
   CHECK(hget("CUSTOMER", "2", "f") != hget("CUSTOMER", "1", "f"));
   // Every field at the record's version: field versions kept as "".
   CHECK(hget("CUSTOMER", "1", "fv").empty());
+  // Stored without decoding: the id set and the index still have it.
+  for (const char* recordno : {"1", "2"}) {
+    CHECK(server.cmd({"SISMEMBER", queue::key(kTenant, "id:CUSTOMER:C1"), recordno}).integer == 1);
+    CHECK(server.cmd({"HGET", queue::key(kTenant, "idxv:CUSTOMER"), recordno}).str ==
+          std::to_string(kV1));
+  }
   // Every stored field named again, two changed.
   both(e, snapshot({{"CUSTOMERID", "C1"},
                     {"NAME", "Ann"},
@@ -145,6 +150,15 @@ TEST_CASE_FIXTURE(TextFixture,
   CHECK(fields("CUSTOMER", "1") == std::map<std::string, std::string>{{"CUSTOMERID", "C1"},
                                                                       {"EMAIL1", "a@b.c"},
                                                                       {"STATUS", "active"}});
+  // A read naming none of the stored fields: the dropped ones are in the
+  // audit's changed names with the new one.
+  both(e, snapshot({{"CURRENCY", "USD"}}, kV1 + 240, "read"));
+  same_records();
+  auto last = parse(server.cmd({"LINDEX", audit_key("CUSTOMER", "1"), "0"}).str);
+  REQUIRE(last["changed"].IsArray());
+  std::vector<std::string> changed;
+  for (const auto& n : last["changed"].GetArray()) changed.emplace_back(n.GetString());
+  CHECK(changed == std::vector<std::string>{"CUSTOMERID", "EMAIL1", "STATUS", "CURRENCY"});
   // An older snapshot is ignored either way.
   both(e, snapshot({{"STATUS", "gone"}}, kV1));
   same_records();
