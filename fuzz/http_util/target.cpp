@@ -66,7 +66,10 @@ std::string fill(std::string_view route, const RouteMatch& m) {
 
 void check_route(const RouteMatch& m, std::string_view path) {
   if (m.id == RouteId::none) return;
-  if (m.id == RouteId::console_asset) {
+  if (m.id == RouteId::console_page) {
+    // The console's page answers with and without the trailing slash.
+    FUZZ_CHECK(path == "/console" || path == "/console/", std::string(path));
+  } else if (m.id == RouteId::console_asset) {
     // {name} is the rest of the path (the console looks the asset up).
     FUZZ_CHECK(m.route == "/console/assets/{name}" && path.size() > 16 &&
                    path.substr(0, 16) == "/console/assets/",
