@@ -20,6 +20,7 @@
 #include "handlers/handlers.hpp"
 #include "ingest/ingest.hpp"
 #include "tests/ingest/openssl_hmac.hpp"
+#include "tests/ingest/queued.hpp"
 #include "tests/ingest/raw_http.hpp"
 #include "tests/support/io_loop.hpp"
 #include "tests/support/redis_server.hpp"
@@ -112,18 +113,7 @@ struct Harness {
   std::uint16_t port() const { return server->public_port(); }
 
   std::vector<isync::queue::Envelope> queued() {
-    auto entries = redis_.cmd({"XRANGE", isync::queue::key("acme", "events"), "-", "+"});
-    std::vector<isync::queue::Envelope> out;
-    for (const auto& e : entries.elements) {
-      const auto& fields = e.elements[1].elements;
-      for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
-        if (fields[i].str != "e") continue;
-        auto env = isync::queue::decode(fields[i + 1].str);
-        REQUIRE(env.has_value());
-        out.push_back(*env);
-      }
-    }
-    return out;
+    return isync::testing::queued_envelopes(redis_, "acme");
   }
 
   RedisServer& redis_;
