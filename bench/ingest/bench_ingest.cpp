@@ -107,18 +107,30 @@ class Runner {
   StepHooks redis_hooks(const std::string& stream) {
     return {[this] {
               redis_.reset();
-              cpu0_ = redis_.cpu_seconds();
+              start_cpu_window();
               mem0_ = redis_.used_memory();
             },
             [this, stream](StepResult& r) {
-              if (r.ok == 0) return;
-              r.redis_cpu_us_per_event =
-                  (redis_.cpu_seconds() - cpu0_) * 1e6 / static_cast<double>(r.ok);
+              end_cpu_window(r);
               auto queued = redis_.xlen(stream);
-              if (queued > 0)
+              if (r.ok > 0 && queued > 0)
                 r.redis_bytes_per_event =
                     static_cast<double>(redis_.used_memory() - mem0_) / static_cast<double>(queued);
             }};
+  }
+
+  // Redis CPU over a step: per accepted event (with workers, its accept and
+  // its apply) and as a share of one core (Redis runs commands on one thread,
+  // so a share near 1 means Redis is the bound).
+  void start_cpu_window() {
+    cpu0_ = redis_.cpu_seconds();
+    t0_ = Clock::now();
+  }
+  void end_cpu_window(StepResult& r) {
+    const double cpu = redis_.cpu_seconds() - cpu0_;
+    const double wall = std::chrono::duration<double>(Clock::now() - t0_).count();
+    if (r.ok > 0) r.redis_cpu_us_per_event = cpu * 1e6 / static_cast<double>(r.ok);
+    if (wall > 0) r.redis_cpu_share = cpu / wall;
   }
 
   void listener_only(Figures& f) {
@@ -139,6 +151,7 @@ class Runner {
       f["events.p99_peak"] = ev.peak.p99_ms;
       f["events.p99_half"] = ev.half.p99_ms;
       f["events.redis_cpu_us"] = ev.peak.redis_cpu_us_per_event;
+      f["events.redis_share"] = ev.peak.redis_cpu_share;
       f["events.redis_bytes"] = ev.peak.redis_bytes_per_event;
     }
     f["events.vmhwm_mib"] = mib(bench::peak_rss_kib(t.child->pid()));
@@ -160,8 +173,10 @@ class Runner {
                       // The workers' consumer group stays: drain instead of FLUSHALL.
                       bench::wait_until([&] { return unapplied(stream) == 0; }, 120s);
                       redis_.compact();
+                      start_cpu_window();
                     },
                     [this, stream](StepResult& r) {
+                      end_cpu_window(r);
                       auto left = static_cast<double>(unapplied(stream));
                       r.backlog_s = left / static_cast<double>(r.target_rate);
                       if (!o_.smoke && r.backlog_s >= 1.0) r.veto = "backlog over 1 s of traffic";
@@ -176,6 +191,8 @@ class Runner {
       f["workers.peak"] = static_cast<double>(ev.peak.target_rate);
       f["workers.backlog_s"] = ev.peak.backlog_s;
       f["workers.p99_half"] = ev.half.p99_ms;
+      f["workers.redis_cpu_us"] = ev.peak.redis_cpu_us_per_event;
+      f["workers.redis_share"] = ev.peak.redis_cpu_share;
     }
     f["workers.vmhwm_mib"] = mib(bench::peak_rss_kib(t.child->pid()));
   }
@@ -243,6 +260,7 @@ class Runner {
   bench::AcceptShape shape_;
   std::atomic<std::uint64_t> record_{0};
   double cpu0_ = 0;
+  Clock::time_point t0_;
   std::uint64_t mem0_ = 0;
   std::vector<std::string> floor_commands_;
   bool smoke_broken_ = false;

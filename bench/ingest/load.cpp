@@ -244,6 +244,9 @@ void print_step(const std::string& name, const StepResult& r) {
       static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.ok),
       static_cast<unsigned long long>(r.non2xx), static_cast<unsigned long long>(r.errors),
       r.late ? " late" : "", r.p50_ms, r.p99_ms);
+  if (r.redis_cpu_us_per_event > 0)
+    std::printf("  Redis %.1f us/event, %.0f%% of a core", r.redis_cpu_us_per_event,
+                r.redis_cpu_share * 100);
   if (r.backlog_s > 0) std::printf("  backlog %.2f s", r.backlog_s);
   std::printf("  %s%s%s\n", r.pass() ? "pass" : "FAIL", r.veto.empty() ? "" : ": ", r.veto.c_str());
   if (!r.first_non2xx.empty()) std::printf("    first non-2xx: %s\n", r.first_non2xx.c_str());

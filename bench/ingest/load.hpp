@@ -38,6 +38,7 @@ struct StepResult {
   std::string veto;  // set by a hook: why the step does not count
   // Filled by hooks where they apply (0 = not measured).
   double redis_cpu_us_per_event = 0;
+  double redis_cpu_share = 0;  // Redis CPU seconds per second of the step (1 = a core)
   double redis_bytes_per_event = 0;
   double backlog_s = 0;
   std::string first_non2xx;  // status and body of the first non-2xx answer
