@@ -222,7 +222,8 @@ int serve(const config::Config& cfg, Log& log) {
   // bulk jobs, the sweep of old event documents and the index back-fill.
   oncall::Engine oncall_engine(connect("isync-oncall"), tenant_ids, detail::oncall_options(cfg),
                                clock);
-  oncall::JobRunner job_runner(ioc.get_executor(), connect("isync-oncall-jobs"), tenant_ids,
+  auto jobs_conn = connect("isync-oncall-jobs");
+  oncall::JobRunner job_runner(ioc.get_executor(), jobs_conn, tenant_ids,
                                detail::oncall_options(cfg),
                                oncall::JobRunner::Settings{kJobTick, kSweepEvery, {}}, clock, log);
   auto jobs_stopped = std::make_shared<std::atomic<bool>>(false);
@@ -263,9 +264,12 @@ int serve(const config::Config& cfg, Log& log) {
     return kExitUnavailable;
   }
   if (pool) pool->start();
-  job_runner.start();
+  // The sweep and the back-fills start once their connection is up: sent
+  // while the first link is still being made, they would fail, log a
+  // warning and wait for their next turn.
+  jobs_conn->when_up([&job_runner] { job_runner.start(); });
   if (alerter) alerter->start();
-  mirror_sync.run_backfill(tenant_ids);
+  handler_conn->when_up([&mirror_sync, &tenant_ids] { mirror_sync.run_backfill(tenant_ids); });
   if (scheduler) scheduler->start();
   if (pool && hub) handler.start_rechecks(ioc.get_executor(), intacct_tenants);
   // Events parked while a tenant had no Intacct access (or its circuit was

@@ -27,6 +27,7 @@ void AsioConnection::close(std::function<void()> done) {
       self->connect_timer_.cancel();
       self->reconnect_timer_.cancel();
       self->drop(Errc::closed);
+      self->when_up_.clear();
     }
     // After the failed commands' handlers, which drop() posted here.
     if (done) asio::post(self->strand_, std::move(done));
@@ -76,6 +77,17 @@ void AsioConnection::eval(const Script& script, std::vector<std::string> keys,
 void AsioConnection::on_state_change(std::function<void(bool up)> listener) {
   asio::dispatch(strand_, [self = self(), listener = std::move(listener)]() mutable {
     self->listeners_.push_back(std::move(listener));
+  });
+}
+
+void AsioConnection::when_up(std::function<void()> fn) {
+  asio::dispatch(strand_, [self = self(), fn = std::move(fn)]() mutable {
+    if (self->closed_) return;
+    if (!self->up_.load()) {
+      self->when_up_.push_back(std::move(fn));
+      return;
+    }
+    self->run_guarded(fn);
   });
 }
 

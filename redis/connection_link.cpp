@@ -163,13 +163,19 @@ void AsioConnection::schedule_reconnect() {
 }
 
 void AsioConnection::notify(bool up) {
-  for (auto& l : listeners_) {
-    try {
-      l(up);
-    } catch (const std::exception& e) {
-      if (log_ != nullptr)
-        log_->error("redis state listener threw", LogLine().str("what", e.what()));
-    }
+  for (auto& l : listeners_) run_guarded([&] { l(up); });
+  if (!up) return;
+  // Swapped out first: one of them may register another.
+  std::vector<std::function<void()>> once;
+  once.swap(when_up_);
+  for (auto& fn : once) run_guarded(fn);
+}
+
+void AsioConnection::run_guarded(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    if (log_ != nullptr) log_->error("redis state listener threw", LogLine().str("what", e.what()));
   }
 }
 

@@ -140,6 +140,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Called on the strand each time the link goes up (true) or down (false).
   virtual void on_state_change(std::function<void(bool up)> listener) = 0;
+  // Runs `fn` once on the strand: at once when the link is up, else when it
+  // next comes up; never after close() (a pending one is dropped then). For
+  // work a process starts with, so its first commands do not fail with
+  // not_connected while the first link is still being made.
+  virtual void when_up(std::function<void()> fn) = 0;
 };
 
 // Blocking client. REQUIRES: never used on an io thread.

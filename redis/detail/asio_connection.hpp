@@ -82,6 +82,7 @@ class AsioConnection final : public Connection {
             Handler handler) override;
 
   void on_state_change(std::function<void(bool up)> listener) override;
+  void when_up(std::function<void()> fn) override;
 
  private:
   // ---- completions and sending (connection.cpp) ----
@@ -143,6 +144,8 @@ class AsioConnection final : public Connection {
   void schedule_reconnect();
 
   void notify(bool up);
+  // Runs fn on the strand, logging what it throws.
+  void run_guarded(const std::function<void()>& fn);
 
   void want(bool read, bool on);
 
@@ -176,6 +179,7 @@ class AsioConnection final : public Connection {
   bool closed_ = false;
   bool destroying_ = false;
   std::vector<std::function<void(bool)>> listeners_;
+  std::vector<std::function<void()>> when_up_;  // run at the next up, then forgotten
 
   bool reading_ = false;  // inside redisAsyncHandleRead: replies wait in ready_
   std::vector<std::pair<Handler, Reply>> ready_;

@@ -204,3 +204,57 @@ TEST_CASE(
   CHECK(*up - *first_pong <= 1s);
   REQUIRE(close_and_wait(*conn));
 }
+
+TEST_CASE(
+    "work given to when_up runs once the first link is up, so its first command is answered; "
+    "at once when the link is up; once only; and never after close") {
+  RedisServer server;
+  server.stop();  // Redis is not there yet when the process starts
+  // Declared before the loop: the handlers may run until its threads are joined.
+  std::mutex mu;
+  std::vector<std::string> seen;
+  auto note = [&](std::string s) {
+    std::lock_guard lock(mu);
+    seen.push_back(std::move(s));
+  };
+  auto count = [&](const std::string& s) {
+    std::lock_guard lock(mu);
+    return std::count(seen.begin(), seen.end(), s);
+  };
+  Loop loop;
+  isync::redis::Options options;
+  options.reconnect_interval = 50ms;
+  auto conn = isync::redis::Connection::create(loop.executor(), server.endpoint(), options);
+  auto lone = isync::redis::Connection::create(loop.executor(), server.endpoint(), options);
+  conn->when_up([&, c = conn.get()] {
+    note("first");
+    c->command({"PING"}, [&](boost::system::error_code ec, isync::redis::Reply r) {
+      note(!ec && r.str == "PONG" ? "answered" : "failed: " + ec.message());
+    });
+  });
+  lone->when_up([&] { note("after close"); });
+  conn->start();
+  lone->start();
+  std::this_thread::sleep_for(300ms);
+  CHECK(count("first") == 0);
+  REQUIRE(close_and_wait(*lone));
+
+  server.start();
+  REQUIRE(eventually([&] { return count("answered") == 1; }));
+  conn->when_up([&] { note("while up"); });
+  REQUIRE(eventually([&] { return count("while up") == 1; }));
+
+  server.stop();
+  REQUIRE(eventually([&] { return !conn->connected(); }));
+  server.start();
+  REQUIRE(eventually([&] { return conn->connected(); }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(count("first") == 1);
+  CHECK(count("while up") == 1);
+  CHECK(count("after close") == 0);
+  {
+    std::lock_guard lock(mu);
+    CHECK(seen == std::vector<std::string>{"first", "answered", "while up"});
+  }
+  REQUIRE(close_and_wait(*conn));
+}
