@@ -97,21 +97,21 @@ void ApplyBatcher::send(Batch batch) {
     return true;
   };
   std::vector<bool> kshared(kApplyKeyCount), ashared(kApplyArgCount);
-  std::string kpos, apos;
+  std::string kmask, amask;  // '1' where shared
   for (std::size_t p = 0; p < kApplyKeyCount; ++p) {
     kshared[p] = shared(&Item::keys, p);
-    if (kshared[p]) kpos += std::to_string(p + 1) + ' ';
+    kmask += kshared[p] ? '1' : '0';
   }
   for (std::size_t p = 0; p < kApplyArgCount; ++p) {
     ashared[p] = shared(&Item::args, p);
-    if (ashared[p]) apos += std::to_string(p + 1) + ' ';
+    amask += ashared[p] ? '1' : '0';
   }
   std::vector<std::string> keys, args{std::to_string(kApplyKeyCount),
                                       std::to_string(kApplyArgCount),
                                       budget_us_,
                                       std::to_string(batch.items.size()),
-                                      kpos,
-                                      apos};
+                                      kmask,
+                                      amask};
   keys.reserve(batch.items.size() * kApplyKeyCount);
   args.reserve(6 + batch.items.size() * kApplyArgCount);
   for (std::size_t p = 0; p < kApplyKeyCount; ++p)

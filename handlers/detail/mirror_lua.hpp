@@ -89,8 +89,8 @@ enum ApplyArg : int {
 
 // apply_script for several events of one tenant in one call. ARGV: 1 keys
 // per event (7), 2 arguments per event (27), 3 time budget in µs ("" or 0 =
-// none), 4 events, 5 and 6 the key and argument positions all events share
-// (numbers separated by spaces, ascending), then the shared arguments once,
+// none), 4 events, 5 and 6 which key and argument positions all events share
+// (a character per position, '1' = shared), then the shared arguments once,
 // then each event's other arguments in position order. KEYS: the shared
 // keys once, then each event's other keys in position order. Returns one reply per event, in order:
 // what apply_script returns,

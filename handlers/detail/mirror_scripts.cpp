@@ -86,36 +86,35 @@ const redis::Script& apply_batch_script() {
       R"lua(
 local nk, na, budget, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]) or 0,
     tonumber(ARGV[4])
--- The positions every event shares are sent once (first in KEYS, and after
--- the header in ARGV); each event's own values follow, in position order.
-local function positions(text)
-  local p = {}
-  for x in string.gmatch(text, '%d+') do p[#p + 1] = tonumber(x) end
-  return p
-end
-local kt, at, ki, ai = {}, {}, 0, 6
-for _, p in ipairs(positions(ARGV[5])) do
-  ki = ki + 1
-  kt[p] = KEYS[ki]
-end
-for _, p in ipairs(positions(ARGV[6])) do
-  ai = ai + 1
-  at[p] = ARGV[ai]
-end
-local vk, va = {}, {}
-for p = 1, nk do
-  if kt[p] == nil then vk[#vk + 1] = p end
-end
-for p = 1, na do
-  if at[p] == nil then va[#va + 1] = p end
-end
-local nvk, nva = #vk, #va
+-- ARGV[5] and ARGV[6]: a character per key and per argument position, '1'
+-- where every event has the same value. Those are sent once (first in KEYS,
+-- and after the header in ARGV); each event's own values follow, in position
+-- order. (A mask, not a list of numbers: parsing the list took ~30 % of a
+-- one-event call.)
 -- One KEYS and one ARGV table serve every event in turn: the shared values
 -- stay, each event's own are written over the last one's (the events run one
 -- after another and nothing keeps these tables).
-local k, a = {}, {}
-for p = 1, nk do k[p] = kt[p] or false end
-for p = 1, na do a[p] = at[p] or false end
+local byte, kmask, amask = string.byte, ARGV[5], ARGV[6]
+local k, a, vk, va, ki, ai = {}, {}, {}, {}, 0, 6
+for p = 1, nk do
+  if byte(kmask, p) == 49 then
+    ki = ki + 1
+    k[p] = KEYS[ki]
+  else
+    k[p] = false
+    vk[#vk + 1] = p
+  end
+end
+for p = 1, na do
+  if byte(amask, p) == 49 then
+    ai = ai + 1
+    a[p] = ARGV[ai]
+  else
+    a[p] = false
+    va[#va + 1] = p
+  end
+end
+local nvk, nva = #vk, #va
 local out = {}
 local function isync_us()
   local t = redis.call('TIME')
