@@ -61,6 +61,7 @@ handlers::MirrorOptions mirror_options(const config::Config& cfg) {
   using std::chrono::seconds;
   handlers::MirrorOptions o;
   o.apply_batch = cfg.mirror.apply_batch;
+  o.apply_budget = cfg.mirror.apply_call_budget;
   o.audit_max_entries = cfg.mirror.audit_max_entries;
   o.audit_max_age = duration_cast<seconds>(cfg.mirror.audit_max_age);
   o.tombstone_retention = duration_cast<seconds>(cfg.mirror.tombstone_retention);

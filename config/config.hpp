@@ -93,6 +93,9 @@ struct MirrorConfig {
   // Snapshot events applied to the mirror in one script call, at most
   // (count); 1 = one script per event.
   int apply_batch = 64;
+  // How long one such call may run before it leaves its remaining events
+  // for the next (looked at every 4 events).
+  std::chrono::milliseconds apply_call_budget{1};
   int audit_max_entries = 100;
   std::chrono::milliseconds audit_max_age{90LL * 86'400'000};
   std::chrono::milliseconds tombstone_retention{30LL * 86'400'000};

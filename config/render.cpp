@@ -56,6 +56,7 @@ std::string render(const Config& c) {
     << "max_deliveries = " << c.queue.max_deliveries << "\n\n"
     << "[mirror]\n"
     << "apply_batch = " << c.mirror.apply_batch << "\n"
+    << "apply_call_budget = \"" << duration_text(c.mirror.apply_call_budget) << "\"\n"
     << "audit_max_entries = " << c.mirror.audit_max_entries << "\n"
     << "audit_max_age = \"" << duration_text(c.mirror.audit_max_age) << "\"\n"
     << "tombstone_retention = \"" << duration_text(c.mirror.tombstone_retention) << "\"\n\n"

@@ -133,6 +133,14 @@ std::vector<Field<Config>> mirror_fields() {
          ISYNC_TRY(c.mirror.apply_batch, as_int32(k, r, 1, 256));
          return {};
        }},
+      {"apply_call_budget", true,
+       [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
+         ISYNC_TRY(c.mirror.apply_call_budget, as_duration(k, r));
+         if (c.mirror.apply_call_budget < std::chrono::milliseconds(1) ||
+             c.mirror.apply_call_budget > std::chrono::seconds(10))
+           return fail(k + ": must be from 1ms to 10s, got " + quoted(r.text));
+         return {};
+       }},
       {"audit_max_entries", true,
        [](Config& c, const Raw& r, const std::string& k, Ctx&) -> VoidResult {
          ISYNC_TRY(c.mirror.audit_max_entries, as_int32(k, r, 1, 1'000'000));

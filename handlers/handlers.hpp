@@ -66,10 +66,13 @@ struct MirrorOptions {
   // (detail/apply_batch.hpp): under load the events waiting for the
   // connection go together, each with its own decision, ack and audit.
   // 1 = one script call per event. Default 64: a call stops taking events
-  // after 1 ms of Redis (ApplyBatcher::kDefaultBudget) and leaves the rest
+  // after apply_budget (1 ms) of Redis and leaves the rest
   // for the next, so it holds Redis under 2 ms whatever the size; 64 is
   // what fits in that on a busy 2-core machine (bench/apply).
   int apply_batch = 64;
+  // How long one call may run before it answers its remaining events
+  // "later" (they go first in the next call). Default 1 ms.
+  std::chrono::microseconds apply_budget{1000};
   // Newest audit entries kept per record (count). Default 100.
   int audit_max_entries = 100;
   // Audit entries older than this are dropped when a record changes. Default 90 days.

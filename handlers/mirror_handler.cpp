@@ -114,7 +114,8 @@ MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOpti
                              Metrics& metrics, Clock& clock, Log& log)
     : conn_(std::move(conn)), options_(options), metrics_(metrics), clock_(clock), log_(log) {
   if (options_.apply_batch > 1)
-    applier_ = std::make_shared<detail::ApplyBatcher>(conn_, options_.apply_batch);
+    applier_ =
+        std::make_shared<detail::ApplyBatcher>(conn_, options_.apply_batch, options_.apply_budget);
 }
 
 MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOptions options,
@@ -128,7 +129,8 @@ MirrorHandler::MirrorHandler(std::shared_ptr<redis::Connection> conn, MirrorOpti
       log_(log),
       intacct_(std::move(intacct)) {
   if (options_.apply_batch > 1)
-    applier_ = std::make_shared<detail::ApplyBatcher>(conn_, options_.apply_batch);
+    applier_ =
+        std::make_shared<detail::ApplyBatcher>(conn_, options_.apply_batch, options_.apply_budget);
   if (intacct_)
     batcher_ = std::make_shared<detail::ReadBatcher>(
         executor, conn_, clock_, options_.read_batch_window, options_.settle_margin);

@@ -1,6 +1,7 @@
 // The config file and its environment overrides in general: defaults, every
 // section read, overrides, the errors naming key, value, file and line,
-// tenants, render with secrets hidden, and redis.reconnect_interval. The
+// tenants, render with secrets hidden, redis.reconnect_interval and
+// mirror.apply_call_budget. The
 // Intacct keys: intacct_config_test.cpp; the payment keys:
 // payments_config_test.cpp.
 #include "config/config.hpp"
@@ -277,4 +278,14 @@ TEST_CASE("redis.reconnect_interval defaults to 100ms, is read from the file and
   CHECK(from_env.redis.reconnect_interval == milliseconds(1000));
   CHECK(load_error("", {{"INTACCT_SYNC_REDIS_RECONNECT_INTERVAL", "0ms"}}) ==
         "redis.reconnect_interval: must be greater than 0, got \"0ms\"");
+}
+
+TEST_CASE(
+    "mirror.apply_call_budget defaults to 1ms, is read from the file and rendered, up to 10s") {
+  CHECK(load_ok("").mirror.apply_call_budget == milliseconds(1));
+  auto from_file = load_ok("[mirror]\napply_call_budget = \"5s\"\n");
+  CHECK(from_file.mirror.apply_call_budget == milliseconds(5000));
+  CHECK(render(from_file).find("apply_call_budget = \"5s\"\n") != std::string::npos);
+  CHECK(load_error("[mirror]\napply_call_budget = \"11s\"\n") ==
+        "mirror.apply_call_budget: must be from 1ms to 10s, got \"11s\"");
 }
