@@ -94,26 +94,25 @@ local nk, na, budget, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]
 -- One KEYS and one ARGV table serve every event in turn: the shared values
 -- stay, each event's own are written over the last one's (the events run one
 -- after another and nothing keeps these tables).
-local byte, kmask, amask = string.byte, ARGV[5], ARGV[6]
-local k, a, vk, va, ki, ai = {}, {}, {}, {}, 0, 6
-for p = 1, nk do
-  if byte(kmask, p) == 49 then
-    ki = ki + 1
-    k[p] = KEYS[ki]
-  else
-    k[p] = false
-    vk[#vk + 1] = p
+local byte = string.byte
+-- t[1..count]: the shared values, from src[at + 1] on, and false where each
+-- event has its own (those positions listed in own). Returns the last index
+-- of src it took.
+local function unshare(mask, count, src, at, t, own)
+  for p = 1, count do
+    if byte(mask, p) == 49 then
+      at = at + 1
+      t[p] = src[at]
+    else
+      t[p] = false
+      own[#own + 1] = p
+    end
   end
+  return at
 end
-for p = 1, na do
-  if byte(amask, p) == 49 then
-    ai = ai + 1
-    a[p] = ARGV[ai]
-  else
-    a[p] = false
-    va[#va + 1] = p
-  end
-end
+local k, a, vk, va = {}, {}, {}, {}
+local ki = unshare(ARGV[5], nk, KEYS, 0, k, vk)
+local ai = unshare(ARGV[6], na, ARGV, 6, a, va)
 local nvk, nva = #vk, #va
 local out = {}
 local function isync_us()
