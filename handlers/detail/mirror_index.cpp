@@ -5,16 +5,34 @@
 namespace isync::handlers::detail {
 
 const char* const kIndexLua = R"lua(
-local function isync_index(rec_key, written)
-  local obj, no = rec_key:match(':rec:([^:]+):([^:]+)$')
-  if not obj then return end
-  local base = rec_key:sub(1, #rec_key - #obj - #no - 5)
-  local idx, idxv = base .. 'idx:' .. obj, base .. 'idxv:' .. obj
+-- The index keys of a record key's prefix ("<base>rec:<OBJECT>"), made once
+-- per prefix and call: a pattern over every record key cost more.
+local isync_index_keys = {}
+-- rec_no: the record's RECORDNO when the caller has it (the part after the
+-- key's last ':'), else it is read from the key.
+local function isync_index(rec_key, written, rec_no)
+  local no = rec_no
+  if no == nil then
+    no = rec_key:match(':rec:[^:]+:([^:]+)$')
+    if not no then return end
+  elseif no == '' or string.find(no, ':', 1, true) then
+    return
+  end
+  local prefix = string.sub(rec_key, 1, #rec_key - #no - 1)
+  local ks = isync_index_keys[prefix]
+  if ks == nil then
+    local base, obj = prefix:match('^(.*:)rec:([^:]+)$')
+    ks = base and {base .. 'idx:' .. obj, base .. 'idxv:' .. obj, obj} or false
+    isync_index_keys[prefix] = ks
+  end
+  if not ks then return end
+  local idx, idxv, obj = ks[1], ks[2], ks[3]
   -- written: {v, TOTALDUE} of a live record the caller has just written in
   -- full (what a read back would find); nil: read the record.
   local r = written and {written[1], '0', '0'} or
       redis.call('HMGET', rec_key, 'v', 'del', 'draft', 'f')
-  if not r[1] or r[2] == '1' or r[3] == '1' or not tonumber(no) then
+  local score = tonumber(no)
+  if not r[1] or r[2] == '1' or r[3] == '1' or not score then
     redis.call('ZREM', idx, no)
     redis.call('HDEL', idxv, no)
     return
@@ -30,7 +48,7 @@ local function isync_index(rec_key, written)
     end
     val = val .. ':' .. due
   end
-  redis.call('ZADD', idx, tonumber(no), no)
+  redis.call('ZADD', idx, score, no)
   redis.call('HSET', idxv, no, val)
 end
 )lua";

@@ -14,7 +14,7 @@ v = tonumber(vtext)
 event_id, source = ARGV[7], ARGV[8]
 channel = ARGV[22] or ''
 now_iso, cutoff_iso = ARGV[9], ARGV[10]
-audit_max, tomb_ttl = tonumber(ARGV[11]), tonumber(ARGV[12])
+audit_max, tomb_ttl = num(ARGV[11]), num(ARGV[12])
 id_field, id_prefix, recordno = ARGV[13], ARGV[14], ARGV[15]
 local kind = ARGV[16]
 -- The snapshot's fields (kArgSnapshot), decoded where the snapshot path
@@ -30,14 +30,14 @@ if kind == 'read' then kind = 'snapshot' elseif kind == 'readdraft' then kind = 
 -- it was made at least settle_ms after that second ended; an unsettled read
 -- puts the record on the recheck schedule for then.
 read_at_text = ARGV[18]
-read_at, settle_ms = tonumber(read_at_text), tonumber(ARGV[19])
+read_at, settle_ms = opt_num(read_at_text), num(ARGV[19])
 recheck_key = KEYS[5]
 -- defer_ms (thin and conflicting events): when set, the record is read only
 -- once its second has settled: instead of answering 'thin'/'reread' the
 -- script puts the record on the recheck schedule (due then, at most
 -- settle + 1 s from now, in case WHENMODIFIED runs ahead of this clock)
 -- and acks the event ('deferred'). Empty: the caller reads at once.
-defer_now = tonumber(ARGV[20])
+defer_now = opt_num(ARGV[20])
 -- The channels (envelope "channel", e.g. "trigger") of the events that put
 -- the record on the schedule, as a comma-separated list per member. A read
 -- made for the schedule (recheck_lease: the score it was taken under) is
@@ -45,15 +45,16 @@ defer_now = tonumber(ARGV[20])
 -- still holds that lease; an event that scheduled the record anew meanwhile
 -- leaves them for the next read. The recheck's end removes them with the
 -- member (recheck_done_script).
-recheck_channels, member = KEYS[7], KEYS[3]:match(':rec:(.*)$')
-local recheck_lease = tonumber(ARGV[23])
+-- member: the record's recheck member, made when needed (the_member()).
+recheck_channels, member = KEYS[7], nil
+local recheck_lease = opt_num(ARGV[23])
 channel_taken = false
 audit_created = false
 if recheck_lease then
-  local named = redis.call('HGET', recheck_channels, member)
+  local named = redis.call('HGET', recheck_channels, the_member())
   if named then
     channel = named
-    channel_taken = tonumber(redis.call('ZSCORE', recheck_key, member)) == recheck_lease
+    channel_taken = tonumber(redis.call('ZSCORE', recheck_key, the_member())) == recheck_lease
   end
 end
 
@@ -159,7 +160,7 @@ if fresh and given then
   keep()
   reindex(old_id, ARGV[25])
   isync_written = {vtext, ARGV[26]}
-  return done('applied', tonumber(ARGV[27]) or 0)
+  return done('applied', num(ARGV[27]) or 0)
 end
 snap = cjson.decode(ARGV[17])
 

@@ -13,6 +13,29 @@ constexpr const char* kApplyDefs = R"lua(
 -- apply several events: the functions below are made once per call).
 local rec, audit, action, vtext, wm, v, event_id, source, channel, now_iso, cutoff_iso, audit_max, tomb_ttl, id_field, id_prefix, recordno, authoritative, read_at, read_at_text, settle_ms, recheck_key, defer_now, recheck_channels, member, channel_taken, cur, exists, live, audit_created
 
+-- Numbers of the arguments every event of a call shares (options, counts),
+-- parsed once per call: tonumber costs two strtod calls. false = not one.
+local nums = {}
+local function num(s)
+  local n = nums[s]
+  if n == nil then
+    n = tonumber(s) or false
+    nums[s] = n
+  end
+  return n or nil
+end
+-- An optional number argument: "" (the common case) is none, without a parse.
+local function opt_num(s)
+  if s == nil or s == '' then return nil end
+  return tonumber(s)
+end
+-- The record's member of the recheck schedule ("<OBJECT>:<recordno>"), made
+-- the first time an event needs it (most never do).
+local function the_member()
+  if not member then member = rec:match(':rec:(.*)$') end
+  return member
+end
+
 local function sorted_keys(t)
   local ks, n = {}, 0
   for k in pairs(t) do
@@ -121,7 +144,7 @@ end
 -- settled, unless this read already was.
 local function schedule_recheck(version)
   if not read_at or settled_at(version, read_at) then return end
-  redis.call('ZADD', recheck_key, (version + 1) * 1000 + settle_ms, member)
+  redis.call('ZADD', recheck_key, (version + 1) * 1000 + settle_ms, the_member())
 end
 
 -- names_text: changed as a JSON array, when the caller has it.
@@ -143,7 +166,7 @@ local function append_audit(result, changed, names_text)
     len = audit_max
   end
   if channel_taken then
-    redis.call('HDEL', recheck_channels, member)
+    redis.call('HDEL', recheck_channels, the_member())
     channel_taken = false
   end
   -- Newest first, and "at" is fixed-width ISO-8601 UTC, so the old ones are
@@ -190,14 +213,14 @@ local function defer_or(decision)
       -- Overwrites a lease too, so a recheck in flight (which may have read
       -- before this change) does not remove the new schedule when it ends;
       -- a read that lands unsettled schedules itself again (done()).
-      redis.call('ZADD', recheck_key, due, member)
+      redis.call('ZADD', recheck_key, due, the_member())
       -- The event's channel joins the member's list (at most 64 bytes;
       -- events without a channel add nothing).
       if channel ~= '' then
-        local named = redis.call('HGET', recheck_channels, member) or ''
+        local named = redis.call('HGET', recheck_channels, the_member()) or ''
         if not (',' .. named .. ','):find(',' .. channel .. ',', 1, true) then
           named = named == '' and channel or (named .. ',' .. channel)
-          if #named <= 64 then redis.call('HSET', recheck_channels, member, named) end
+          if #named <= 64 then redis.call('HSET', recheck_channels, the_member(), named) end
         end
       end
       -- need: the version the due read must reach; until a read brings it,

@@ -47,7 +47,7 @@ std::string fenced_apply() {
          "  if isync_fenced(KEYS[6], ARGV[21]) then return {'fenced', 0} end\n"
          "  isync_written = nil\n"
          "  local result = isync_apply(KEYS, ARGV)\n"
-         "  isync_index(KEYS[3], isync_written)\n"
+         "  isync_index(KEYS[3], isync_written, ARGV[15])\n"
          "  return result\n"
          "end\n";
 }
