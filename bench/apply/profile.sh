@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/common.sh
+source bench/common/profile.sh
 # Its own tools: neither README command installs them.
 isync_install wrk valgrind python3
 build=${1:?build dir}
@@ -20,7 +21,6 @@ batch=${2:-64}
 secs=${3:-5}
 work=var/profile-apply
 rm -rf "$work" && mkdir -p "$work/redis"
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 rport=$(free_port)
 rcli() { redis-cli -p "$rport" "$@"; }
 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
@@ -33,30 +33,15 @@ for _ in $(seq 100); do
   rcli ping >/dev/null 2>&1 && break
   sleep 0.3
 done
-export BENCH_TENANT_TOKEN=bench-token-0123456789abcdef
 
 # serve WORKERS: the service in the background (spid), once it answers.
 serve() {
   local pport aport
   pport=$(free_port)
   aport=$(free_port)
-  cat >"$work/service-w$1.toml" <<TOML
-[server]
-public_listen = "127.0.0.1:$pport"
-admin_listen = "127.0.0.1:$aport"
-[redis]
-url = "redis://127.0.0.1:$rport/0"
-[queue]
-workers = $1
-[mirror]
+  bench_service_toml "$work/service-w$1.toml" "$pport" "$aport" "$rport" "$1" "[mirror]
 apply_batch = $batch
-apply_call_budget = "10s"
-[log]
-level = "warn"
-[[tenant]]
-id = "bench"
-token = "env:BENCH_TENANT_TOKEN"
-TOML
+apply_call_budget = \"10s\""
   "$build/app/intacct-sync" serve --config "$work/service-w$1.toml" >"$work/service-w$1.log" 2>&1 &
   spid=$!
   for _ in $(seq 100); do

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source deploy/common.sh
+source bench/common/profile.sh
 # Its own tools: neither README command installs them.
 isync_install wrk valgrind python3
 build=${1:?build dir}
@@ -13,27 +14,11 @@ route=${2:-intacct}
 secs=${3:-15}
 work=var/profile
 rm -rf "$work" && mkdir -p "$work/redis"
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 rport=$(free_port); pport=$(free_port); aport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --dir "$work/redis" --save '' --appendonly yes \
   --appendfsync always --maxmemory-policy noeviction --daemonize no >"$work/redis.log" 2>&1 &
 rpid=$!
-cat >"$work/profile.toml" <<TOML
-[server]
-public_listen = "127.0.0.1:$pport"
-admin_listen = "127.0.0.1:$aport"
-noop_route = true
-[redis]
-url = "redis://127.0.0.1:$rport/0"
-[queue]
-workers = 0
-[log]
-level = "warn"
-[[tenant]]
-id = "bench"
-token = "env:BENCH_TENANT_TOKEN"
-TOML
-export BENCH_TENANT_TOKEN=bench-token-0123456789abcdef
+bench_service_toml "$work/profile.toml" "$pport" "$aport" "$rport" 0
 sleep 0.5
 INTACCT_SYNC_SERVER_THREADS=1 INTACCT_SYNC_QUEUE_WORKERS=0 \
   valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
