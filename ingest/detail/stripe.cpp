@@ -1,6 +1,5 @@
 #include "ingest/detail/stripe.hpp"
 
-#include <openssl/crypto.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -10,7 +9,6 @@
 #include <memory>
 
 #include "core/json.hpp"
-#include "ingest/detail/hmac.hpp"
 
 namespace isync::ingest::detail {
 
@@ -19,38 +17,12 @@ namespace {
 using rapidjson::SizeType;
 using rapidjson::Value;
 
-constexpr std::string_view kMalformedPrefix = "Stripe-Signature header is malformed: ";
 constexpr std::string_view kRedacted = "[redacted]";
-// At most 18 digits, so t and |now - t| fit in int64.
-constexpr std::size_t kMaxTimestampDigits = 18;
 
-Error malformed_header(std::string_view what) {
-  return make_error("unauthorized", std::string(kMalformedPrefix) + std::string(what));
-}
 Error malformed(std::string message) { return make_error("malformed_body", std::move(message)); }
 Error invalid(std::string message) { return make_error("invalid_field", std::move(message)); }
 
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-// Lowercase hex; an empty string only if OpenSSL fails (then nothing matches).
-std::string hmac_sha256_hex(std::string_view key, std::string_view a, std::string_view b,
-                            std::string_view c) {
-  std::string raw = hmac_sha256(key, {a, b, c});
-  return raw.empty() ? std::string() : to_hex(raw);
-}
 
 // ---- JSON ------------------------------------------------------------------
 
@@ -272,79 +244,6 @@ Result<std::string> payment_fields(std::string_view type, const Value& object, c
 }
 
 }  // namespace
-
-Result<StripeSignature> parse_stripe_signature(std::string_view header) {
-  StripeSignature sig;
-  bool have_t = false;
-  std::size_t pos = 0;
-  while (pos <= header.size()) {
-    std::size_t end = header.find(',', pos);
-    if (end == std::string_view::npos) end = header.size();
-    std::string_view item = trim(header.substr(pos, end - pos));
-    pos = end + 1;
-    if (item.empty()) return malformed_header("an element is empty");
-    auto eq = item.find('=');
-    if (eq == std::string_view::npos) return malformed_header("an element is not key=value");
-    std::string_view key = item.substr(0, eq);
-    std::string_view value = item.substr(eq + 1);
-    if (key == "t") {
-      if (have_t) return malformed_header("t= appears more than once");
-      have_t = true;
-      bool digits = !value.empty() && value.size() <= kMaxTimestampDigits;
-      for (char c : value) digits = digits && c >= '0' && c <= '9';
-      if (!digits) return malformed_header("t= is not a decimal integer");
-      sig.timestamp_text = std::string(value);
-      for (char c : value) sig.timestamp = sig.timestamp * 10 + (c - '0');
-    } else if (key == "v1") {
-      bool hex = value.size() == 64;
-      for (char c : value) hex = hex && is_hex(c);
-      if (!hex) return malformed_header("a v1= signature is not 64 hex digits");
-      if (sig.v1.size() == kMaxStripeSignatures) {
-        return malformed_header("more than " + std::to_string(kMaxStripeSignatures) +
-                                " v1= signatures");
-      }
-      std::string lowered(value);
-      for (auto& c : lowered) c = ascii_lower(c);
-      sig.v1.push_back(std::move(lowered));
-    }
-  }
-  if (!have_t) return malformed_header("no t= timestamp");
-  if (sig.v1.empty()) return malformed_header("no v1= signature");
-  return sig;
-}
-
-std::string stripe_signature(std::string_view secret, std::string_view timestamp_text,
-                             std::string_view body) {
-  return hmac_sha256_hex(secret, timestamp_text, ".", body);
-}
-
-bool stripe_signature_matches(const StripeSignature& signature, std::string_view body,
-                              const std::vector<std::string>& secrets) {
-  if (secrets.empty()) {
-    // Same work as one secret, so an unknown tenant is not told apart by time.
-    (void)stripe_signature("whsec_no_tenant_secret_dummy_key", signature.timestamp_text, body);
-    return false;
-  }
-  bool match = false;
-  for (const auto& secret : secrets) {
-    // An empty key is no secret: anyone could sign with it.
-    if (secret.empty()) continue;
-    std::string expected = stripe_signature(secret, signature.timestamp_text, body);
-    if (expected.size() != 64) continue;
-    for (const auto& v1 : signature.v1) {
-      // Both are 64 bytes (parse_stripe_signature checked v1's length).
-      match = (CRYPTO_memcmp(expected.data(), v1.data(), expected.size()) == 0) || match;
-    }
-  }
-  return match;
-}
-
-bool stripe_timestamp_fresh(std::int64_t timestamp, std::int64_t now_seconds,
-                            std::int64_t tolerance_seconds) {
-  std::int64_t diff = now_seconds - timestamp;
-  if (diff < 0) diff = -diff;
-  return diff <= tolerance_seconds;
-}
 
 Result<StripeEvent> parse_stripe_event(std::string_view body,
                                        const std::vector<std::string>& redact_fields) {

@@ -4,6 +4,7 @@
 // Thread rules: callers hold CompanyState::mu.
 #pragma once
 
+#include <optional>
 #include <pugixml.hpp>
 #include <string>
 #include <vector>
@@ -30,6 +31,14 @@ void write_row(pugi::xml_node parent, const std::string& element, const ObjectDe
                std::string_view packed, const std::vector<std::string>& fields);
 // Element text with surrounding whitespace trimmed.
 std::string text_of(const pugi::xml_node& node);
+
+// ---- authentication ----------------------------------------------------------
+
+// The authentication level (PROTOCOL.md §2). On success writes the
+// <authentication> block and returns the caller's entity; on failure writes
+// the auth failure (no <result>) and returns nothing.
+std::optional<std::string> authenticate(CompanyState& s, const pugi::xml_node& auth,
+                                        std::int64_t now, pugi::xml_node operation);
 
 // ---- functions ---------------------------------------------------------------
 
