@@ -6,6 +6,7 @@
 
 #include "ingest/detail/session.hpp"
 #include "ingest/detail/smart_event.hpp"
+#include "ingest/detail/text.hpp"
 
 namespace isync::ingest::detail {
 
@@ -28,16 +29,6 @@ constexpr std::string_view kIdempotencyHeaders[] = {"X-IdempotencyKey", "Idempot
 // Label of refusals for a tenant that is not configured: never the path's
 // text (a label per probe would grow the registry without bound).
 constexpr std::string_view kUnknownTenant = "(unknown)";
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
 
 bool contains_ci(std::string_view text, std::string_view word) {
   if (word.size() > text.size()) return false;

@@ -7,13 +7,11 @@
 #include <set>
 
 #include "core/json.hpp"
+#include "ingest/detail/text.hpp"
 
 namespace isync::ingest::detail {
 
 namespace {
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -28,26 +26,10 @@ std::string upper(std::string_view s) {
 }
 
 // ASCII case-insensitive equality, without building lower-cased copies.
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
 bool iless(std::string_view a, std::string_view b) {
   return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
     return ascii_lower(x) < ascii_lower(y);
   });
-}
-
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 // Values and names quoted in messages are cut so one bad field cannot make a

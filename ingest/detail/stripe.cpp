@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "core/json.hpp"
+#include "ingest/detail/text.hpp"
 
 namespace isync::ingest::detail {
 
@@ -21,8 +22,6 @@ constexpr std::string_view kRedacted = "[redacted]";
 
 Error malformed(std::string message) { return make_error("malformed_body", std::move(message)); }
 Error invalid(std::string message) { return make_error("invalid_field", std::move(message)); }
-
-char ascii_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 
 // ---- JSON ------------------------------------------------------------------
 

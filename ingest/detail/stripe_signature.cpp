@@ -5,6 +5,7 @@
 
 #include "ingest/detail/hmac.hpp"
 #include "ingest/detail/stripe.hpp"
+#include "ingest/detail/text.hpp"
 
 namespace isync::ingest::detail {
 
@@ -17,16 +18,6 @@ constexpr std::size_t kMaxTimestampDigits = 18;
 Error malformed_header(std::string_view what) {
   return make_error("unauthorized", std::string(kMalformedPrefix) + std::string(what));
 }
-
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');

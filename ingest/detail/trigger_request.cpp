@@ -8,6 +8,7 @@
 
 #include "core/json.hpp"
 #include "ingest/detail/hmac.hpp"
+#include "ingest/detail/text.hpp"
 #include "ingest/detail/trigger_token.hpp"
 
 namespace isync::ingest::detail {
@@ -15,24 +16,6 @@ namespace isync::ingest::detail {
 namespace {
 
 using rapidjson::Value;
-
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
 
 int base64_value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';

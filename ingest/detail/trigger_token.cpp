@@ -13,6 +13,7 @@
 #include "core/json.hpp"
 #include "ingest/detail/hmac.hpp"
 #include "ingest/detail/http_util.hpp"
+#include "ingest/detail/text.hpp"
 
 namespace isync::ingest::detail {
 
@@ -23,14 +24,6 @@ using rapidjson::Value;
 constexpr std::string_view kIssuer = "Sage Intacct";
 // Never a tenant's secret: only spends the time of one HMAC when there is none.
 constexpr std::string_view kDummyKey = "isync trigger: no secret for this tenant";
-
-bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 int base64_value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
