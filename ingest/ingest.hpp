@@ -98,6 +98,15 @@
 //    (checked after it); then a POST or DELETE must carry X-CSRF-Token equal
 //    to the session's token, else 403 csrf_failed (kCsrfFailed in
 //    detail/session.hpp), decided on the header, before the body is read.
+//  * Failed authentications on the admin listener: a Bearer token that opens
+//    nothing, or a wrong token at POST /console/login, counts against the
+//    client's address (its X-Forwarded-For when the peer is a trusted proxy);
+//    after Options::admin_auth_failures within admin_auth_window of the
+//    first, every admin request with a Bearer token (the right one too) and
+//    every login is answered 429 too_many_failures with Retry-After (seconds
+//    left in the window) until it ends (detail/auth_throttle.hpp). A request
+//    without a token does not count, and a valid console cookie (it cannot
+//    be guessed) still opens the admin routes.
 //    Bearer requests need no CSRF token; a tenant's read token opens no
 //    session and stays good for its mirror reads only.
 //  * Caps: header_limit and body_limit on every request, read_timeout before
@@ -221,6 +230,13 @@ struct Options {
   std::string console_key;
   std::chrono::seconds console_session_ttl{8 * 3600};  // a login's cookie lasts this long
   bool console_secure_cookie = false;                  // add Secure (the service is behind TLS)
+  // Failed authentications on the admin listener (a wrong Bearer token, a
+  // wrong console login) per client address: after this many within the
+  // window of the first, the address is answered 429 too_many_failures
+  // (Retry-After: the rest of the window) whatever it sends, until the
+  // window ends. 0 = no limit.
+  int admin_auth_failures = 10;
+  std::chrono::milliseconds admin_auth_window{60000};
   // Peers (CIDRs) whose X-Forwarded-For is believed when checking a tenant's
   // allow_cidrs: the client is the right-most address that is not a trusted proxy.
   std::vector<std::string> trusted_proxies;

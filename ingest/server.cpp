@@ -31,6 +31,7 @@ ServerState::ServerState(asio::any_io_executor ex, Options options,
       metrics_(metrics),
       clock_(clock),
       log_(log),
+      admin_throttle_(options_.admin_auth_failures, options_.admin_auth_window),
       strand_(asio::make_strand(ex)),
       drain_timer_(strand_) {}
 

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ingest/detail/auth_throttle.hpp"
 #include "ingest/detail/http_util.hpp"
 #include "ingest/ingest.hpp"
 
@@ -60,6 +61,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   Metrics& metrics() { return metrics_; }
   Clock& clock() { return clock_; }
   Log& log() { return log_; }
+  AuthThrottle& admin_throttle() { return admin_throttle_; }
   boost::asio::any_io_executor executor() const { return ex_; }
 
   bool draining() const { return draining_.load(); }
@@ -95,6 +97,8 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   Metrics& metrics_;
   Clock& clock_;
   Log& log_;
+
+  AuthThrottle admin_throttle_;
 
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> connections_{0};

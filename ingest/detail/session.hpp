@@ -99,6 +99,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // allowed, the tenant's read token) first, then the console's cookie
   // (`session` gets its value).
   AdminAuth admin_auth(const Request& req, bool allow_read_token, std::string& session) const;
+  // The throttle of failed admin authentications (detail/auth_throttle.hpp),
+  // keyed by the client's address: refuse_throttled() answers 429 and
+  // returns true while the address is refused; auth_failed() counts one.
+  bool refuse_throttled(const Request& req);
+  void auth_failed(const Request& req);
+  std::string client_key(const Request& req) const;
 
   void respond(unsigned status, std::string body,
                std::string_view content_type = "application/json");
@@ -135,7 +141,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;         // a request has been read and is not answered yet
   bool close_after_ = false;  // answer, then close (unread body, framing error)
   bool closed_ = false;
-  std::string retry_after_;  // set for 503 answers
+  std::string retry_after_;  // set for 503 and 429 answers
   std::string allow_;        // set for 405 answers
   std::string cache_control_ = "no-store";
   std::vector<std::pair<std::string, std::string>> headers_;  // more headers of the answer

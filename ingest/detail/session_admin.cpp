@@ -23,9 +23,16 @@ constexpr std::string_view kUnauthorizedAdmin =
 void Session::route_admin() {
   const auto& req = parser_->get();
   const bool mirror = route_.id == RouteId::mirror_record || route_.id == RouteId::mirror_find;
+  // Only a Bearer token can be guessed: a request with one is refused while
+  // its address is throttled, whatever the token; one that opens nothing
+  // counts. Without one (a console cookie, checked by its MAC, or nothing)
+  // neither.
+  const bool bearer = !bearer_token(req[http::field::authorization]).empty();
+  if (bearer && refuse_throttled(req)) return;
   std::string session;
   const AdminAuth auth = admin_auth(req, mirror, session);
   if (auth == AdminAuth::none) {
+    if (bearer) auth_failed(req);
     return respond_error(401, "unauthorized",
                          mirror ? "the token is missing or wrong; send Authorization: Bearer "
                                   "<admin token or the tenant's read token>"
@@ -132,6 +139,33 @@ Session::AdminAuth Session::admin_auth(const Request& req, bool allow_read_token
   }
   session = console_session(req);
   return session.empty() ? AdminAuth::none : AdminAuth::console_session;
+}
+
+std::string Session::client_key(const Request& req) const {
+  auto client = client_address(peer_, req["X-Forwarded-For"], state_->trusted_proxies());
+  return (client ? *client : peer_).to_string();
+}
+
+bool Session::refuse_throttled(const Request& req) {
+  const std::int64_t ms =
+      state_->admin_throttle().blocked_ms(client_key(req), state_->clock().now_ms());
+  if (ms <= 0) return false;
+  const std::string seconds = std::to_string((ms + 999) / 1000);
+  retry_after_ = seconds;
+  respond_error(429, "too_many_failures",
+                "too many failed authentications from this address; retry after " + seconds + " s");
+  return true;
+}
+
+void Session::auth_failed(const Request& req) {
+  const std::string client = client_key(req);
+  if (state_->admin_throttle().failed(client, state_->clock().now_ms())) {
+    state_->log().warn("admin authentication: too many failures, refusing the address",
+                       LogLine()
+                           .str("client", client)
+                           .num("failures", state_->options().admin_auth_failures)
+                           .num("window_ms", state_->options().admin_auth_window.count()));
+  }
 }
 
 void Session::handle_metrics() {

@@ -69,6 +69,7 @@ void Session::route_console() {
     case RouteId::console_asset:
       return serve_asset();
     case RouteId::console_login: {
+      if (refuse_throttled(req)) return;
       auto length = parser_->content_length();
       if (auto refused = check_json_header(
               req[http::field::content_type],
@@ -124,6 +125,7 @@ void Session::handle_console_login() {
   const bool right = !admin.empty() && constant_time_equal(*token, admin);
   if (!right) {
     state_->log().warn("console login refused", LogLine().str("peer", peer_.to_string()));
+    auth_failed(parser_->get());
     return respond_error(401, "unauthorized", kWrongToken);
   }
   const Options& opts = state_->options();

@@ -72,6 +72,9 @@ struct Harness {
     o.admin_port = 0;
     o.tenants = {{"acme", "acme-token", kRead, {}, {}}};
     o.admin_token = kAdmin;
+    // These tests send many wrong tokens on purpose, each expecting its 401:
+    // the throttle of failures has its own tests (admin_throttle_test.cpp).
+    o.admin_auth_failures = 0;
     if (stub) stub->wire(o);
     server = std::make_unique<isync::ingest::Server>(loop.executor(), o, std::vector{producer},
                                                      nullptr, metrics, clock, log);
