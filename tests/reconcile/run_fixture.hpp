@@ -264,4 +264,20 @@ struct RunFixture {
   }
 };
 
+// An old customer with an open and a paid invoice, 8 months back; then the
+// demo company of today.
+struct Seeded : RunFixture {
+  std::int64_t old_open = 0, old_paid = 0;
+  explicit Seeded(int concurrency = 2) : RunFixture(concurrency) {
+    tick(-240 * kDay);
+    customer("OLD-1");
+    old_open = invoice("OLD-1", "120.00").recordno;
+    old_paid = invoice("OLD-1", "80.00").recordno;
+    pay("OLD-1", old_paid, "80.00", "OLD-PAY-1");
+    tick(240 * kDay);
+    company.seed_demo(40, 120, 7);
+    tick();
+  }
+};
+
 }  // namespace isync::testing::run

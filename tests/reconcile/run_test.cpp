@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "handlers/detail/payment_job.hpp"
 #include "tests/reconcile/run_fixture.hpp"
 
 namespace isync::testing::run {
@@ -22,22 +21,6 @@ std::int64_t in_scope_invoices(const std::vector<sandbox::Record>& invoices, std
 }
 
 std::int64_t reads_for(std::int64_t n) { return (n + 99) / 100; }
-
-// An old customer with an open and a paid invoice, 8 months back; then the
-// demo company of today.
-struct Seeded : RunFixture {
-  std::int64_t old_open = 0, old_paid = 0;
-  explicit Seeded(int concurrency = 2) : RunFixture(concurrency) {
-    tick(-240 * kDay);
-    customer("OLD-1");
-    old_open = invoice("OLD-1", "120.00").recordno;
-    old_paid = invoice("OLD-1", "80.00").recordno;
-    pay("OLD-1", old_paid, "80.00", "OLD-PAY-1");
-    tick(240 * kDay);
-    company.seed_demo(40, 120, 7);
-    tick();
-  }
-};
 
 TEST_CASE("a first run imports the scope, and a second run right after costs only the listing") {
   Seeded f;
@@ -196,33 +179,6 @@ TEST_CASE("a dry run reports the drift with sample keys and changes nothing") {
   for (const auto& k : added) CHECK(k.find(":reconcile:") != std::string::npos);
 }
 
-TEST_CASE("a listing that lost 30% of the customers tombstones nothing unless allowed") {
-  RunFixture f;
-  for (int i = 0; i < 400; ++i) f.customer("C-" + std::to_string(i));
-  f.tick();
-  REQUIRE(f.run().state() == "succeeded");
-  auto customers = f.list("CUSTOMER");
-  for (int i = 0; i < 120; ++i)
-    f.remove("CUSTOMER", customers[static_cast<std::size_t>(i)].recordno);
-  f.tick();
-  auto r = f.run();
-  INFO(r.text);
-  CHECK(r.state() == "partial");
-  CHECK(r.obj("CUSTOMER", "gone_candidates") == 120);
-  CHECK(r.obj("CUSTOMER", "tombstoned") == 0);
-  CHECK(r.doc["objects"]["CUSTOMER"]["mass_delete_suspected"].GetBool());
-  CHECK(std::string(r.doc["errors"][0]["code"].GetString()) == "mass_delete_suspected");
-  CHECK(f.live_in_mirror("CUSTOMER", customers[0].recordno));
-  reconcile::RunRequest allow;
-  allow.allow_mass_delete = true;
-  auto forced = f.run(allow);
-  INFO(forced.text);
-  CHECK(forced.state() == "succeeded");
-  CHECK(forced.obj("CUSTOMER", "tombstoned") == 120);
-  CHECK(forced.calls("CUSTOMER", "read") == 2);
-  CHECK_FALSE(f.live_in_mirror("CUSTOMER", customers[0].recordno));
-}
-
 TEST_CASE("a listing longer than a page is paged by key within the call bound") {
   RunFixture f;
   for (int i = 0; i < 4100; ++i) f.customer("C-" + std::to_string(i));
@@ -245,54 +201,6 @@ TEST_CASE("a listing longer than a page is paged by key within the call bound") 
   CHECK(second.obj("CUSTOMER", "tombstoned") == 5);
   CHECK(second.calls("CUSTOMER", "read") == 1);
   CHECK(f.differences().empty());
-}
-
-TEST_CASE("a second start while a run holds the lock answers already_running with its id") {
-  Seeded f(1);
-  auto finished = std::make_shared<std::promise<std::string>>();
-  auto first = f.start({}, finished);
-  REQUIRE_FALSE(first.error);
-  auto second = f.start({});
-  REQUIRE(second.error);
-  CHECK(second.error->code == "already_running");
-  CHECK(second.run_id == first.run_id);
-  REQUIRE(finished->get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
-  // The lock is released at the end.
-  CHECK(f.server.cmd({"EXISTS", reconcile::lock_key(kTenant)}).integer == 0);
-}
-
-TEST_CASE(
-    "a permission missing for one object ends that part with Intacct's error; the others go "
-    "on") {
-  Seeded f;
-  auto faults = f.company.faults();
-  faults.deny_read_objects = {"ARPYMT"};
-  f.company.set_faults(faults);
-  auto r = f.run();
-  INFO(r.text);
-  CHECK(r.state() == "partial");
-  CHECK(r.obj("CUSTOMER", "created") > 0);
-  CHECK(r.obj("ARINVOICE", "created") > 0);
-  CHECK(std::string(r.doc["objects"]["ARPYMT"]["state"].GetString()) == "failed");
-  bool named = false;
-  for (const auto& e : r.doc["errors"].GetArray()) {
-    if (std::string(e["object"].GetString()) == "ARPYMT" && e.HasMember("errorno"))
-      named = std::string(e["errorno"].GetString()) == "BL01001973";
-  }
-  CHECK(named);
-}
-
-TEST_CASE("rejected credentials end the run as failed: credentials rejected") {
-  Seeded f;
-  f.hub->add_tenant(intacct::TenantAccess{kTenant, "DEMO-CO", "ws_user", Secret("wrong-password"),
-                                          "", 2, 100000});
-  auto r = f.run();
-  INFO(r.text);
-  CHECK(r.state() == "failed");
-  CHECK(std::string(r.doc["failure"].GetString()) == "credentials rejected");
-  CHECK(r.obj("CUSTOMER", "created") == 0);
-  // The lock is released for the next run.
-  CHECK(f.server.cmd({"EXISTS", reconcile::lock_key(kTenant)}).integer == 0);
 }
 
 TEST_CASE("records written before the index existed are compared once the back-fill has run") {
@@ -338,66 +246,6 @@ TEST_CASE("live events landing during a run are kept, and the run converges") {
   {
     auto d = f.differences();
     for (const auto& line : d) INFO(line);
-    std::string all;
-    for (const auto& line : d) all += line + "\n";
-    CHECK_MESSAGE(d.empty(), all);
-  }
-}
-
-}  // namespace
-}  // namespace isync::testing::run
-
-namespace isync::testing::run {
-namespace {
-
-// A ledger entry as the payment handler leaves it when a create's outcome
-// was lost: an advance of `total` for `customer`, its event ev-<id>.
-void seed_unknown(RunFixture& f, const std::string& id, const std::string& customer,
-                  const std::string& total) {
-  handlers::detail::Posting posting;
-  posting.customer_id = customer;
-  posting.currency = "USD";
-  posting.total = total;
-  posting.receipt_date = "11/22/2026";
-  const auto since = std::to_string(wall_ms() - 120'000);
-  f.server.cmd({"HSET", queue::key(kTenant, "pay:" + id), "state", "unknown", "since", since,
-                "sent_at", since, "body", handlers::detail::encode_posting(posting), "event",
-                "ev-" + id, "customer", customer, "amount", total, "currency", "USD"});
-  f.server.cmd({"ZADD", queue::key(kTenant, "payments:unsettled"), since, id});
-}
-
-TEST_CASE(
-    "payments left unknown are settled by the run: the one that landed is adopted, the "
-    "other's retry made due now") {
-  RunFixture f;
-  f.customer("C1");
-  f.tick();
-  // The create of pi_landed ran in Intacct; the one of pi_lost never did.
-  f.add("ARPYMT", {{"CUSTOMERID", "C1"},
-                   {"PAYMENTMETHOD", "Credit Card"},
-                   {"UNDEPOSITEDACCOUNTNO", "1010"},
-                   {"RECEIPTDATE", "11/22/2026"},
-                   {"DOCNUMBER", "pi_landed"},
-                   {"CURRENCY", "USD"},
-                   {"TOTALENTERED", "25.00"}});
-  f.tick();
-  seed_unknown(f, "pi_landed", "C1", "25.00");
-  seed_unknown(f, "pi_lost", "C1", "40.00");
-  const auto later = std::to_string(wall_ms() + 3'600'000);
-  f.server.cmd({"ZADD", queue::key(kTenant, "retry"), later, "ev-pi_lost"});
-  auto r = f.run();
-  INFO(r.text);
-  CHECK(r.state() == "succeeded");
-  CHECK(r.doc["payments"]["adopted"].GetInt64() == 1);
-  CHECK(r.doc["payments"]["made_due"].GetInt64() == 1);
-  CHECK(r.doc["payments"]["calls"]["docnumber"].GetInt64() == 1);
-  CHECK(f.server.cmd({"HGET", queue::key(kTenant, "pay:pi_landed"), "state"}).str == "posted");
-  CHECK(f.server.cmd({"HGET", queue::key(kTenant, "pay:pi_lost"), "state"}).str == "unknown");
-  CHECK(std::stoll(f.server.cmd({"ZSCORE", queue::key(kTenant, "retry"), "ev-pi_lost"}).str) <=
-        wall_ms());
-  CHECK(f.server.cmd({"ZCARD", queue::key(kTenant, "payments:unsettled")}).integer == 1);
-  {
-    auto d = f.differences();
     std::string all;
     for (const auto& line : d) all += line + "\n";
     CHECK_MESSAGE(d.empty(), all);
