@@ -4,19 +4,8 @@
 #include <doctest/doctest.h>
 
 #include "tests/sandbox/gateway_fixture.hpp"
-#include "tests/sandbox/options.hpp"
 
-namespace sb = isync::sandbox;
-namespace ii = isync::intacct;
-using ii::Status;
 using namespace isync::sandbox::test::gateway;
-
-namespace {
-
-using isync::sandbox::test::kStart;
-using isync::sandbox::test::options;
-
-}  // namespace
 
 TEST_CASE("a reply is Intacct's response document, declaration first, as text/xml") {
   isync::ManualClock clock(kStart);

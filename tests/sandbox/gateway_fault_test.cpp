@@ -6,19 +6,8 @@
 #include <algorithm>
 
 #include "tests/sandbox/gateway_fixture.hpp"
-#include "tests/sandbox/options.hpp"
 
-namespace sb = isync::sandbox;
-namespace ii = isync::intacct;
-using ii::Status;
 using namespace isync::sandbox::test::gateway;
-
-namespace {
-
-using isync::sandbox::test::kStart;
-using isync::sandbox::test::options;
-
-}  // namespace
 
 TEST_CASE("rate-limit faults answer GW-0010 as HTTP 429 or inside a 200, before anything runs") {
   isync::ManualClock clock(kStart);

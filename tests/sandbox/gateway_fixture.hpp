@@ -8,12 +8,15 @@
 
 #include "intacct/intacct.hpp"
 #include "sandbox/sandbox.hpp"
+#include "tests/sandbox/options.hpp"
 
 namespace isync::sandbox::test::gateway {
 
 namespace sb = isync::sandbox;
 namespace ii = isync::intacct;
 using ii::Status;
+using isync::sandbox::test::kStart;
+using isync::sandbox::test::options;
 
 inline std::string login() {
   return "<login><userid>ws_user</userid><companyid>ACME</companyid><password>user-pw</password></"

@@ -4,17 +4,10 @@
 #include <doctest/doctest.h>
 
 #include "tests/sandbox/gateway_fixture.hpp"
-#include "tests/sandbox/options.hpp"
 
-namespace sb = isync::sandbox;
-namespace ii = isync::intacct;
-using ii::Status;
 using namespace isync::sandbox::test::gateway;
 
 namespace {
-
-using isync::sandbox::test::kStart;
-using isync::sandbox::test::options;
 
 // Customer C1 (unless it exists), a new invoice of 100.00 and a posted
 // payment of 40.00 on it (the first call makes invoice 1 and payment 1).
